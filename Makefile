@@ -1,0 +1,46 @@
+# The one interface: people and CI call the same targets.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install demo serve test test-external lint format validate build bench clean
+
+help:
+	@echo "make demo      run the main job end to end on embedded defaults"
+	@echo "make test      run the test suite (unit, integration, e2e)"
+	@echo "make serve     the local stack on http://127.0.0.1:3000"
+	@echo "make lint      ruff"
+	@echo "make validate  sam validate --lint"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.x (3.11+)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tpg demo
+
+serve: $(STAMP)
+	$(BIN)/tpg serve
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+# The integration and e2e suites against an external PostgreSQL server (CI does this when one answers).
+test-external: $(STAMP)
+	TPG_TEST_DATABASE_URL=$${TPG_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
+		$(BIN)/pytest tests/integration tests/e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""One settings model, read from the environment once, lazily."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+# Local development only: `tpg` prints it so a developer can mint tokens. Never used when
+# JWT_SECRET is set, and refused inside Lambda (see `jwt_signing_secret`).
+DEV_JWT_SECRET = "local-dev-secret-change-me-0123456789abcdef"  # noqa: S105
+
+
+class Settings(BaseModel):
+    model_config = {"frozen": True}
+
+    database_url: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str = "authenticated"
+    jwt_issuer: str | None = None
+    generate_function_name: str | None = None
+    dispatch_mode: Literal["lambda", "local"] = "local"
+    llm_provider: Literal["anthropic", "offline"] = "offline"
+    anthropic_model: str = "claude-sonnet-5-5"
+    in_lambda: bool = False
+
+    max_body_bytes: int = Field(default=16 * 1024, ge=256)
+    # Reliability knobs (see docs/decisions.md): a claim holds a lease; attempts are bounded.
+    lease_seconds: int = Field(default=900, ge=10)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    pending_redispatch_after_seconds: int = Field(default=120, ge=1)
+    db_statement_timeout_ms: int = Field(default=15_000, ge=100)
+
+    @property
+    def jwt_signing_secret(self) -> str:
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        if self.in_lambda:
+            raise RuntimeError("JWT_SECRET is not configured")
+        return DEV_JWT_SECRET
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    in_lambda = _env("AWS_LAMBDA_FUNCTION_NAME") is not None
+    values: dict[str, object] = {
+        "in_lambda": in_lambda,
+        "dispatch_mode": _env("DISPATCH_MODE") or ("lambda" if in_lambda else "local"),
+        "llm_provider": _env("LLM_PROVIDER") or ("anthropic" if _env("ANTHROPIC_API_KEY") else "offline"),
+    }
+    optional = {
+        "database_url": "DATABASE_URL",
+        "jwt_secret": "JWT_SECRET",
+        "jwt_audience": "JWT_AUDIENCE",
+        "jwt_issuer": "JWT_ISSUER",
+        "generate_function_name": "GENERATE_FUNCTION_NAME",
+        "anthropic_model": "ANTHROPIC_MODEL",
+        "max_body_bytes": "MAX_BODY_BYTES",
+        "lease_seconds": "GENERATION_LEASE_SECONDS",
+        "max_attempts": "GENERATION_MAX_ATTEMPTS",
+        "pending_redispatch_after_seconds": "PENDING_REDISPATCH_AFTER_SECONDS",
+        "db_statement_timeout_ms": "DB_STATEMENT_TIMEOUT_MS",
+    }
+    for field, env_name in optional.items():
+        value = _env(env_name)
+        if value is not None:
+            values[field] = value
+    return Settings.model_validate(values)
