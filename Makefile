@@ -31,10 +31,11 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
-# The integration and e2e suites against an external PostgreSQL server (CI does this when one answers).
+# The integration and e2e suites against an external PostgreSQL server (CI runs this when one answers).
+# Tests create and drop their own database on that server; they never touch the one named.
+EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 test-external: $(STAMP)
-	TPG_TEST_DATABASE_URL=$${TPG_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
-		$(BIN)/pytest tests/integration tests/e2e
+	DATABASE_URL=$(EXTERNAL_DATABASE_URL) $(BIN)/pytest tests/integration tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -25,12 +25,18 @@ class Settings(BaseModel):
     llm_provider: Literal["anthropic", "offline"] = "offline"
     anthropic_model: str = "claude-sonnet-5-5"
     in_lambda: bool = False
+    # Paces the offline engine like an LLM call (demo, benchmarks); 0 = as fast as it runs.
+    offline_latency_seconds: float = Field(default=0.0, ge=0, le=120)
 
     max_body_bytes: int = Field(default=16 * 1024, ge=256)
     # Reliability knobs (see docs/decisions.md): a claim holds a lease; attempts are bounded.
-    lease_seconds: int = Field(default=900, ge=10)
+    # The lease must outlive the generate function's timeout, so a live worker is never reclaimed.
+    lease_seconds: int = Field(default=960, ge=1)
     max_attempts: int = Field(default=3, ge=1, le=10)
     pending_redispatch_after_seconds: int = Field(default=120, ge=1)
+    # A pending row dispatched this many times without being claimed is failed (I5: bounded time).
+    max_dispatches: int = Field(default=5, ge=1)
+    sweep_batch_size: int = Field(default=100, ge=1, le=1000)
     db_statement_timeout_ms: int = Field(default=15_000, ge=100)
 
     @property
@@ -63,9 +69,11 @@ def get_settings() -> Settings:
         "generate_function_name": "GENERATE_FUNCTION_NAME",
         "anthropic_model": "ANTHROPIC_MODEL",
         "max_body_bytes": "MAX_BODY_BYTES",
+        "offline_latency_seconds": "OFFLINE_LATENCY_SECONDS",
         "lease_seconds": "GENERATION_LEASE_SECONDS",
         "max_attempts": "GENERATION_MAX_ATTEMPTS",
         "pending_redispatch_after_seconds": "PENDING_REDISPATCH_AFTER_SECONDS",
+        "max_dispatches": "GENERATION_MAX_DISPATCHES",
         "db_statement_timeout_ms": "DB_STATEMENT_TIMEOUT_MS",
     }
     for field, env_name in optional.items():

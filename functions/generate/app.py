@@ -1,0 +1,14 @@
+"""Generate: invoked asynchronously with {"programId": ...}; claims the row and runs the pipeline."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tpg.generation import process_generation_event
+from tpg.observability import logger, metrics
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    # Handled outcomes return normally: a raised error would make Lambda redeliver the event,
+    # and attempts are already counted and retried through the database.
+    return {"outcome": process_generation_event(event).value}

@@ -1,0 +1,106 @@
+"""`tpg demo`: the main job end to end over the local HTTP API, narrated for a person."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import psycopg
+
+from tpg.personas import PERSONAS
+from tpg.settings import get_settings
+from tpg_local.client import call
+from tpg_local.seed import seed_user
+from tpg_local.server import LocalStack
+
+
+def run_demo(*, persona: str, timeout: float = 120.0, embedded_database: bool = True) -> int:
+    # Pace the offline engine like an LLM so the stages can be watched (OFFLINE_LATENCY_SECONDS).
+    os.environ.setdefault("OFFLINE_LATENCY_SECONDS", "3")
+    get_settings.cache_clear()
+    settings = get_settings()
+    url = os.environ["DATABASE_URL"]
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        user_id = seed_user(conn, persona=persona)
+    from tpg_local.cli import _token_for
+
+    token = _token_for(user_id)
+    profile = PERSONAS[persona]
+
+    print("Training-program generation: local demo")
+    print(f"  database  {'embedded PostgreSQL (no DATABASE_URL)' if embedded_database else 'DATABASE_URL'}")
+    provider = "offline rules engine" if settings.llm_provider == "offline" else "anthropic"
+    print(f"  provider  {provider}")
+    print(
+        f"  user      {persona}: {profile['age']} y, {profile['sex']}, goal {profile['goal']},"
+        f" {profile['experience']}, {profile['days_per_week']} days x {profile['session_minutes']} min,"
+        f" equipment {', '.join(profile['equipment'])}"
+        + (f", injuries {', '.join(profile['injuries'])}" if profile.get("injuries") else "")
+    )
+
+    with LocalStack(port=0, sweep_interval=5.0) as stack:
+        print(f"  local API {stack.url}\n")
+        started = time.monotonic()
+        accepted = call(stack.url, "POST", "/programs", token=token, body={"weeks": 4})
+        if accepted.status != 202:
+            print(f"POST /programs -> {accepted.status}: {accepted.body}")
+            return 1
+        program_id = accepted.body["programId"]
+        print(f"POST /programs -> 202 {accepted.body['status']} in {_ms(started)} ms  (programId {program_id})")
+        final = _poll(stack.url, token, program_id, started, timeout)
+    if final is None:
+        print(f"gave up after {timeout:.0f} s")
+        return 1
+    if final["status"] != "completed":
+        print(f"\ngeneration failed: {final['error']}")
+        return 1
+    print()
+    print(summarise(final["program"]))
+    return 0
+
+
+def _ms(since: float) -> int:
+    return round((time.monotonic() - since) * 1000)
+
+
+def _poll(base_url: str, token: str, program_id: str, started: float, timeout: float) -> dict[str, Any] | None:
+    last = None
+    while time.monotonic() - started < timeout:
+        response = call(base_url, "GET", f"/programs/{program_id}", token=token)
+        body = response.body
+        shown = (body["status"], body["stage"], body["progress"])
+        if shown != last:
+            stage = f"{body['stage'] or '':<10}" if body["stage"] else " " * 10
+            print(f"  {time.monotonic() - started:6.2f} s  {body['status']:<10} {stage} {body['progress']:>3}%")
+            last = shown
+        if body["status"] in ("completed", "failed"):
+            return body
+        time.sleep(0.1)
+    return None
+
+
+def summarise(program: dict[str, Any]) -> str:
+    """A readable summary of a program (camelCase JSON as the API returns it)."""
+    lines = [
+        f"{program['name']}",
+        f"  {program['weeks']} weeks, {program['daysPerWeek']} sessions/week of ~{program['sessionMinutes']} min,"
+        f" {program['split']} split; goal {program['goal']}, level {program['level']}",
+        f"  progression: {program['progression']['model']}: {program['progression']['description']}",
+    ]
+    deloads = [str(w["week"]) for w in program["schedule"] if w["isDeload"]]
+    if deloads:
+        lines.append(f"  deload week(s): {', '.join(deloads)}")
+    lines.append("")
+    lines.append("  Week 1")
+    for day in program["schedule"][0]["days"]:
+        lines.append(f"    Day {day['day']}: {day['name']} ({day['focus']}, ~{day['estimatedMinutes']} min)")
+        for ex in day["exercises"]:
+            reps = f"{ex['repsMin']}" if ex["repsMin"] == ex["repsMax"] else f"{ex['repsMin']}-{ex['repsMax']}"
+            lines.append(
+                f"      {ex['name']:<34} {ex['sets']} x {reps:<6} RIR {ex['rir']}  rest {ex['restSeconds']} s"
+            )
+    for note in program.get("notes", []):
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)

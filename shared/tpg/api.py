@@ -1,0 +1,165 @@
+"""The HTTP API (API Gateway HTTP API, payload 2.0) on Powertools' event handler.
+
+`handle` does the two checks that must come before routing and body validation: the body
+size limit (413) and authentication (401), so an anonymous caller never learns anything from
+a validation error. Routes then call one function of `tpg.service` each.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from tpg import service
+from tpg.auth import AuthenticatedUser, bearer_token, verify_token
+from tpg.dispatch import Dispatcher, get_dispatcher
+from tpg.errors import AppError, PayloadTooLarge, ProgramNotFound
+from tpg.http import (
+    JSON_HEADERS,
+    describe_unexpected,
+    error_body,
+    error_headers,
+    error_response,
+    status_for,
+    validation_message,
+)
+from tpg.models import (
+    AcceptedResponse,
+    CreateProgramRequest,
+    GenerationStatus,
+    HealthResponse,
+    ProgramList,
+    ProgramResponse,
+)
+from tpg.observability import logger
+from tpg.settings import get_settings
+
+PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+def handle(event: dict[str, Any], context: Any, dispatcher: Dispatcher | None = None) -> dict[str, Any]:
+    """Entry point of the trigger function: pre-routing checks, then the resolver."""
+    try:
+        _check_body_size(event)
+        request = event.get("requestContext", {}).get("http", {})
+        if (request.get("method"), event.get("rawPath")) not in PUBLIC_ROUTES:
+            app.append_context(user=_authenticate(event))
+    except AppError as exc:
+        return error_response(exc)
+    app.append_context(dispatcher=dispatcher)
+    return app.resolve(event, context)
+
+
+def _check_body_size(event: dict[str, Any]) -> None:
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    if size > get_settings().max_body_bytes:
+        raise PayloadTooLarge()
+
+
+def _authenticate(event: dict[str, Any]) -> AuthenticatedUser:
+    settings = get_settings()
+    headers = event.get("headers") or {}
+    authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+    return verify_token(
+        bearer_token(authorization),
+        secret=settings.jwt_signing_secret,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+
+
+def _user() -> AuthenticatedUser:
+    return app.context["user"]
+
+
+def _dispatcher() -> Dispatcher:
+    return app.context.get("dispatcher") or get_dispatcher()
+
+
+def _program_id(raw: str) -> UUID:
+    # A malformed id names no program of the caller's: the same 404 as a foreign one.
+    try:
+        return UUID(raw)
+    except ValueError as exc:
+        raise ProgramNotFound() from exc
+
+
+def _accepted(program_id: UUID) -> Response[AcceptedResponse]:
+    status_url = f"/programs/{program_id}"
+    body = AcceptedResponse(program_id=program_id, status=GenerationStatus.PENDING, status_url=status_url)
+    return Response(
+        status_code=202,
+        content_type="application/json",
+        body=body,
+        headers={"Location": status_url, "Cache-Control": "no-store"},
+    )
+
+
+@app.post("/programs", summary="Request a new program", responses={202: {"description": "Accepted"}})
+def create_program(
+    body: Annotated[CreateProgramRequest | None, Body()] = None,
+) -> Response[AcceptedResponse]:
+    program_id = service.request_generation(_user().user_id, body or CreateProgramRequest(), _dispatcher())
+    return _accepted(program_id)
+
+
+@app.get("/programs/<program_id>", summary="Status (and, when completed, the program)")
+def get_program(program_id: str) -> ProgramResponse:
+    return service.get_program(_user().user_id, _program_id(program_id))
+
+
+@app.get("/programs", summary="The caller's programs, newest first")
+def list_programs(
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ProgramList:
+    return service.list_programs(_user().user_id, limit=limit, cursor=cursor)
+
+
+@app.post("/programs/<program_id>/retry", summary="Retry a failed generation")
+def retry_program(program_id: str) -> Response[AcceptedResponse]:
+    pid = _program_id(program_id)
+    service.retry_generation(_user().user_id, pid, _dispatcher())
+    return _accepted(pid)
+
+
+@app.get("/health", summary="Liveness")
+def health() -> HealthResponse:
+    return HealthResponse(status="ok")
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(200, "application/json", app.get_openapi_json_schema(title="Training programs API"))
+
+
+@app.exception_handler(AppError)
+def _app_error(exc: AppError) -> Response[str]:
+    return Response(status_for(exc), "application/json", error_body(exc), error_headers(exc))
+
+
+@app.exception_handler(RequestValidationError)
+def _validation_error(exc: RequestValidationError) -> Response[str]:
+    error, _ = validation_message(exc.errors())
+    return _app_error(error)
+
+
+@app.not_found
+def _not_found(_: NotFoundError) -> Response[str]:
+    return _app_error(ProgramNotFound("Not found."))
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response[str]:
+    logger.error("unhandled error", extra=describe_unexpected(exc))
+    body = '{"error":{"code":"INTERNAL_ERROR","message":"Something went wrong on our side."}}'
+    return Response(500, "application/json", body, dict(JSON_HEADERS))
+

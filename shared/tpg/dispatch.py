@@ -1,0 +1,77 @@
+"""The async hand-off from the trigger (and the sweeper) to the generate function.
+
+In AWS: a Lambda `invoke` with `InvocationType="Event"`. Locally: the local stack installs a
+dispatcher that runs the same generate handler on a thread pool (`tpg_local.dispatcher`).
+`DISPATCH_MODE` chooses; callers receive the dispatcher as a parameter with this default.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Protocol
+from uuid import UUID
+
+from tpg.errors import DispatchError
+from tpg.settings import get_settings
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, program_id: UUID, *, reason: str) -> None:
+        """Hand the program to the generate function; raise `DispatchError` if that failed."""
+
+
+def generation_event(program_id: UUID, *, reason: str) -> dict[str, Any]:
+    """The event the generate function receives (see `tpg.models.GenerationEvent`)."""
+    return {"programId": str(program_id), "reason": reason}
+
+
+class LambdaDispatcher:
+    def __init__(self, function_name: str, client: Any = None) -> None:
+        self._function_name = function_name
+        self._client = client
+
+    def _lambda_client(self) -> Any:
+        if self._client is None:
+            import boto3  # imported on first dispatch, off the cold-start path
+
+            self._client = boto3.client("lambda")
+        return self._client
+
+    def dispatch(self, program_id: UUID, *, reason: str) -> None:
+        try:
+            response = self._lambda_client().invoke(
+                FunctionName=self._function_name,
+                InvocationType="Event",
+                Payload=json.dumps(generation_event(program_id, reason=reason)).encode(),
+            )
+        except Exception as exc:  # botocore raises many unrelated types; all mean "not handed off"
+            raise DispatchError(type(exc).__name__) from exc
+        if response.get("StatusCode") != 202:
+            raise DispatchError(f"unexpected status {response.get('StatusCode')}")
+
+
+_installed: Dispatcher | None = None
+
+
+def install_dispatcher(dispatcher: Dispatcher | None) -> None:
+    """Used by the local stack (and tests) to provide the `local` dispatcher."""
+    global _installed
+    _installed = dispatcher
+    _lambda_dispatcher.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def _lambda_dispatcher(function_name: str) -> LambdaDispatcher:
+    return LambdaDispatcher(function_name)
+
+
+def get_dispatcher() -> Dispatcher:
+    if _installed is not None:
+        return _installed
+    settings = get_settings()
+    if settings.dispatch_mode == "lambda":
+        if not settings.generate_function_name:
+            raise DispatchError("GENERATE_FUNCTION_NAME is not configured")
+        return _lambda_dispatcher(settings.generate_function_name)
+    raise DispatchError("DISPATCH_MODE=local needs the local stack (tpg serve) to install a dispatcher")

@@ -1,0 +1,76 @@
+"""Typed errors of the domain. Each carries a stable machine code and a message that is safe
+to show a user; `tpg.http` maps them to HTTP statuses in one place."""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    code = "INTERNAL_ERROR"
+    message = "Something went wrong on our side."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message:
+            self.message = message
+
+
+class Unauthorized(AppError):
+    code = "UNAUTHORIZED"
+    message = "A valid bearer token is required."
+
+
+class InvalidRequest(AppError):
+    code = "INVALID_REQUEST"
+    message = "The request is not valid."
+
+
+class MalformedJson(AppError):
+    code = "MALFORMED_JSON"
+    message = "The request body is not valid JSON."
+
+
+class PayloadTooLarge(AppError):
+    code = "PAYLOAD_TOO_LARGE"
+    message = "The request body is too large."
+
+
+class SubscriptionRequired(AppError):
+    code = "SUBSCRIPTION_REQUIRED"
+    message = "An active subscription is required to generate a program."
+
+
+class OnboardingIncomplete(AppError):
+    code = "ONBOARDING_INCOMPLETE"
+    message = "Finish onboarding before generating a program."
+
+
+class GenerationInFlight(AppError):
+    code = "GENERATION_IN_FLIGHT"
+    message = "A program is already being generated."
+
+    def __init__(self, program_id: str | None) -> None:
+        super().__init__()
+        self.program_id = program_id
+
+
+class ProgramNotFound(AppError):
+    code = "NOT_FOUND"
+    message = "Program not found."
+
+
+class NotRetryable(AppError):
+    code = "NOT_RETRYABLE"
+    message = "Only a failed generation can be retried."
+
+
+class ServiceUnavailable(AppError):
+    code = "SERVICE_UNAVAILABLE"
+    message = "The service is temporarily unavailable. Please try again."
+
+
+class DispatchError(Exception):
+    """The async hand-off to the generate function failed (the row is already committed)."""
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database could not be reached or dropped the connection."""

@@ -1,0 +1,327 @@
+"""Every SQL statement the service runs, one function each, one round trip each.
+
+State changes are single conditional statements: the condition lives in the WHERE clause and
+the database enforces the invariants (CHECK, partial unique index, foreign keys). Writes by a
+worker are fenced by the attempt number it claimed, so a worker whose lease was taken over
+can no longer change the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.errors import UniqueViolation
+from psycopg.types.json import Jsonb
+
+from tpg import db
+from tpg.models import ProgramRow
+
+_PROGRAM_COLUMNS = """
+    id, user_id, name, generation_status, stage, progress, error_code, generation_error,
+    created_at, updated_at, completed_at
+"""
+
+# A user may request a program when subscribed and onboarded; the insert and both checks are one
+# statement. ON CONFLICT against the one-in-flight index makes a concurrent second request a no-op.
+_ACCEPT = """
+WITH caller AS (
+    SELECT
+        EXISTS (
+            SELECT 1 FROM subscriptions s
+            WHERE s.user_id = %(user_id)s
+              AND s.status IN ('active', 'trialing')
+              AND (s.current_period_end IS NULL OR s.current_period_end > now())
+        ) AS subscribed,
+        EXISTS (
+            SELECT 1 FROM onboarding_responses o JOIN profiles p ON p.id = o.user_id
+            WHERE o.user_id = %(user_id)s
+              AND o.completed_at IS NOT NULL
+              AND o.goal IS NOT NULL AND o.experience IS NOT NULL
+              AND o.days_per_week IS NOT NULL AND o.session_minutes IS NOT NULL
+              AND p.birth_year IS NOT NULL AND p.sex IS NOT NULL
+              AND p.height_cm IS NOT NULL AND p.weight_kg IS NOT NULL
+        ) AS onboarded
+),
+inserted AS (
+    INSERT INTO training_programs (user_id, name, request, max_attempts, stage, dispatched_at, dispatch_count)
+    SELECT %(user_id)s, %(name)s, %(request)s, %(max_attempts)s, 'queued', now(), 1
+    FROM caller
+    WHERE caller.subscribed AND caller.onboarded
+    ON CONFLICT (user_id) WHERE generation_status IN ('pending', 'processing') DO NOTHING
+    RETURNING id
+)
+SELECT caller.subscribed, caller.onboarded, inserted.id
+FROM caller LEFT JOIN inserted ON true
+"""
+
+_IN_FLIGHT_FOR_USER = """
+SELECT id FROM training_programs
+WHERE user_id = %(user_id)s AND generation_status IN ('pending', 'processing')
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptOutcome:
+    subscribed: bool
+    onboarded: bool
+    program_id: UUID | None
+
+
+def accept_generation_request(
+    user_id: UUID, *, name: str, request: dict[str, Any], max_attempts: int
+) -> AcceptOutcome:
+    row = db.fetch_one(
+        _ACCEPT,
+        {"user_id": user_id, "name": name, "request": Jsonb(request), "max_attempts": max_attempts},
+    )
+    assert row is not None  # the caller CTE always yields one row
+    return AcceptOutcome(row["subscribed"], row["onboarded"], row["id"])
+
+
+def in_flight_program_id(user_id: UUID) -> UUID | None:
+    row = db.fetch_one(_IN_FLIGHT_FOR_USER, {"user_id": user_id})
+    return row["id"] if row else None
+
+
+def get_program(program_id: UUID, user_id: UUID) -> ProgramRow | None:
+    row = db.fetch_one(
+        f"SELECT {_PROGRAM_COLUMNS}, program FROM training_programs"  # noqa: S608 - constant columns
+        " WHERE id = %(id)s AND user_id = %(user_id)s",
+        {"id": program_id, "user_id": user_id},
+    )
+    return ProgramRow.model_validate(row) if row else None
+
+
+def list_programs(
+    user_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None
+) -> list[ProgramRow]:
+    """The user's programs, newest first, keyset-paginated on (created_at, id)."""
+    rows = db.fetch_all(
+        f"SELECT {_PROGRAM_COLUMNS} FROM training_programs"  # noqa: S608 - constant columns
+        " WHERE user_id = %(user_id)s"
+        "   AND (%(before_ts)s::timestamptz IS NULL OR (created_at, id) < (%(before_ts)s, %(before_id)s))"
+        " ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
+        {
+            "user_id": user_id,
+            "before_ts": before[0] if before else None,
+            "before_id": before[1] if before else None,
+            "limit": limit,
+        },
+    )
+    return [ProgramRow.model_validate(r) for r in rows]
+
+
+# failed -> pending, by its owner, with a subscription. `target` tells "not yours" from "not failed".
+_RETRY = """
+WITH target AS (
+    SELECT id, generation_status FROM training_programs
+    WHERE id = %(id)s AND user_id = %(user_id)s
+),
+subscribed AS (
+    SELECT EXISTS (
+        SELECT 1 FROM subscriptions s
+        WHERE s.user_id = %(user_id)s AND s.status IN ('active', 'trialing')
+          AND (s.current_period_end IS NULL OR s.current_period_end > now())
+    ) AS ok
+),
+updated AS (
+    UPDATE training_programs tp
+    SET generation_status = 'pending', stage = 'queued', progress = 0,
+        attempts = 0, max_attempts = %(max_attempts)s, lease_expires_at = NULL,
+        error_code = NULL, generation_error = NULL, completed_at = NULL,
+        dispatched_at = now(), dispatch_count = 1, updated_at = now()
+    FROM target, subscribed
+    WHERE tp.id = target.id AND tp.generation_status = 'failed' AND subscribed.ok
+    RETURNING tp.id
+)
+SELECT target.generation_status, subscribed.ok AS subscribed, updated.id AS retried_id
+FROM target CROSS JOIN subscribed LEFT JOIN updated ON true
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOutcome:
+    found: bool
+    subscribed: bool = False
+    retried: bool = False
+    # the user already has another generation in flight (the one-in-flight index refused it)
+    in_flight_conflict: bool = False
+
+
+def retry_failed_program(program_id: UUID, user_id: UUID, *, max_attempts: int) -> RetryOutcome:
+    try:
+        row = db.fetch_one(_RETRY, {"id": program_id, "user_id": user_id, "max_attempts": max_attempts})
+    except UniqueViolation:
+        return RetryOutcome(found=True, subscribed=True, in_flight_conflict=True)
+    if row is None:
+        return RetryOutcome(found=False)
+    return RetryOutcome(found=True, subscribed=row["subscribed"], retried=row["retried_id"] is not None)
+
+
+# --- The worker's statements -------------------------------------------------------------------
+
+# I2: one conditional UPDATE claims the row; a duplicate or late event matches nothing. The same
+# statement reads the profile and onboarding the pipeline needs (claim + read = one round trip).
+_CLAIM = """
+WITH claimed AS (
+    UPDATE training_programs
+    SET generation_status = 'processing',
+        attempts = attempts + 1,
+        lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
+        started_at = coalesce(started_at, now()),
+        stage = 'analyzing', progress = 5, dispatch_count = 0, updated_at = now()
+    WHERE id = %(id)s
+      AND attempts < max_attempts
+      AND (generation_status = 'pending'
+           OR (generation_status = 'processing' AND lease_expires_at < now()))
+    RETURNING id, user_id, name, request, attempts, max_attempts, created_at
+)
+SELECT c.id, c.user_id, c.name, c.request, c.attempts, c.max_attempts, c.created_at,
+       p.birth_year, p.sex, p.height_cm, p.weight_kg,
+       o.goal, o.experience, o.training_months, o.days_per_week, o.session_minutes,
+       o.equipment, o.injuries, o.lifts, o.notes
+FROM claimed c
+JOIN profiles p ON p.id = c.user_id
+LEFT JOIN onboarding_responses o ON o.user_id = c.user_id
+"""
+
+
+def claim_generation(program_id: UUID, *, lease_seconds: int) -> db.Row | None:
+    return db.fetch_one(_CLAIM, {"id": program_id, "lease_seconds": lease_seconds})
+
+
+def record_progress(program_id: UUID, attempt: int, *, stage: str, progress: int) -> bool:
+    row = db.fetch_one(
+        "UPDATE training_programs SET stage = %(stage)s, progress = %(progress)s, updated_at = now()"
+        " WHERE id = %(id)s AND generation_status = 'processing' AND attempts = %(attempt)s"
+        " RETURNING id",
+        {"id": program_id, "attempt": attempt, "stage": stage, "progress": progress},
+    )
+    return row is not None
+
+
+def complete_generation(
+    program_id: UUID,
+    attempt: int,
+    *,
+    program: dict[str, Any],
+    provider: str,
+    model: str | None,
+    fallback_tier: str,
+    validation_report: dict[str, Any],
+    usage: dict[str, Any],
+) -> bool:
+    row = db.fetch_one(
+        """
+        UPDATE training_programs
+        SET generation_status = 'completed', program = %(program)s, stage = NULL, progress = 100,
+            provider = %(provider)s, model = %(model)s, fallback_tier = %(fallback_tier)s,
+            validation_report = %(report)s, usage = %(usage)s,
+            error_code = NULL, generation_error = NULL, lease_expires_at = NULL,
+            completed_at = now(), updated_at = now()
+        WHERE id = %(id)s AND generation_status = 'processing' AND attempts = %(attempt)s
+        RETURNING id
+        """,
+        {
+            "id": program_id,
+            "attempt": attempt,
+            "program": Jsonb(program),
+            "provider": provider,
+            "model": model,
+            "fallback_tier": fallback_tier,
+            "report": Jsonb(validation_report),
+            "usage": Jsonb(usage),
+        },
+    )
+    return row is not None
+
+
+def finish_with_error(
+    program_id: UUID, attempt: int, *, error_code: str, message: str, retry: bool
+) -> str | None:
+    """Record a failed attempt: back to pending when `retry` and attempts remain, else failed.
+
+    Returns the new status, or None when the row was no longer this worker's to change.
+    A released row is re-dispatched by the sweeper (it leaves `dispatched_at` empty).
+    """
+    row = db.fetch_one(
+        """
+        UPDATE training_programs
+        SET generation_status = CASE WHEN %(retry)s AND attempts < max_attempts
+                                     THEN 'pending' ELSE 'failed' END,
+            stage = CASE WHEN %(retry)s AND attempts < max_attempts THEN 'queued' END,
+            progress = 0, error_code = %(code)s, generation_error = %(message)s,
+            lease_expires_at = NULL, dispatched_at = NULL, updated_at = now()
+        WHERE id = %(id)s AND generation_status = 'processing' AND attempts = %(attempt)s
+        RETURNING generation_status
+        """,
+        {"id": program_id, "attempt": attempt, "retry": retry, "code": error_code, "message": message},
+    )
+    return row["generation_status"] if row else None
+
+
+# --- The sweeper's statements ------------------------------------------------------------------
+
+_FAIL_EXHAUSTED = """
+UPDATE training_programs
+SET generation_status = 'failed', stage = NULL, progress = 0, lease_expires_at = NULL,
+    error_code = CASE WHEN generation_status = 'processing' THEN 'WORKER_LOST'
+                      ELSE coalesce(error_code, 'ATTEMPTS_EXHAUSTED') END,
+    generation_error = 'We could not generate your program. Please try again.',
+    updated_at = now()
+WHERE generation_status IN ('pending', 'processing')
+  AND (
+        -- a worker's lease ran out on its last attempt
+        (generation_status = 'processing' AND lease_expires_at < now() AND attempts >= max_attempts)
+        -- no attempt left to claim
+     OR (generation_status = 'pending' AND attempts >= max_attempts)
+        -- dispatched again and again and never claimed: the generate function is not running it
+     OR (generation_status = 'pending' AND dispatch_count >= %(max_dispatches)s
+         AND dispatched_at < now() - make_interval(secs => %(redispatch_after)s))
+  )
+RETURNING id
+"""
+
+# I4: a dead worker's lease expires; the row goes back to pending and is re-dispatched below.
+_RECLAIM_EXPIRED = """
+UPDATE training_programs
+SET generation_status = 'pending', stage = 'queued', progress = 0, lease_expires_at = NULL,
+    error_code = 'LEASE_EXPIRED', dispatched_at = NULL, updated_at = now()
+WHERE generation_status = 'processing' AND lease_expires_at < now() AND attempts < max_attempts
+RETURNING id
+"""
+
+# I5: pending rows whose event was lost (never dispatched, dispatch failed, or event dropped).
+# SKIP LOCKED lets two sweepers run at once without dispatching the same row twice in a sweep.
+_MARK_FOR_REDISPATCH = """
+UPDATE training_programs
+SET dispatched_at = now(), dispatch_count = dispatch_count + 1, updated_at = now()
+WHERE id IN (
+    SELECT id FROM training_programs
+    WHERE generation_status = 'pending'
+      AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => %(redispatch_after)s))
+    ORDER BY created_at
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id
+"""
+
+
+def fail_exhausted(*, max_dispatches: int, redispatch_after_seconds: int) -> list[UUID]:
+    rows = db.fetch_all(
+        _FAIL_EXHAUSTED, {"max_dispatches": max_dispatches, "redispatch_after": redispatch_after_seconds}
+    )
+    return [r["id"] for r in rows]
+
+
+def reclaim_expired_leases() -> list[UUID]:
+    return [r["id"] for r in db.fetch_all(_RECLAIM_EXPIRED)]
+
+
+def mark_for_redispatch(*, redispatch_after_seconds: int, batch: int) -> list[UUID]:
+    rows = db.fetch_all(_MARK_FOR_REDISPATCH, {"redispatch_after": redispatch_after_seconds, "batch": batch})
+    return [r["id"] for r in rows]

@@ -1,0 +1,137 @@
+"""What the HTTP API does, independent of HTTP: accept, read, list and retry generations."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from uuid import UUID
+
+from tpg import repository
+from tpg.dispatch import Dispatcher
+from tpg.errors import (
+    DispatchError,
+    GenerationInFlight,
+    InvalidRequest,
+    NotRetryable,
+    OnboardingIncomplete,
+    ProgramNotFound,
+    SubscriptionRequired,
+)
+from tpg.models import (
+    CreateProgramRequest,
+    ErrorDetail,
+    GenerationStatus,
+    ProgramList,
+    ProgramResponse,
+    ProgramRow,
+    ProgramSummary,
+)
+from tpg.observability import Metric, count, logger
+from tpg.settings import get_settings
+
+DEFAULT_PROGRAM_NAME = "My training program"
+
+
+def request_generation(user_id: UUID, request: CreateProgramRequest, dispatcher: Dispatcher) -> UUID:
+    """Accept a generation: one statement checks, inserts and commits; then the async hand-off.
+
+    If the hand-off fails the row is already committed and pending, and the request still
+    succeeds (202): the sweeper re-dispatches pending rows (docs/decisions.md).
+    """
+    settings = get_settings()
+    outcome = repository.accept_generation_request(
+        user_id,
+        name=request.name or DEFAULT_PROGRAM_NAME,
+        request=request.model_dump(mode="json", exclude_none=True),
+        max_attempts=settings.max_attempts,
+    )
+    if not outcome.subscribed:
+        raise SubscriptionRequired()
+    if not outcome.onboarded:
+        raise OnboardingIncomplete()
+    if outcome.program_id is None:
+        raise _in_flight_error(user_id)
+    count(Metric.GENERATIONS_REQUESTED)
+    _dispatch(dispatcher, outcome.program_id, reason="accepted")
+    return outcome.program_id
+
+
+def retry_generation(user_id: UUID, program_id: UUID, dispatcher: Dispatcher) -> None:
+    outcome = repository.retry_failed_program(program_id, user_id, max_attempts=get_settings().max_attempts)
+    if outcome.in_flight_conflict:
+        raise _in_flight_error(user_id)
+    if not outcome.found:
+        raise ProgramNotFound()
+    if not outcome.subscribed:
+        raise SubscriptionRequired()
+    if not outcome.retried:
+        raise NotRetryable()
+    _dispatch(dispatcher, program_id, reason="retry")
+
+
+def _in_flight_error(user_id: UUID) -> GenerationInFlight:
+    # Second round trip on this (rare) path only: the accept statement's snapshot may not see a
+    # row committed concurrently by the request that won.
+    in_flight = repository.in_flight_program_id(user_id)
+    return GenerationInFlight(str(in_flight) if in_flight else None)
+
+
+def _dispatch(dispatcher: Dispatcher, program_id: UUID, *, reason: str) -> None:
+    try:
+        dispatcher.dispatch(program_id, reason=reason)
+    except DispatchError as exc:
+        count(Metric.DISPATCH_FAILURES)
+        logger.warning(
+            "dispatch failed; the sweeper will re-dispatch",
+            extra={"program_id": str(program_id), "error": str(exc)},
+        )
+
+
+def get_program(user_id: UUID, program_id: UUID) -> ProgramResponse:
+    row = repository.get_program(program_id, user_id)
+    if row is None:
+        raise ProgramNotFound()
+    return ProgramResponse(**_summary_fields(row), program=row.program)
+
+
+def list_programs(user_id: UUID, *, limit: int, cursor: str | None) -> ProgramList:
+    before = decode_cursor(cursor) if cursor else None
+    rows = repository.list_programs(user_id, limit=limit + 1, before=before)
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    return ProgramList(items=[ProgramSummary(**_summary_fields(r)) for r in page], next_cursor=next_cursor)
+
+
+def _summary_fields(row: ProgramRow) -> dict:
+    error = None
+    if row.generation_status is GenerationStatus.FAILED:
+        error = ErrorDetail(
+            code=row.error_code or "GENERATION_FAILED",
+            message=row.generation_error or "We could not generate your program. Please try again.",
+        )
+    return {
+        "program_id": row.id,
+        "name": row.name,
+        "status": row.generation_status,
+        "stage": row.stage,
+        "progress": row.progress,
+        "error": error,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "completed_at": row.completed_at,
+    }
+
+
+def encode_cursor(row: ProgramRow) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, program_id = raw.split("|")
+        return datetime.fromisoformat(created_at), UUID(program_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidRequest("The cursor is not valid.") from exc

@@ -1,0 +1,60 @@
+"""The reconciler: nothing accepted is lost or left spinning (I4, I5).
+
+Runs on a schedule in AWS and on a timer in `tpg serve`. Each step is one statement; the
+dispatches that follow are at-least-once by design (the claim makes duplicates harmless).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from tpg import repository
+from tpg.dispatch import Dispatcher
+from tpg.errors import DispatchError
+from tpg.observability import Metric, count, logger
+from tpg.settings import get_settings
+
+
+@dataclass(slots=True)
+class SweepReport:
+    failed: list[UUID] = field(default_factory=list)
+    reclaimed: list[UUID] = field(default_factory=list)
+    redispatched: list[UUID] = field(default_factory=list)
+    dispatch_failures: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "failed": len(self.failed),
+            "reclaimed": len(self.reclaimed),
+            "redispatched": len(self.redispatched),
+            "dispatchFailures": self.dispatch_failures,
+        }
+
+
+def sweep(dispatcher: Dispatcher) -> SweepReport:
+    settings = get_settings()
+    report = SweepReport()
+    # Order matters: fail what has no attempt left before reclaiming, so a row is never
+    # re-dispatched just to be refused by the claim.
+    report.failed = repository.fail_exhausted(
+        max_dispatches=settings.max_dispatches,
+        redispatch_after_seconds=settings.pending_redispatch_after_seconds,
+    )
+    report.reclaimed = repository.reclaim_expired_leases()
+    report.redispatched = repository.mark_for_redispatch(
+        redispatch_after_seconds=settings.pending_redispatch_after_seconds,
+        batch=settings.sweep_batch_size,
+    )
+    for program_id in report.redispatched:
+        try:
+            dispatcher.dispatch(program_id, reason="sweeper")
+        except DispatchError:
+            report.dispatch_failures += 1
+    count(Metric.SWEEPER_FAILED, len(report.failed))
+    count(Metric.SWEEPER_RECLAIMED, len(report.reclaimed))
+    count(Metric.SWEEPER_REDISPATCHED, len(report.redispatched))
+    if report.dispatch_failures:
+        count(Metric.DISPATCH_FAILURES, report.dispatch_failures)
+    logger.info("sweep finished", extra=report.as_dict())
+    return report
