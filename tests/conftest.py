@@ -23,8 +23,14 @@ _ADMIN_URL = os.environ.get("DATABASE_URL")  # read once, before any test change
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("ANTHROPIC_API_KEY", "LLM_PROVIDER", "AWS_LAMBDA_FUNCTION_NAME", "GENERATE_FUNCTION_NAME",
-                 "JWT_ISSUER", "OFFLINE_LATENCY_SECONDS"):
+    for name in (
+        "ANTHROPIC_API_KEY",
+        "LLM_PROVIDER",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "GENERATE_FUNCTION_NAME",
+        "JWT_ISSUER",
+        "OFFLINE_LATENCY_SECONDS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("DISPATCH_MODE", "local")

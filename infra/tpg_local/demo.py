@@ -48,7 +48,9 @@ def run_demo(*, persona: str, timeout: float = 120.0, embedded_database: bool = 
             print(f"POST /programs -> {accepted.status}: {accepted.body}")
             return 1
         program_id = accepted.body["programId"]
-        print(f"POST /programs -> 202 {accepted.body['status']} in {_ms(started)} ms  (programId {program_id})")
+        print(
+            f"POST /programs -> 202 {accepted.body['status']} in {_ms(started)} ms  (programId {program_id})"
+        )
         final = _poll(stack.url, token, program_id, started, timeout)
     if final is None:
         print(f"gave up after {timeout:.0f} s")
@@ -65,7 +67,9 @@ def _ms(since: float) -> int:
     return round((time.monotonic() - since) * 1000)
 
 
-def _poll(base_url: str, token: str, program_id: str, started: float, timeout: float) -> dict[str, Any] | None:
+def _poll(
+    base_url: str, token: str, program_id: str, started: float, timeout: float
+) -> dict[str, Any] | None:
     last = None
     while time.monotonic() - started < timeout:
         response = call(base_url, "GET", f"/programs/{program_id}", token=token)
@@ -73,7 +77,9 @@ def _poll(base_url: str, token: str, program_id: str, started: float, timeout: f
         shown = (body["status"], body["stage"], body["progress"])
         if shown != last:
             stage = f"{body['stage'] or '':<10}" if body["stage"] else " " * 10
-            print(f"  {time.monotonic() - started:6.2f} s  {body['status']:<10} {stage} {body['progress']:>3}%")
+            print(
+                f"  {time.monotonic() - started:6.2f} s  {body['status']:<10} {stage} {body['progress']:>3}%"
+            )
             last = shown
         if body["status"] in ("completed", "failed"):
             return body
@@ -85,8 +91,9 @@ def summarise(program: dict[str, Any]) -> str:
     """A readable summary of a program (camelCase JSON as the API returns it)."""
     lines = [
         f"{program['name']}",
-        f"  {program['weeks']} weeks, {program['daysPerWeek']} sessions/week of ~{program['sessionMinutes']} min,"
-        f" {program['split']} split; goal {program['goal']}, level {program['level']}",
+        f"  {program['weeks']} weeks, {program['daysPerWeek']} sessions/week"
+        f" of ~{program['sessionMinutes']} min, {program['split']} split;"
+        f" goal {program['goal']}, level {program['level']}",
         f"  progression: {program['progression']['model']}: {program['progression']['description']}",
     ]
     deloads = [str(w["week"]) for w in program["schedule"] if w["isDeload"]]
@@ -97,7 +104,9 @@ def summarise(program: dict[str, Any]) -> str:
     for day in program["schedule"][0]["days"]:
         lines.append(f"    Day {day['day']}: {day['name']} ({day['focus']}, ~{day['estimatedMinutes']} min)")
         for ex in day["exercises"]:
-            reps = f"{ex['repsMin']}" if ex["repsMin"] == ex["repsMax"] else f"{ex['repsMin']}-{ex['repsMax']}"
+            reps = (
+                f"{ex['repsMin']}" if ex["repsMin"] == ex["repsMax"] else f"{ex['repsMin']}-{ex['repsMax']}"
+            )
             lines.append(
                 f"      {ex['name']:<34} {ex['sets']} x {reps:<6} RIR {ex['rir']}  rest {ex['restSeconds']} s"
             )

@@ -7,6 +7,7 @@ TPG_DATA_DIR). The server keeps running after the command exits, so the next run
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -30,10 +31,15 @@ def start_embedded_server() -> str:
     try:
         import pgserver
     except ImportError as exc:  # pragma: no cover - only without the local extra
-        raise SystemExit("DATABASE_URL is not set and pgserver is not installed (pip install '.[local]')") from exc
+        raise SystemExit(
+            "DATABASE_URL is not set and pgserver is not installed (pip install '.[local]')"
+        ) from exc
     pgdata = data_dir() / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
     return server.get_uri()
 
 

@@ -84,7 +84,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length) if length else b""
-        event = api_gateway_event(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+        event = api_gateway_event(
+            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+        )
         response = self.server.trigger(event, LocalLambdaContext("trigger", timeout_seconds=30))
         payload = response.get("body") or ""
         raw = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
@@ -151,7 +153,9 @@ class LocalStack:
         return self
 
     def sweep_once(self) -> dict[str, Any]:
-        return self._sweeper_handler({"source": "local.timer"}, LocalLambdaContext("sweeper", timeout_seconds=60))
+        return self._sweeper_handler(
+            {"source": "local.timer"}, LocalLambdaContext("sweeper", timeout_seconds=60)
+        )
 
     def _sweep_forever(self) -> None:
         while not self._stop.wait(self._sweep_interval):
@@ -172,4 +176,3 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

@@ -162,4 +162,3 @@ def _unexpected(exc: Exception) -> Response[str]:
     logger.error("unhandled error", extra=describe_unexpected(exc))
     body = '{"error":{"code":"INTERNAL_ERROR","message":"Something went wrong on our side."}}'
     return Response(500, "application/json", body, dict(JSON_HEADERS))
-

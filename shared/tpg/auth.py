@@ -54,9 +54,7 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
-def verify_token(
-    token: str, *, secret: str, audience: str, issuer: str | None = None
-) -> AuthenticatedUser:
+def verify_token(token: str, *, secret: str, audience: str, issuer: str | None = None) -> AuthenticatedUser:
     """Return the caller if `token` is a valid user access token; raise `Unauthorized` otherwise."""
     # Compact JWS only: three dot-separated parts (a JWE has five).
     if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:

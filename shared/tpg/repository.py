@@ -95,9 +95,7 @@ def get_program(program_id: UUID, user_id: UUID) -> ProgramRow | None:
     return ProgramRow.model_validate(row) if row else None
 
 
-def list_programs(
-    user_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None
-) -> list[ProgramRow]:
+def list_programs(user_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None) -> list[ProgramRow]:
     """The user's programs, newest first, keyset-paginated on (created_at, id)."""
     rows = db.fetch_all(
         f"SELECT {_PROGRAM_COLUMNS} FROM training_programs"  # noqa: S608 - constant columns

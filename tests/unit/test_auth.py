@@ -66,8 +66,9 @@ HOSTILE_TOKENS = {
     "not yet valid": lambda: _sign(_claims(nbf=int(time.time()) + 600)),
     "issued in the future": lambda: _sign(_claims(iat=int(time.time()) + 600)),
     "anon role (project api key)": lambda: _sign(_claims(role="anon")),
-    "service_role key": lambda: _sign({"role": "service_role", "iss": "supabase", "iat": int(time.time()),
-                                       "exp": int(time.time()) + 600}),
+    "service_role key": lambda: _sign(
+        {"role": "service_role", "iss": "supabase", "iat": int(time.time()), "exp": int(time.time()) + 600}
+    ),
     "missing role": lambda: _sign({k: v for k, v in _claims().items() if k != "role"}),
     "sub not a uuid": lambda: _sign(_claims(sub="admin")),
     "alg none": lambda: _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(_claims()) + ".",
@@ -78,8 +79,9 @@ HOSTILE_TOKENS = {
     "five-part (JWE-shaped)": lambda: "a.b.c.d.e",
     "garbage": lambda: "not-a-token",
     "empty": lambda: "",
-    "tampered payload": lambda: (lambda t: t.split(".")[0] + "." + _b64(_claims(sub=str(uuid.uuid4())))
-                                 + "." + t.split(".")[2])(_sign(_claims())),
+    "tampered payload": lambda: (
+        lambda t: t.split(".")[0] + "." + _b64(_claims(sub=str(uuid.uuid4()))) + "." + t.split(".")[2]
+    )(_sign(_claims())),
     "huge": lambda: "a" * 5000 + "." + "b" * 5000 + ".c",
     "bad base64 header": lambda: "%%%." + _b64(_claims()) + ".sig",
     "header not json": lambda: base64.urlsafe_b64encode(b"[1,2").decode() + "." + _b64(_claims()) + ".sig",
@@ -94,7 +96,16 @@ def test_hostile_tokens_are_unauthorized(name: str) -> None:
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "Bearer a b", "Bearer a.b.c,Bearer d.e.f"],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Token abc",
+        "Bearer a b",
+        "Bearer a.b.c,Bearer d.e.f",
+    ],
 )
 def test_malformed_authorization_headers_are_unauthorized(header: str | None) -> None:
     with pytest.raises(Unauthorized):

@@ -1,0 +1,243 @@
+"""The trigger's real handler on a real PostgreSQL: every route of the HTTP contract."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import token_for
+from tests.support import RecordingDispatcher, http_event, invoke_trigger, new_user
+
+
+@pytest.fixture
+def dispatcher() -> RecordingDispatcher:
+    return RecordingDispatcher()
+
+
+def _post(token: str | None, dispatcher: RecordingDispatcher, body=None, **kwargs):
+    return invoke_trigger(http_event("POST", "/programs", token=token, body=body, **kwargs), dispatcher)
+
+
+def test_accept_inserts_a_pending_row_and_dispatches_it(sql, dispatcher) -> None:
+    user_id, token = new_user(sql)
+    status, headers, body = _post(
+        token, dispatcher, {"name": "Spring block", "weeks": 6, "notes": "mornings"}
+    )
+    assert status == 202
+    assert body["status"] == "pending" and headers["Location"] == body["statusUrl"]
+    row = sql.execute("SELECT * FROM training_programs WHERE id = %s", (body["programId"],)).fetchone()
+    assert row["user_id"] == user_id and row["generation_status"] == "pending"
+    assert row["name"] == "Spring block" and row["request"] == {"weeks": 6, "notes": "mornings"}
+    assert dispatcher.dispatched == [(uuid.UUID(body["programId"]), "accepted")]
+
+
+def test_an_empty_body_is_a_default_request(sql, dispatcher) -> None:
+    _, token = new_user(sql)
+    status, _, body = _post(token, dispatcher)
+    assert status == 202
+    assert sql.execute("SELECT request->>'weeks' AS w FROM training_programs").fetchone()["w"] == "4"
+
+
+def test_no_subscription_is_402_and_writes_nothing(sql, dispatcher) -> None:
+    _, token = new_user(sql, subscribed=False)
+    status, _, body = _post(token, dispatcher)
+    assert (status, body["error"]["code"]) == (402, "SUBSCRIPTION_REQUIRED")
+    assert sql.execute("SELECT count(*) AS n FROM training_programs").fetchone()["n"] == 0
+    assert dispatcher.dispatched == []
+
+
+def test_expired_subscription_is_402(sql, dispatcher) -> None:
+    user_id, token = new_user(sql)
+    sql.execute(
+        "UPDATE subscriptions SET current_period_end = now() - interval '1 day' WHERE user_id = %s",
+        (user_id,),
+    )
+    assert _post(token, dispatcher)[0] == 402
+
+
+def test_incomplete_onboarding_is_409(sql, dispatcher) -> None:
+    _, token = new_user(sql, onboarded=False)
+    status, _, body = _post(token, dispatcher)
+    assert (status, body["error"]["code"]) == (409, "ONBOARDING_INCOMPLETE")
+
+
+def test_a_user_without_a_profile_is_402_not_500(sql, dispatcher) -> None:
+    status, _, _ = _post(token_for(uuid.uuid4()), dispatcher)
+    assert status == 402
+
+
+def test_a_second_request_while_one_is_in_flight_is_409_naming_it(sql, dispatcher) -> None:
+    _, token = new_user(sql)
+    first = _post(token, dispatcher)[2]["programId"]
+    status, _, body = _post(token, dispatcher)
+    assert status == 409
+    assert body["error"] == {
+        "code": "GENERATION_IN_FLIGHT",
+        "message": body["error"]["message"],
+        "programId": first,
+    }
+
+
+def test_twenty_concurrent_requests_for_one_user_accept_exactly_one(sql, dispatcher) -> None:
+    _, token = new_user(sql)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda _: _post(token, dispatcher), range(20)))
+    statuses = sorted(r[0] for r in results)
+    assert statuses == [202] + [409] * 19
+    accepted = next(r[2]["programId"] for r in results if r[0] == 202)
+    assert {r[2]["error"]["programId"] for r in results if r[0] == 409} == {accepted}
+    assert sql.execute("SELECT count(*) AS n FROM training_programs").fetchone()["n"] == 1
+    assert len(dispatcher.dispatched) == 1
+
+
+def test_a_failed_dispatch_still_answers_202_and_keeps_the_row(sql) -> None:
+    _, token = new_user(sql)
+    status, _, body = _post(token, RecordingDispatcher(fail=True))
+    assert status == 202
+    row = sql.execute(
+        "SELECT generation_status FROM training_programs WHERE id = %s", (body["programId"],)
+    ).fetchone()
+    assert row["generation_status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "MALFORMED_JSON"),
+        (b'{"weeks": 0}', 422, "INVALID_REQUEST"),
+        (b'{"weeks": "many"}', 422, "INVALID_REQUEST"),
+        (b'{"name": ""}', 422, "INVALID_REQUEST"),
+        (b'{"unknown": 1}', 422, "INVALID_REQUEST"),
+        (b'{"notes": "' + b"x" * 600 + b'"}', 422, "INVALID_REQUEST"),
+        (b"[1, 2]", 422, "INVALID_REQUEST"),
+    ],
+)
+def test_bad_bodies_get_a_clear_error_and_write_nothing(sql, dispatcher, body, status, code) -> None:
+    _, token = new_user(sql)
+    got_status, _, got = _post(token, dispatcher, raw_body=body)
+    assert (got_status, got["error"]["code"]) == (status, code)
+    assert "x" * 50 not in got["error"]["message"]  # input is never echoed back
+    assert sql.execute("SELECT count(*) AS n FROM training_programs").fetchone()["n"] == 0
+
+
+def test_an_oversized_body_is_413_before_anything_else(sql, dispatcher) -> None:
+    _, token = new_user(sql)
+    status, _, body = _post(token, dispatcher, raw_body=b'{"notes": "' + b"x" * 20_000 + b'"}')
+    assert (status, body["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+    assert _post(None, dispatcher, raw_body=b"x" * 20_000)[0] == 413
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/programs"),
+        ("GET", "/programs"),
+        ("GET", f"/programs/{uuid.uuid4()}"),
+        ("POST", f"/programs/{uuid.uuid4()}/retry"),
+    ],
+)
+def test_every_private_route_needs_a_token(sql, dispatcher, method, path) -> None:
+    for token in (None, "garbage", token_for(uuid.uuid4(), ttl_seconds=-10)):
+        status, headers, body = invoke_trigger(
+            http_event(method, path, token=token, raw_body=b"{bad"), dispatcher
+        )
+        assert (status, body["error"]["code"]) == (401, "UNAUTHORIZED")
+        assert headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_status_of_an_accepted_program(sql, dispatcher) -> None:
+    _, token = new_user(sql)
+    program_id = _post(token, dispatcher)[2]["programId"]
+    status, _, body = invoke_trigger(http_event("GET", f"/programs/{program_id}", token=token))
+    assert status == 200
+    assert body["programId"] == program_id and body["status"] == "pending" and body["stage"] == "queued"
+    assert body["program"] is None and body["error"] is None and body["progress"] == 0
+
+
+def test_user_b_cannot_see_list_or_retry_user_a_programs(sql, dispatcher) -> None:
+    _, token_a = new_user(sql)
+    _, token_b = new_user(sql)
+    program_id = _post(token_a, dispatcher)[2]["programId"]
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'failed', error_code = 'X' WHERE id = %s",
+        (program_id,),
+    )
+    before = sql.execute("SELECT * FROM training_programs WHERE id = %s", (program_id,)).fetchone()
+
+    missing = str(uuid.uuid4())
+    for path in (f"/programs/{program_id}", f"/programs/{missing}", "/programs/not-a-uuid"):
+        status, _, body = invoke_trigger(http_event("GET", path, token=token_b))
+        assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
+    assert invoke_trigger(http_event("GET", "/programs", token=token_b))[2]["items"] == []
+    status, _, _ = invoke_trigger(
+        http_event("POST", f"/programs/{program_id}/retry", token=token_b), dispatcher
+    )
+    assert status == 404
+    after = sql.execute("SELECT * FROM training_programs WHERE id = %s", (program_id,)).fetchone()
+    assert after == before
+
+
+def test_retry_moves_failed_to_pending_and_redispatches(sql, dispatcher) -> None:
+    _, token = new_user(sql)
+    program_id = _post(token, dispatcher)[2]["programId"]
+    path = f"/programs/{program_id}/retry"
+    assert invoke_trigger(http_event("POST", path, token=token), dispatcher)[0] == 409  # still pending
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'failed', attempts = 3, error_code = 'X',"
+        " generation_error = 'boom' WHERE id = %s",
+        (program_id,),
+    )
+    status, _, body = invoke_trigger(http_event("POST", path, token=token), dispatcher)
+    assert (status, body["status"]) == (202, "pending")
+    row = sql.execute("SELECT * FROM training_programs WHERE id = %s", (program_id,)).fetchone()
+    assert (row["generation_status"], row["attempts"], row["error_code"]) == ("pending", 0, None)
+    assert dispatcher.dispatched[-1] == (uuid.UUID(program_id), "retry")
+
+
+def test_retry_is_refused_while_another_generation_is_in_flight(sql, dispatcher) -> None:
+    _, token = new_user(sql)
+    failed = _post(token, dispatcher)[2]["programId"]
+    sql.execute("UPDATE training_programs SET generation_status = 'failed' WHERE id = %s", (failed,))
+    in_flight = _post(token, dispatcher)[2]["programId"]
+    status, _, body = invoke_trigger(http_event("POST", f"/programs/{failed}/retry", token=token), dispatcher)
+    assert (status, body["error"]["code"], body["error"]["programId"]) == (
+        409,
+        "GENERATION_IN_FLIGHT",
+        in_flight,
+    )
+
+
+def test_list_is_newest_first_and_paginates(sql, dispatcher) -> None:
+    _, token = new_user(sql)
+    ids = []
+    for _ in range(5):
+        ids.append(_post(token, dispatcher)[2]["programId"])
+        sql.execute("UPDATE training_programs SET generation_status = 'completed' WHERE id = %s", (ids[-1],))
+    seen, cursor = [], None
+    while True:
+        query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        status, _, body = invoke_trigger(http_event("GET", "/programs" + query, token=token))
+        assert status == 200
+        seen += [item["programId"] for item in body["items"]]
+        cursor = body["nextCursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(ids))
+
+
+@pytest.mark.parametrize(
+    "query", ["?limit=0", "?limit=51", "?limit=x", "?cursor=%%%", "?cursor=bm90LWEtY3Vyc29y"]
+)
+def test_list_rejects_bad_parameters_with_422(sql, query) -> None:
+    _, token = new_user(sql)
+    status, _, body = invoke_trigger(http_event("GET", "/programs" + query, token=token))
+    assert (status, body["error"]["code"]) == (422, "INVALID_REQUEST")
+
+
+def test_health_and_openapi_are_public() -> None:
+    assert invoke_trigger(http_event("GET", "/health"))[0] == 200
+    status, _, document = invoke_trigger(http_event("GET", "/openapi.json"))
+    assert status == 200
+    assert {"/programs", "/programs/{program_id}", "/programs/{program_id}/retry"} <= set(document["paths"])

@@ -1,0 +1,271 @@
+"""The generate handler and the sweeper on a real PostgreSQL: claims, leases, attempts (I2-I5)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.support import RecordingDispatcher, http_event, invoke_generate, invoke_trigger, new_user
+from tpg import generation
+from tpg.pipeline import GenerationError, OfflineProvider
+from tpg.sweeper import sweep
+
+
+class CountingProvider(OfflineProvider):
+    """The offline engine, counting calls (and optionally failing or pausing them)."""
+
+    def __init__(self, error: GenerationError | None = None, gate: threading.Event | None = None) -> None:
+        super().__init__()
+        self.calls = 0
+        self.error = error
+        self.gate = gate
+        self._lock = threading.Lock()
+
+    def generate(self, data, request, *, on_progress):
+        with self._lock:
+            self.calls += 1
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.error is not None:
+            raise self.error
+        return super().generate(data, request, on_progress=on_progress)
+
+
+@pytest.fixture
+def accepted(sql):
+    """A user with one accepted (pending) program; returns (program_id, token)."""
+    _, token = new_user(sql)
+    _, _, body = invoke_trigger(http_event("POST", "/programs", token=token), RecordingDispatcher())
+    return uuid.UUID(body["programId"]), token
+
+
+def _row(sql, program_id):
+    return sql.execute("SELECT * FROM training_programs WHERE id = %s", (program_id,)).fetchone()
+
+
+def test_a_generation_completes_with_a_valid_program(sql, accepted) -> None:
+    program_id, token = accepted
+    assert invoke_generate(program_id) == "completed"
+    row = _row(sql, program_id)
+    assert row["generation_status"] == "completed" and row["progress"] == 100
+    assert row["attempts"] == 1 and row["provider"] == "offline" and row["completed_at"] is not None
+    assert row["validation_report"]["ok"] is True
+    status, _, body = invoke_trigger(http_event("GET", f"/programs/{program_id}", token=token))
+    assert status == 200 and body["status"] == "completed"
+    assert body["program"]["weeks"] == 4 and body["program"]["schedule"]
+
+
+def test_the_same_event_twenty_times_concurrently_runs_one_generation(sql, accepted) -> None:
+    program_id, _ = accepted
+    provider = CountingProvider()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(
+            pool.map(
+                lambda _: generation.process_generation_event(
+                    {"programId": str(program_id)}, provider=provider
+                ),
+                range(20),
+            )
+        )
+    assert sorted(outcomes) == sorted(["completed"] + ["not_claimed"] * 19)
+    assert provider.calls == 1
+    assert _row(sql, program_id)["attempts"] == 1
+
+
+def test_redelivery_after_completion_changes_nothing(sql, accepted) -> None:
+    program_id, _ = accepted
+    assert invoke_generate(program_id) == "completed"
+    before = _row(sql, program_id)
+    provider = CountingProvider()
+    assert (
+        generation.process_generation_event({"programId": str(program_id)}, provider=provider)
+        == "not_claimed"
+    )
+    assert provider.calls == 0 and _row(sql, program_id) == before
+
+
+@pytest.mark.parametrize("event", [{}, {"programId": "nope"}, {"programId": None}, {"other": 1}])
+def test_malformed_events_are_ignored(event) -> None:
+    assert generation.process_generation_event(event) == "invalid_event"
+
+
+def test_an_event_for_an_unknown_program_does_nothing(database) -> None:
+    assert invoke_generate(uuid.uuid4()) == "not_claimed"
+
+
+def test_a_retryable_error_releases_the_row_to_pending_for_the_sweeper(sql, accepted) -> None:
+    program_id, _ = accepted
+    provider = CountingProvider(GenerationError("LLM_UNAVAILABLE", "busy", retryable=True))
+    assert (
+        generation.process_generation_event({"programId": str(program_id)}, provider=provider) == "released"
+    )
+    row = _row(sql, program_id)
+    assert (row["generation_status"], row["attempts"], row["error_code"]) == ("pending", 1, "LLM_UNAVAILABLE")
+    assert row["dispatched_at"] is None
+
+    dispatcher = RecordingDispatcher()
+    report = sweep(dispatcher)
+    assert report.redispatched == [program_id] and dispatcher.dispatched == [(program_id, "sweeper")]
+    assert invoke_generate(program_id) == "completed"
+    assert _row(sql, program_id)["attempts"] == 2
+
+
+def test_a_non_retryable_error_fails_at_once_with_a_safe_message(sql, accepted) -> None:
+    program_id, token = accepted
+    provider = CountingProvider(
+        GenerationError("INVALID_PROGRAM", "Could not make a safe program.", retryable=False)
+    )
+    assert generation.process_generation_event({"programId": str(program_id)}, provider=provider) == "failed"
+    _, _, body = invoke_trigger(http_event("GET", f"/programs/{program_id}", token=token))
+    assert body["status"] == "failed"
+    assert body["error"] == {"code": "INVALID_PROGRAM", "message": "Could not make a safe program."}
+
+
+def test_retryable_errors_stop_after_the_last_attempt(sql, accepted) -> None:
+    program_id, _ = accepted
+    provider = CountingProvider(GenerationError("LLM_UNAVAILABLE", "busy", retryable=True))
+    outcomes = [
+        generation.process_generation_event({"programId": str(program_id)}, provider=provider)
+        for _ in range(5)
+    ]
+    assert outcomes == ["released", "released", "failed", "not_claimed", "not_claimed"]
+    assert provider.calls == 3
+    assert _row(sql, program_id)["generation_status"] == "failed"
+
+
+def test_an_unexpected_crash_is_recorded_as_a_retryable_internal_error(sql, accepted) -> None:
+    program_id, _ = accepted
+
+    class Broken(OfflineProvider):
+        def generate(self, *args, **kwargs):
+            raise ZeroDivisionError("password=hunter2")  # the message must not reach the row or the logs
+
+    assert (
+        generation.process_generation_event({"programId": str(program_id)}, provider=Broken()) == "released"
+    )
+    row = _row(sql, program_id)
+    assert row["error_code"] == "INTERNAL_ERROR" and "hunter2" not in (row["generation_error"] or "")
+
+
+def test_an_expired_lease_is_reclaimed_once_with_attempts_counted(sql, accepted) -> None:
+    program_id, _ = accepted
+    # A worker claimed the row and died: processing with a lease that has run out.
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'processing', attempts = 1,"
+        " lease_expires_at = now() - interval '1 second' WHERE id = %s",
+        (program_id,),
+    )
+    provider = CountingProvider()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(
+            pool.map(
+                lambda _: generation.process_generation_event(
+                    {"programId": str(program_id)}, provider=provider
+                ),
+                range(20),
+            )
+        )
+    assert outcomes.count("completed") == 1 and provider.calls == 1
+    assert _row(sql, program_id)["attempts"] == 2
+
+
+def test_the_sweeper_reclaims_a_dead_workers_row_and_redispatches_it(sql, accepted) -> None:
+    program_id, _ = accepted
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'processing', attempts = 1,"
+        " lease_expires_at = now() - interval '1 second' WHERE id = %s",
+        (program_id,),
+    )
+    dispatcher = RecordingDispatcher()
+    report = sweep(dispatcher)
+    assert report.reclaimed == [program_id] and report.redispatched == [program_id]
+    row = _row(sql, program_id)
+    assert (row["generation_status"], row["attempts"], row["error_code"]) == ("pending", 1, "LEASE_EXPIRED")
+    assert sweep(dispatcher).redispatched == []  # not again before the redispatch delay
+
+
+def test_a_dead_worker_on_its_last_attempt_leaves_a_failed_row(sql, accepted) -> None:
+    program_id, _ = accepted
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'processing', attempts = 3,"
+        " lease_expires_at = now() - interval '1 second' WHERE id = %s",
+        (program_id,),
+    )
+    report = sweep(RecordingDispatcher())
+    assert report.failed == [program_id]
+    row = _row(sql, program_id)
+    assert (row["generation_status"], row["error_code"]) == ("failed", "WORKER_LOST")
+
+
+def test_a_worker_whose_lease_was_taken_over_cannot_write(sql, accepted) -> None:
+    program_id, _ = accepted
+    gate = threading.Event()
+    slow = CountingProvider(gate=gate)
+    first = ThreadPoolExecutor(max_workers=1).submit(
+        generation.process_generation_event, {"programId": str(program_id)}, provider=slow
+    )
+    # While the first worker is inside the provider, its lease expires and a second worker wins.
+    for _ in range(100):
+        if slow.calls:
+            break
+        threading.Event().wait(0.02)
+    sql.execute(
+        "UPDATE training_programs SET lease_expires_at = now() - interval '1 second' WHERE id = %s",
+        (program_id,),
+    )
+    assert invoke_generate(program_id) == "completed"
+    gate.set()
+    assert first.result(timeout=10) == "lease_lost"
+    assert _row(sql, program_id)["attempts"] == 2
+
+
+def test_a_committed_row_whose_dispatch_failed_completes_after_a_sweep(sql, monkeypatch) -> None:
+    from functions.generate.app import lambda_handler
+    from tpg_local.dispatcher import LocalDispatcher
+
+    monkeypatch.setenv("PENDING_REDISPATCH_AFTER_SECONDS", "1")
+    from tpg.settings import get_settings
+
+    get_settings.cache_clear()
+    _, token = new_user(sql)
+    _, _, body = invoke_trigger(http_event("POST", "/programs", token=token), RecordingDispatcher(fail=True))
+    program_id = uuid.UUID(body["programId"])
+    sql.execute(
+        "UPDATE training_programs SET dispatched_at = now() - interval '5 seconds' WHERE id = %s",
+        (program_id,),
+    )
+    dispatcher = LocalDispatcher(lambda_handler)
+    try:
+        assert sweep(dispatcher).redispatched == [program_id]
+        dispatcher.drain()
+    finally:
+        dispatcher.shutdown()
+    assert _row(sql, program_id)["generation_status"] == "completed"
+
+
+def test_a_pending_row_never_claimed_is_failed_after_bounded_dispatches(sql, accepted, monkeypatch) -> None:
+    program_id, _ = accepted
+    monkeypatch.setenv("GENERATION_MAX_DISPATCHES", "3")
+    from tpg.settings import get_settings
+
+    get_settings.cache_clear()
+    sql.execute(
+        "UPDATE training_programs SET dispatch_count = 3, dispatched_at = now() - interval '1 hour'"
+        " WHERE id = %s",
+        (program_id,),
+    )
+    assert sweep(RecordingDispatcher()).failed == [program_id]
+    assert _row(sql, program_id)["generation_status"] == "failed"
+
+
+def test_the_worker_reconnects_after_its_connection_is_killed(sql, accepted) -> None:
+    from tpg import db
+
+    program_id, _ = accepted
+    pid = db.get_connection().info.backend_pid
+    sql.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    assert invoke_generate(program_id) == "completed"
+    assert db.get_connection().info.backend_pid != pid

@@ -1,0 +1,87 @@
+"""The AWS hand-off: boto3 `invoke(InvocationType="Event")` against moto's Lambda."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.support import http_event, invoke_trigger, new_user
+from tpg.dispatch import LambdaDispatcher, get_dispatcher
+from tpg.errors import DispatchError
+
+REGION = "eu-west-1"
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def lambda_handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        role = boto3.client("iam").create_role(
+            RoleName="generate-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+        )["Role"]["Arn"]
+        client = boto3.client("lambda")
+        client.create_function(
+            FunctionName="generate",
+            Runtime="python3.12",
+            Role=role,
+            Handler="app.lambda_handler",
+            Code={"ZipFile": _zip()},
+        )
+        yield client
+
+
+def test_dispatch_is_an_async_invoke_of_the_generate_function(aws) -> None:
+    sent = []
+    aws.meta.events.register("before-call.lambda.Invoke", lambda params, **_: sent.append(params))
+    program_id = uuid.uuid4()
+    LambdaDispatcher("generate", client=aws).dispatch(program_id, reason="accepted")
+    assert sent[0]["FunctionName"] == "generate"
+    assert sent[0]["InvocationType"] == "Event"
+    assert json.loads(sent[0]["Payload"]) == {"programId": str(program_id), "reason": "accepted"}
+
+
+def test_a_missing_function_is_a_dispatch_error(aws) -> None:
+    with pytest.raises(DispatchError):
+        LambdaDispatcher("no-such-function", client=aws).dispatch(uuid.uuid4(), reason="accepted")
+
+
+def test_lambda_mode_is_chosen_by_the_environment(aws, monkeypatch) -> None:
+    from tpg.settings import get_settings
+
+    monkeypatch.setenv("DISPATCH_MODE", "lambda")
+    monkeypatch.setenv("GENERATE_FUNCTION_NAME", "generate")
+    get_settings.cache_clear()
+    assert isinstance(get_dispatcher(), LambdaDispatcher)
+
+
+def test_the_accept_path_in_lambda_mode_inserts_and_dispatches(aws, sql, monkeypatch) -> None:
+    from tpg.settings import get_settings
+
+    monkeypatch.setenv("DISPATCH_MODE", "lambda")
+    monkeypatch.setenv("GENERATE_FUNCTION_NAME", "generate")
+    get_settings.cache_clear()
+    sent = []
+    # the dispatcher creates its own boto3 client: observe every Invoke made in this process
+    boto3.DEFAULT_SESSION = None
+    session_events = boto3._get_default_session().events
+    session_events.register("before-call.lambda.Invoke", lambda params, **_: sent.append(params))
+    _, token = new_user(sql)
+    status, _, body = invoke_trigger(http_event("POST", "/programs", token=token))
+    assert status == 202
+    assert [json.loads(p["Payload"])["programId"] for p in sent] == [body["programId"]]
+    assert sent[0]["InvocationType"] == "Event"
