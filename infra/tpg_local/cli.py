@@ -8,14 +8,24 @@ import os
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 
 
-def _prepare(log_level: str = "WARNING") -> str:
-    """Local defaults, the database (embedded unless DATABASE_URL), migrations. Returns the URL."""
+def _local_defaults(command: str) -> None:
+    """Environment defaults for local runs, set before any module creates its logger."""
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF is for CloudWatch, not a terminal
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", log_level)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if command == "serve" else "WARNING")
     os.environ.setdefault("DISPATCH_MODE", "local")
+    # platformdirs (under pgserver) warns when XDG_RUNTIME_DIR is unset, as in containers
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    from tpg.observability import logger
+
+    logger.registered_handler.setStream(sys.stderr)  # stdout carries the command's own output
+
+
+def _prepare() -> str:
+    """The database (embedded unless DATABASE_URL), migrated. Returns its URL."""
     from tpg_local.embedded_db import ensure_database_url
     from tpg_local.migrate import migrate
 
@@ -93,7 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tpg.settings import DEV_JWT_SECRET, get_settings
     from tpg_local.server import LocalStack
 
-    _prepare(log_level="INFO")
+    _prepare()
     stack = LocalStack(host=args.host, port=args.port, sweep_interval=args.sweep_interval).start()
     if not get_settings().jwt_secret:
         print(f"JWT secret (local development): {DEV_JWT_SECRET}")
@@ -153,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _local_defaults(args.command)
     if getattr(args, "persona", "unset") is None:
         from tpg_local.seed import DEFAULT_PERSONA
 

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from tpg.personas import PERSONAS
 
-DEFAULT_PERSONA = next(iter(PERSONAS))
+DEFAULT_PERSONA = "hypertrophy_hannah"
 
 _SEED = """
 WITH profile AS (

@@ -3,6 +3,8 @@ to show a user; `tpg.http` maps them to HTTP statuses in one place."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 
 class AppError(Exception):
     code = "INTERNAL_ERROR"
@@ -48,7 +50,7 @@ class GenerationInFlight(AppError):
     code = "GENERATION_IN_FLIGHT"
     message = "A program is already being generated."
 
-    def __init__(self, program_id: str | None) -> None:
+    def __init__(self, program_id: UUID | None) -> None:
         super().__init__()
         self.program_id = program_id
 

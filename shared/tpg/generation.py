@@ -91,7 +91,9 @@ def process_generation_event(event: dict[str, Any], *, provider: ProgramProvider
     try:
         user = user_data_from_row(row)
         request = GenerationRequest(
-            weeks=row["request"].get("weeks", 4), name=row["name"], notes=row["request"].get("notes")
+            weeks=row["request"].get("weeks", 4),
+            name=row["request"].get("name"),  # None: the provider names the program
+            notes=row["request"].get("notes"),
         )
         result = run_program_generation_pipeline(
             user,

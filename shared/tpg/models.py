@@ -47,9 +47,15 @@ class CreateProgramRequest(ApiModel):
 # --- HTTP responses --------------------------------------------------------------------------
 
 
-class ErrorDetail(ApiModel):
+class ProgramError(ApiModel):
+    """Why a generation failed: a stable code and a message safe to show the user."""
+
     code: str
     message: str
+
+
+class ErrorDetail(ProgramError):
+    # Set on 409 GENERATION_IN_FLIGHT: the program the client can resume polling.
     program_id: UUID | None = None
 
 
@@ -69,7 +75,7 @@ class ProgramSummary(ApiModel):
     status: GenerationStatus
     stage: Stage | None
     progress: int
-    error: ErrorDetail | None
+    error: ProgramError | None
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None

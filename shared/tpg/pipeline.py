@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from tpg.analysis import EnhancedUserData, analyze
+from tpg.analysis import EnhancedUserData, analyse
 from tpg.models import Stage
 from tpg.offline import generate_offline_program
 from tpg.program import TrainingProgram
@@ -133,7 +133,7 @@ def run_program_generation_pipeline(
 ) -> PipelineResult:
     started = time.perf_counter()
     progress(Stage.ANALYZING, 10)
-    enhanced = analyze(user)
+    enhanced = analyse(user)
 
     progress(Stage.GENERATING, 30)
     produced = provider.generate(

@@ -20,8 +20,8 @@ from tpg.errors import (
 )
 from tpg.models import (
     CreateProgramRequest,
-    ErrorDetail,
     GenerationStatus,
+    ProgramError,
     ProgramList,
     ProgramResponse,
     ProgramRow,
@@ -73,8 +73,7 @@ def retry_generation(user_id: UUID, program_id: UUID, dispatcher: Dispatcher) ->
 def _in_flight_error(user_id: UUID) -> GenerationInFlight:
     # Second round trip on this (rare) path only: the accept statement's snapshot may not see a
     # row committed concurrently by the request that won.
-    in_flight = repository.in_flight_program_id(user_id)
-    return GenerationInFlight(str(in_flight) if in_flight else None)
+    return GenerationInFlight(repository.in_flight_program_id(user_id))
 
 
 def _dispatch(dispatcher: Dispatcher, program_id: UUID, *, reason: str) -> None:
@@ -106,7 +105,7 @@ def list_programs(user_id: UUID, *, limit: int, cursor: str | None) -> ProgramLi
 def _summary_fields(row: ProgramRow) -> dict:
     error = None
     if row.generation_status is GenerationStatus.FAILED:
-        error = ErrorDetail(
+        error = ProgramError(
             code=row.error_code or "GENERATION_FAILED",
             message=row.generation_error or "We could not generate your program. Please try again.",
         )

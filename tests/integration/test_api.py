@@ -29,7 +29,11 @@ def test_accept_inserts_a_pending_row_and_dispatches_it(sql, dispatcher) -> None
     assert body["status"] == "pending" and headers["Location"] == body["statusUrl"]
     row = sql.execute("SELECT * FROM training_programs WHERE id = %s", (body["programId"],)).fetchone()
     assert row["user_id"] == user_id and row["generation_status"] == "pending"
-    assert row["name"] == "Spring block" and row["request"] == {"weeks": 6, "notes": "mornings"}
+    assert row["name"] == "Spring block" and row["request"] == {
+        "name": "Spring block",
+        "weeks": 6,
+        "notes": "mornings",
+    }
     assert dispatcher.dispatched == [(uuid.UUID(body["programId"]), "accepted")]
 
 

@@ -47,7 +47,7 @@ def aws(monkeypatch):
 
 def test_dispatch_is_an_async_invoke_of_the_generate_function(aws) -> None:
     sent = []
-    aws.meta.events.register("before-call.lambda.Invoke", lambda params, **_: sent.append(params))
+    aws.meta.events.register("provide-client-params.lambda.Invoke", lambda params, **_: sent.append(params))
     program_id = uuid.uuid4()
     LambdaDispatcher("generate", client=aws).dispatch(program_id, reason="accepted")
     assert sent[0]["FunctionName"] == "generate"
@@ -55,9 +55,19 @@ def test_dispatch_is_an_async_invoke_of_the_generate_function(aws) -> None:
     assert json.loads(sent[0]["Payload"]) == {"programId": str(program_id), "reason": "accepted"}
 
 
-def test_a_missing_function_is_a_dispatch_error(aws) -> None:
+def test_an_unreachable_lambda_service_is_a_dispatch_error(monkeypatch) -> None:
+    from botocore.config import Config
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = boto3.client(
+        "lambda",
+        region_name=REGION,
+        endpoint_url="http://127.0.0.1:9",  # nothing listens on the discard port
+        config=Config(retries={"max_attempts": 0}, connect_timeout=1),
+    )
     with pytest.raises(DispatchError):
-        LambdaDispatcher("no-such-function", client=aws).dispatch(uuid.uuid4(), reason="accepted")
+        LambdaDispatcher("generate", client=client).dispatch(uuid.uuid4(), reason="accepted")
 
 
 def test_lambda_mode_is_chosen_by_the_environment(aws, monkeypatch) -> None:
@@ -79,7 +89,7 @@ def test_the_accept_path_in_lambda_mode_inserts_and_dispatches(aws, sql, monkeyp
     # the dispatcher creates its own boto3 client: observe every Invoke made in this process
     boto3.DEFAULT_SESSION = None
     session_events = boto3._get_default_session().events
-    session_events.register("before-call.lambda.Invoke", lambda params, **_: sent.append(params))
+    session_events.register("provide-client-params.lambda.Invoke", lambda params, **_: sent.append(params))
     _, token = new_user(sql)
     status, _, body = invoke_trigger(http_event("POST", "/programs", token=token))
     assert status == 202
