@@ -12,6 +12,7 @@ help:
 	@echo "make serve     the local stack on http://127.0.0.1:3000"
 	@echo "make lint      ruff"
 	@echo "make validate  sam validate --lint"
+	@echo "make build     sam build (the arm64 layer and functions, no container)"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.x (3.11+)"; exit 1; }
@@ -42,6 +43,13 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(BIN)/ruff format .
+
+# SAM CLI lives in its own venv outside the repository (pinned; installed on first use).
+validate:
+	bash infra/sam_tools.sh validate
+
+build:
+	bash infra/sam_tools.sh build
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache

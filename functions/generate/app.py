@@ -11,4 +11,4 @@ from tpg.observability import logger, metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     # Handled outcomes return normally: a raised error would make Lambda redeliver the event,
     # and attempts are already counted and retried through the database.
-    return {"outcome": process_generation_event(event).value}
+    return {"outcome": process_generation_event(event, request_id=context.aws_request_id).value}

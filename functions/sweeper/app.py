@@ -1,13 +1,18 @@
-"""Sweeper: on a schedule, re-dispatches lost events, reclaims dead workers' rows, fails exhausted ones."""
+"""Sweeper: on a schedule, re-dispatches lost events, reclaims dead workers' rows, fails exhausted
+ones; also consumes generate's on-failure destination queue (SQS), then sweeps at once."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tpg.dispatch import get_dispatcher
 from tpg.observability import logger, metrics
-from tpg.sweeper import sweep
+from tpg.sweeper import consume_failed_invocations, sweep
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if "Records" in event:
+        retry = consume_failed_invocations(event["Records"])
+        sweep(get_dispatcher())
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
     return sweep(get_dispatcher()).as_dict()

@@ -138,6 +138,8 @@ def health() -> HealthResponse:
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
+    if not get_settings().openapi_enabled:
+        raise ProgramNotFound("Not found.")
     return Response(200, "application/json", app.get_openapi_json_schema(title="Training programs API"))
 
 

@@ -28,22 +28,14 @@ Row = dict[str, Any]
 
 _local = threading.local()
 _all_connections: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
-_url_resolver: Callable[[], str] | None = None
-
-
-def set_url_resolver(resolver: Callable[[], str] | None) -> None:
-    """Let the deployment decide where the URL comes from (e.g. Secrets Manager in Lambda)."""
-    global _url_resolver
-    _url_resolver = resolver
 
 
 def database_url() -> str:
-    if _url_resolver is not None:
-        return _url_resolver()
-    url = get_settings().database_url
+    """DATABASE_URL locally; in AWS the secret named by DATABASE_URL_SECRET_ARN (cached, rotatable)."""
+    url = get_settings().database_url_value
     if url is None:
         raise DatabaseUnavailable("DATABASE_URL is not configured")
-    return url.get_secret_value()
+    return url
 
 
 def connect(url: str | None = None) -> psycopg.Connection:

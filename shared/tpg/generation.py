@@ -70,7 +70,10 @@ class ProgressWriter:
         self.writes += 1
 
 
-def process_generation_event(event: dict[str, Any], *, provider: ProgramProvider | None = None) -> Outcome:
+def process_generation_event(
+    event: dict[str, Any], *, provider: ProgramProvider | None = None, request_id: str | None = None
+) -> Outcome:
+    """Handle one generate event; `request_id` is the invocation's, recorded with the claim."""
     try:
         program_id = GenerationEvent.model_validate(event).program_id
     except ValidationError:
@@ -79,7 +82,7 @@ def process_generation_event(event: dict[str, Any], *, provider: ProgramProvider
     logger.set_correlation_id(str(program_id))
 
     settings = get_settings()
-    row = repository.claim_generation(program_id, lease_seconds=settings.lease_seconds)
+    row = repository.claim_generation(program_id, lease_seconds=settings.lease_seconds, worker=request_id)
     if row is None:
         count(Metric.DUPLICATE_EVENTS)
         logger.info("nothing to claim: already taken, finished or out of attempts")

@@ -32,6 +32,7 @@ class Metric(StrEnum):
     SWEEPER_REDISPATCHED = "SweeperRedispatched"
     SWEEPER_RECLAIMED = "SweeperReclaimed"
     SWEEPER_FAILED = "SweeperFailed"
+    FAILED_INVOCATIONS = "GenerateInvocationsFailed"
 
 
 def count(metric: Metric, value: float = 1) -> None:

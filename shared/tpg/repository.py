@@ -170,7 +170,8 @@ WITH claimed AS (
         attempts = attempts + 1,
         lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
         started_at = coalesce(started_at, now()),
-        stage = 'analyzing', progress = 5, dispatch_count = 0, updated_at = now()
+        stage = 'analyzing', progress = 5, dispatch_count = 0, claimed_by = %(worker)s,
+        updated_at = now()
     WHERE id = %(id)s
       AND attempts < max_attempts
       AND (generation_status = 'pending'
@@ -187,8 +188,20 @@ LEFT JOIN onboarding_responses o ON o.user_id = c.user_id
 """
 
 
-def claim_generation(program_id: UUID, *, lease_seconds: int) -> db.Row | None:
-    return db.fetch_one(_CLAIM, {"id": program_id, "lease_seconds": lease_seconds})
+def claim_generation(program_id: UUID, *, lease_seconds: int, worker: str | None) -> db.Row | None:
+    return db.fetch_one(_CLAIM, {"id": program_id, "lease_seconds": lease_seconds, "worker": worker})
+
+
+def expire_lease_of(program_id: UUID, worker: str) -> bool:
+    """The invocation `worker` died (on-failure record): end its lease now, so the sweeper
+    reclaims the row (attempts left) or fails it (none left) without waiting for the lease."""
+    row = db.fetch_one(
+        "UPDATE training_programs SET lease_expires_at = now(), updated_at = now()"
+        " WHERE id = %(id)s AND generation_status = 'processing' AND claimed_by = %(worker)s"
+        " RETURNING id",
+        {"id": program_id, "worker": worker},
+    )
+    return row is not None
 
 
 def record_progress(program_id: UUID, attempt: int, *, stage: str, progress: int) -> bool:

@@ -16,8 +16,16 @@ DEV_JWT_SECRET = "local-dev-secret-change-me-0123456789abcdef"  # noqa: S105
 class Settings(BaseModel):
     model_config = {"frozen": True}
 
+    # Each secret is given either as plain text (local runs) or as a Secrets Manager ARN (AWS),
+    # resolved on use through Powertools' cache so a rotated value is picked up within max_age.
     database_url: SecretStr | None = None
+    database_url_secret_arn: str | None = None
     jwt_secret: SecretStr | None = None
+    jwt_secret_arn: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_api_key_secret_arn: str | None = None
+    secrets_max_age_seconds: int = Field(default=300, ge=0)
+    openapi_enabled: bool = True
     jwt_audience: str = "authenticated"
     jwt_issuer: str | None = None
     generate_function_name: str | None = None
@@ -41,11 +49,29 @@ class Settings(BaseModel):
 
     @property
     def jwt_signing_secret(self) -> str:
-        if self.jwt_secret is not None:
-            return self.jwt_secret.get_secret_value()
+        secret = self._resolve(self.jwt_secret, self.jwt_secret_arn)
+        if secret is not None:
+            return secret
         if self.in_lambda:
             raise RuntimeError("JWT_SECRET is not configured")
         return DEV_JWT_SECRET
+
+    @property
+    def database_url_value(self) -> str | None:
+        return self._resolve(self.database_url, self.database_url_secret_arn)
+
+    @property
+    def anthropic_api_key_value(self) -> str | None:
+        return self._resolve(self.anthropic_api_key, self.anthropic_api_key_secret_arn)
+
+    def _resolve(self, plain: SecretStr | None, arn: str | None) -> str | None:
+        if plain is not None:
+            return plain.get_secret_value()
+        if arn is None:
+            return None
+        from aws_lambda_powertools.utilities import parameters  # only where secrets live in AWS
+
+        return parameters.get_secret(arn, max_age=self.secrets_max_age_seconds)
 
 
 def _env(name: str) -> str | None:
@@ -59,11 +85,18 @@ def get_settings() -> Settings:
     values: dict[str, object] = {
         "in_lambda": in_lambda,
         "dispatch_mode": _env("DISPATCH_MODE") or ("lambda" if in_lambda else "local"),
-        "llm_provider": _env("LLM_PROVIDER") or ("anthropic" if _env("ANTHROPIC_API_KEY") else "offline"),
+        "llm_provider": _env("LLM_PROVIDER")
+        or ("anthropic" if _env("ANTHROPIC_API_KEY") or _env("ANTHROPIC_API_KEY_SECRET_ARN") else "offline"),
     }
     optional = {
         "database_url": "DATABASE_URL",
+        "database_url_secret_arn": "DATABASE_URL_SECRET_ARN",
         "jwt_secret": "JWT_SECRET",
+        "jwt_secret_arn": "JWT_SECRET_ARN",
+        "anthropic_api_key": "ANTHROPIC_API_KEY",
+        "anthropic_api_key_secret_arn": "ANTHROPIC_API_KEY_SECRET_ARN",
+        "secrets_max_age_seconds": "POWERTOOLS_PARAMETERS_MAX_AGE",
+        "openapi_enabled": "OPENAPI_ENABLED",
         "jwt_audience": "JWT_AUDIENCE",
         "jwt_issuer": "JWT_ISSUER",
         "generate_function_name": "GENERATE_FUNCTION_NAME",

@@ -6,7 +6,9 @@ dispatches that follow are at-least-once by design (the claim makes duplicates h
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from tpg import repository
@@ -58,3 +60,36 @@ def sweep(dispatcher: Dispatcher) -> SweepReport:
         count(Metric.DISPATCH_FAILURES, report.dispatch_failures)
     logger.info("sweep finished", extra=report.as_dict())
     return report
+
+
+def consume_failed_invocations(records: list[dict[str, Any]]) -> list[str]:
+    """Handle Lambda on-failure destination records (generate crashed, timed out, or its event
+    expired in the queue). Returns the SQS message ids to retry (partial batch response).
+
+    A crashed invocation's lease is ended at once so the sweep that follows reclaims or fails
+    its row; an expired event needs nothing: the row is pending and the sweeper owns it.
+    """
+    retry: list[str] = []
+    for record in records:
+        try:
+            body = json.loads(record["body"])
+            program_id = UUID(str(body["requestPayload"]["programId"]))
+            worker = body["requestContext"]["requestId"]
+            condition = body["requestContext"].get("condition")
+        except (KeyError, TypeError, ValueError):
+            logger.error(
+                "dropping an unreadable on-failure record", extra={"message_id": record.get("messageId")}
+            )
+            continue
+        try:
+            expired = repository.expire_lease_of(program_id, worker)
+        except Exception as exc:  # the database is unreachable: let SQS redeliver this record
+            logger.error("could not handle an on-failure record", extra={"error_type": type(exc).__name__})
+            retry.append(record["messageId"])
+            continue
+        count(Metric.FAILED_INVOCATIONS)
+        logger.warning(
+            "generate invocation failed",
+            extra={"program_id": str(program_id), "condition": condition, "lease_ended": expired},
+        )
+    return retry
