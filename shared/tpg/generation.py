@@ -145,5 +145,5 @@ def _record_failure(program_id: UUID, attempt: int, error: GenerationError) -> O
     if status == "pending":
         count(Metric.GENERATION_RETRIED)
         return Outcome.RELEASED
-    count(Metric.GENERATIONS_FAILED)
+    count(Metric.GENERATIONS_FAILED, dimensions={"ErrorCode": error.code})
     return Outcome.FAILED

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE_NAME = "training-program-generation"
 METRICS_NAMESPACE = "TrainingPrograms"
@@ -33,11 +33,30 @@ class Metric(StrEnum):
     SWEEPER_RECLAIMED = "SweeperReclaimed"
     SWEEPER_FAILED = "SweeperFailed"
     FAILED_INVOCATIONS = "GenerateInvocationsFailed"
+    # The pipeline: which tier produced the program, what validation rejected, what the LLM cost.
+    FALLBACK_TIER_USED = "FallbackTierUsed"  # dimension: Tier
+    VALIDATION_FAILURES = "ValidationFailures"  # dimension: Level (basic / enhanced)
+    LLM_REQUESTS = "LlmRequests"
+    LLM_RETRIES = "LlmRetries"
+    LLM_TOKENS = "LlmTokens"  # dimension: Kind (input / output / cache_read / cache_write)
+    LLM_LATENCY = "LlmLatency"
+    RESULT_CACHE_HITS = "ResultCacheHits"
 
 
-def count(metric: Metric, value: float = 1) -> None:
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
+def count(metric: Metric, value: float = 1, dimensions: dict[str, str] | None = None) -> None:
+    _add(metric, MetricUnit.Count, value, dimensions)
 
 
-def milliseconds(metric: Metric, value: float) -> None:
-    metrics.add_metric(name=metric, unit=MetricUnit.Milliseconds, value=value)
+def milliseconds(metric: Metric, value: float, dimensions: dict[str, str] | None = None) -> None:
+    _add(metric, MetricUnit.Milliseconds, value, dimensions)
+
+
+def _add(metric: Metric, unit: MetricUnit, value: float, dimensions: dict[str, str] | None) -> None:
+    if not dimensions:
+        metrics.add_metric(name=metric, unit=unit, value=value)
+        return
+    # A dimensioned data point is its own EMF document, so it does not split the shared set.
+    with single_metric(name=metric, unit=unit, value=value, namespace=METRICS_NAMESPACE) as point:
+        point.add_dimension(name="service", value=SERVICE_NAME)
+        for name, dimension_value in dimensions.items():
+            point.add_dimension(name=name, value=dimension_value)
