@@ -1,0 +1,609 @@
+"""First analysis: everything computable from UserData before a program is written.
+
+`analyse(user)` returns one frozen `EnhancedUserData`, read by the offline generator, the enhanced
+validator and the LLM prompt, so all three apply the same numbers. Every rule is a small pure function;
+the source of each number is in shared/notes/training-science.md (section in brackets). Where a number
+is a coaching heuristic rather than a finding, the comment says so.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tpg.catalog import (
+    ALL_EXERCISES,
+    MAJOR_MUSCLES,
+    MovementPattern,
+    Muscle,
+    available_exercises,
+    is_contraindicated,
+    level_rank,
+)
+from tpg.user_data import Equipment, ExperienceLevel, Goal, Injury, LiftRecord, Sex, UserData
+
+_NOVICE = ExperienceLevel.NOVICE
+_INTERMEDIATE = ExperienceLevel.INTERMEDIATE
+_ADVANCED = ExperienceLevel.ADVANCED
+
+OLDER_ADULT_AGE = 65  # NSCA position statement on resistance training for older adults (Fragala 2019) [A9]
+YOUTH_AGE = 18
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training status
+# ---------------------------------------------------------------------------------------------------
+
+# Heuristic: the declared level, capped by reported training history. Fewer than 6 months is novice
+# whatever is declared; fewer than 24 months is at most intermediate. A longer history never raises the
+# declared level (a lapsed lifter who says "novice" is trained as one). training_months = 0 is taken at
+# face value (the schema cannot tell "none" from "not asked"), which errs on the safe side.
+INTERMEDIATE_MIN_MONTHS = 6
+ADVANCED_MIN_MONTHS = 24
+
+
+def training_status(declared: ExperienceLevel, training_months: int) -> ExperienceLevel:
+    if training_months < INTERMEDIATE_MIN_MONTHS:
+        by_history = _NOVICE
+    elif training_months < ADVANCED_MIN_MONTHS:
+        by_history = _INTERMEDIATE
+    else:
+        by_history = _ADVANCED
+    return min(declared, by_history, key=level_rank)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Strength: estimated 1RM [A1] and loads from the RPE chart [A2]
+# ---------------------------------------------------------------------------------------------------
+
+MAX_REPS_FOR_1RM = 10  # Reynolds, Gordon & Robergs 2006: no more than 10 reps in linear equations
+
+
+def epley_1rm(weight_kg: float, reps: int) -> float | None:
+    """Epley (1985): w * (1 + r/30). None beyond 10 reps; a single is the 1RM itself."""
+    if reps < 1 or reps > MAX_REPS_FOR_1RM:
+        return None
+    if reps == 1:
+        return weight_kg
+    return weight_kg * (1 + reps / 30)
+
+
+def brzycki_1rm(weight_kg: float, reps: int) -> float | None:
+    """Brzycki (1993): w * 36 / (37 - r). None beyond 10 reps; a single is the 1RM itself."""
+    if reps < 1 or reps > MAX_REPS_FOR_1RM:
+        return None
+    if reps == 1:
+        return weight_kg
+    return weight_kg * 36 / (37 - reps)
+
+
+class LiftEstimate(_Frozen):
+    exercise_id: str
+    weight_kg: float
+    reps: int
+    epley_kg: float | None
+    brzycki_kg: float | None
+    # The mean of the two: a common compromise, not a published standard [A1].
+    estimated_1rm_kg: float | None
+    relative_strength: float | None = Field(description="Estimated 1RM / bodyweight")
+
+
+def estimate_lift(record: LiftRecord, bodyweight_kg: float | None) -> LiftEstimate:
+    epley = epley_1rm(record.weight_kg, record.reps)
+    brzycki = brzycki_1rm(record.weight_kg, record.reps)
+    estimate = None if epley is None or brzycki is None else round((epley + brzycki) / 2, 1)
+    relative = round(estimate / bodyweight_kg, 2) if estimate is not None and bodyweight_kg else None
+    return LiftEstimate(
+        exercise_id=record.exercise_id,
+        weight_kg=record.weight_kg,
+        reps=record.reps,
+        epley_kg=None if epley is None else round(epley, 1),
+        brzycki_kg=None if brzycki is None else round(brzycki, 1),
+        estimated_1rm_kg=estimate,
+        relative_strength=relative,
+    )
+
+
+# Tuchscherer's RPE 10 row (% of 1RM for 1..12 reps to failure) [A2]. The chart depends only on
+# reps + RIR, so a set of r reps at RIR x uses the entry for r + x reps.
+_PERCENT_1RM_AT_FAILURE = (100.0, 95.5, 92.2, 89.2, 86.3, 83.7, 81.1, 78.6, 76.2, 73.9, 71.7, 69.5)
+
+
+def percent_1rm(reps: int, rir: int) -> float | None:
+    effective = reps + rir
+    if reps < 1 or rir < 0 or effective > len(_PERCENT_1RM_AT_FAILURE):
+        return None
+    return _PERCENT_1RM_AT_FAILURE[effective - 1]
+
+
+def suggested_load_kg(one_rm_kg: float, reps: int, rir: int, *, step_kg: float = 2.5) -> float | None:
+    """A starting load for `reps` at `rir`, rounded down to a loadable step (errs light)."""
+    percent = percent_1rm(reps, rir)
+    if percent is None:
+        return None
+    raw = one_rm_kg * percent / 100
+    return max(step_kg, (raw // step_kg) * step_kg)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Volume [A3]
+# ---------------------------------------------------------------------------------------------------
+
+
+class SetRange(_Frozen):
+    min_sets: float = Field(ge=0)
+    max_sets: float = Field(ge=0)
+
+
+# The conservative open-source table (liftosaur design guide): weekly counted sets, beginner vs
+# intermediate+. Coaching heuristics, not findings: RP landmarks were not verifiable [A3].
+_WEEKLY_SETS_BEGINNER: dict[Muscle, tuple[int, int]] = {
+    Muscle.CHEST: (8, 12),
+    Muscle.BACK: (8, 14),
+    Muscle.QUADS: (6, 12),
+    Muscle.HAMSTRINGS: (4, 10),
+    Muscle.GLUTES: (4, 10),
+    Muscle.SHOULDERS: (6, 12),
+    Muscle.TRICEPS: (4, 10),
+    Muscle.BICEPS: (4, 10),
+    Muscle.CALVES: (0, 6),
+    Muscle.ABS: (0, 6),
+}
+_WEEKLY_SETS_TRAINED: dict[Muscle, tuple[int, int]] = {
+    Muscle.CHEST: (10, 20),
+    Muscle.BACK: (10, 22),
+    Muscle.QUADS: (8, 18),
+    Muscle.HAMSTRINGS: (6, 14),
+    Muscle.GLUTES: (6, 16),
+    Muscle.SHOULDERS: (8, 18),
+    Muscle.TRICEPS: (6, 14),
+    Muscle.BICEPS: (6, 14),
+    Muscle.CALVES: (6, 12),
+    Muscle.ABS: (4, 10),
+}
+
+# Heuristic: the table is written for hypertrophy. Other goals keep the minimum but lower the ceiling:
+# strength gains show stronger diminishing returns with volume (Pelland 2025), recovery is worse in an
+# energy deficit, and general fitness does not need the top of the range. Older adults likewise.
+_NON_HYPERTROPHY_CEILING = 0.8
+
+# Heuristic: a working set credits about 1.5 counted muscle-sets on average (1 primary + 0.5 for about
+# one secondary), used only to see whether the time budget can reach the minimums.
+_COUNTED_SETS_PER_WORKING_SET = 1.5
+
+
+def weekly_volume_targets(
+    status: ExperienceLevel,
+    goal: Goal,
+    *,
+    older_adult: bool = False,
+) -> dict[Muscle, SetRange]:
+    table = _WEEKLY_SETS_BEGINNER if status == _NOVICE or older_adult else _WEEKLY_SETS_TRAINED
+    targets: dict[Muscle, SetRange] = {}
+    for muscle in MAJOR_MUSCLES:
+        low, high = table[muscle]
+        if goal != Goal.HYPERTROPHY or older_adult:
+            high = max(low + 2, round(high * _NON_HYPERTROPHY_CEILING))
+        targets[muscle] = SetRange(min_sets=low, max_sets=high)
+    return targets
+
+
+def fit_volume_to_time(
+    targets: dict[Muscle, SetRange], *, days_per_week: int, session_sets_max: int, session_cap: int
+) -> tuple[dict[Muscle, SetRange], float]:
+    """Scale the minimums down when the week's time cannot reach them; returns (targets, scale).
+
+    A minimum the schedule cannot reach would make every honest program 'too low'. The ceilings stay:
+    too much volume is still too much.
+    """
+    capacity = days_per_week * session_sets_max * _COUNTED_SETS_PER_WORKING_SET
+    required = sum(t.min_sets for t in targets.values())
+    scale = 1.0 if required <= 0 else min(1.0, capacity / required)
+    fitted: dict[Muscle, SetRange] = {}
+    for muscle, target in targets.items():
+        # One session can only usefully hold `session_cap` sets of a muscle.
+        low = min(target.min_sets * scale, days_per_week * session_cap)
+        fitted[muscle] = SetRange(min_sets=round(low, 1), max_sets=target.max_sets)
+    return fitted, round(scale, 2)
+
+
+def session_muscle_cap(status: ExperienceLevel, *, older_adult: bool = False) -> int:
+    """Counted sets per muscle per session. IUSCA 2021 caps at ~10; quality drops after 6-8 [A3]."""
+    if older_adult or status == _NOVICE:
+        return 6
+    return 8 if status == _INTERMEDIATE else 10
+
+
+def max_sets_per_exercise(status: ExperienceLevel, *, older_adult: bool = False) -> int:
+    # NSCA older adults: 2-3 sets per exercise [A9]; ACSM novices 1-3 sets; trained 3-6 sets [A4].
+    if older_adult:
+        return 3
+    return 4 if status == _NOVICE else 5
+
+
+class SetBudget(_Frozen):
+    min_sets: int
+    max_sets: int
+
+
+# Working sets per session by session length: 45 min = 12-16, 60 = 16-22, 90 = 24-30 (liftosaur
+# heuristic [A3]); 20 and 180 minutes are our extrapolation, flattening because 30+ hard sets is junk.
+_SET_BUDGET_ANCHORS: tuple[tuple[int, int, int], ...] = (
+    (20, 5, 7),
+    (45, 12, 16),
+    (60, 16, 22),
+    (90, 24, 30),
+    (180, 30, 36),
+)
+
+
+def session_set_budget(session_minutes: int) -> SetBudget:
+    """Working sets that fit a session, linearly interpolated between the anchors."""
+    anchors = _SET_BUDGET_ANCHORS
+    minutes = min(max(session_minutes, anchors[0][0]), anchors[-1][0])
+    for (m0, lo0, hi0), (m1, lo1, hi1) in zip(anchors, anchors[1:], strict=False):
+        if m0 <= minutes <= m1:
+            t = (minutes - m0) / (m1 - m0)
+            return SetBudget(min_sets=round(lo0 + t * (lo1 - lo0)), max_sets=round(hi0 + t * (hi1 - hi0)))
+    raise AssertionError("unreachable: minutes is clamped to the anchor range")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reps, effort and rest by goal [A4]
+# ---------------------------------------------------------------------------------------------------
+
+
+class RepScheme(_Frozen):
+    reps_min: int
+    reps_max: int
+    rir: int
+    rest_seconds: int
+
+
+class GoalPrescription(_Frozen):
+    compound: RepScheme
+    isolation: RepScheme
+    # What the validator accepts without a warning (wider than what the generator writes).
+    compound_reps_window: tuple[int, int]
+    isolation_reps_window: tuple[int, int]
+    min_rest_compound_seconds: int
+    min_rir: int
+
+
+def goal_prescription(goal: Goal, status: ExperienceLevel, *, older_adult: bool = False) -> GoalPrescription:
+    novice = status == _NOVICE
+    if older_adult:
+        # NSCA: 70-85% 1RM (about 6-12 reps), ~2 min rest, effort kept moderate [A9].
+        heavy = goal == Goal.STRENGTH
+        return GoalPrescription(
+            compound=RepScheme(
+                reps_min=6 if heavy else 8,
+                reps_max=10 if heavy else 12,
+                rir=3 if novice else 2,
+                rest_seconds=150 if heavy else 120,
+            ),
+            isolation=RepScheme(reps_min=10, reps_max=15, rir=3 if novice else 2, rest_seconds=90),
+            compound_reps_window=(5, 15),
+            isolation_reps_window=(8, 20),
+            min_rest_compound_seconds=90,
+            min_rir=2,
+        )
+    if goal == Goal.STRENGTH:
+        # NSCA: <=6 reps at >=85%, 2-5 min rest; ACSM: novices start at 8-12RM, so novices use 5-8.
+        return GoalPrescription(
+            compound=RepScheme(
+                reps_min=5 if novice else 3,
+                reps_max=8 if novice else 6,
+                rir=2,
+                rest_seconds=150 if novice else 180,
+            ),
+            isolation=RepScheme(reps_min=8, reps_max=12, rir=2, rest_seconds=90),
+            compound_reps_window=(1, 10),
+            isolation_reps_window=(5, 20),
+            min_rest_compound_seconds=120,
+            min_rir=1 if novice else 0,
+        )
+    if goal == Goal.HYPERTROPHY:
+        # ACSM/NSCA 6-12 reps, IUSCA: wide loading zones work; rest > 60 s (Singer 2024).
+        return GoalPrescription(
+            compound=RepScheme(
+                reps_min=8 if novice else 6,
+                reps_max=12 if novice else 10,
+                rir=2 if status != _ADVANCED else 1,
+                rest_seconds=120,
+            ),
+            isolation=RepScheme(reps_min=10, reps_max=15, rir=2 if novice else 1, rest_seconds=75),
+            compound_reps_window=(4, 15),
+            isolation_reps_window=(6, 30),
+            min_rest_compound_seconds=60,
+            min_rir=1 if novice else 0,
+        )
+    # Fat loss and general fitness: moderate loads, shorter rest (time-efficient), 2-3 RIR.
+    return GoalPrescription(
+        compound=RepScheme(reps_min=8, reps_max=12, rir=3 if novice else 2, rest_seconds=90),
+        isolation=RepScheme(reps_min=12, reps_max=15, rir=2, rest_seconds=60),
+        compound_reps_window=(4, 20),
+        isolation_reps_window=(6, 30),
+        min_rest_compound_seconds=45,
+        min_rir=1 if novice else 0,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Split, deloads, progression [A5-A7]
+# ---------------------------------------------------------------------------------------------------
+
+
+class DayType(StrEnum):
+    FULL_BODY = "full_body"
+    UPPER = "upper"
+    LOWER = "lower"
+    PUSH = "push"
+    PULL = "pull"
+    LEGS = "legs"
+
+
+class SplitPlan(_Frozen):
+    name: str
+    day_types: tuple[DayType, ...]
+
+
+_FB, _UP, _LO, _PU, _PL, _LE = (
+    DayType.FULL_BODY,
+    DayType.UPPER,
+    DayType.LOWER,
+    DayType.PUSH,
+    DayType.PULL,
+    DayType.LEGS,
+)
+
+# Liftosaur heuristic [A5]: 1-3 full body, 4 upper/lower, 5 upper/lower + PPL, 6 PPL twice. 7 days is
+# our extension: PPL twice plus a lighter full-body day. Every muscle is trained at least twice a week
+# from 2 days up (Schoenfeld 2016).
+_SPLITS: dict[int, SplitPlan] = {
+    1: SplitPlan(name="Full body", day_types=(_FB,)),
+    2: SplitPlan(name="Full body", day_types=(_FB, _FB)),
+    3: SplitPlan(name="Full body", day_types=(_FB, _FB, _FB)),
+    4: SplitPlan(name="Upper/lower", day_types=(_UP, _LO, _UP, _LO)),
+    5: SplitPlan(name="Upper/lower + push/pull/legs", day_types=(_UP, _LO, _PU, _PL, _LE)),
+    6: SplitPlan(name="Push/pull/legs x2", day_types=(_PU, _PL, _LE, _PU, _PL, _LE)),
+    7: SplitPlan(name="Push/pull/legs x2 + full body", day_types=(_PU, _PL, _LE, _PU, _PL, _LE, _FB)),
+}
+
+
+def choose_split(days_per_week: int) -> SplitPlan:
+    return _SPLITS[days_per_week]
+
+
+def deload_every_weeks(status: ExperienceLevel, *, older_adult: bool = False) -> int:
+    """Weeks per block, the last one a deload. Survey: deloads every 5.6 +/- 2.3 weeks (Rogerson 2024)."""
+    if older_adult or status == _ADVANCED:
+        return 4
+    return 5 if status == _INTERMEDIATE else 6
+
+
+def planned_deload_weeks(weeks: int, every: int, status: ExperienceLevel) -> tuple[int, ...]:
+    """1-based deload weeks for a program of `weeks` weeks.
+
+    Every `every`-th week. Programs of 4+ weeks for trained lifters get at least one (its last week):
+    the notes require one deload per 4-8 week mesocycle, optional for novices [A7].
+    """
+    if weeks < 4:
+        return ()
+    planned = tuple(range(every, weeks + 1, every))
+    if not planned and status != _NOVICE:
+        planned = (weeks,)
+    return planned
+
+
+# Heuristic, from the notes [A7]: cut sets by 30-50% and add 1-2 RIR in a deload week.
+DELOAD_SET_FACTOR = 0.6
+DELOAD_EXTRA_RIR = 2
+
+
+class ProgressionModel(StrEnum):
+    LINEAR = "linear"
+    DOUBLE = "double"
+    RPE = "rpe"
+
+
+def progression_model(status: ExperienceLevel) -> ProgressionModel:
+    # Novice LP; intermediate double progression; advanced RPE autoregulation [A6]. Novices are not
+    # given RPE: they rate it less accurately (Zourdos 2016).
+    return {
+        _NOVICE: ProgressionModel.LINEAR,
+        _INTERMEDIATE: ProgressionModel.DOUBLE,
+        _ADVANCED: ProgressionModel.RPE,
+    }[status]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Energy [A8]
+# ---------------------------------------------------------------------------------------------------
+
+
+def mifflin_st_jeor(sex: Sex, weight_kg: float, height_cm: float, age: int) -> float:
+    """Resting energy expenditure, kcal/day (Mifflin et al. 1990)."""
+    base = 10 * weight_kg + 6.25 * height_cm - 5 * age
+    return base + 5 if sex == Sex.MALE else base - 161
+
+
+def activity_factor(days_per_week: int) -> float:
+    # Standard factors: light (1-3 days/week) 1.375, moderate (4-5) 1.55, active (6-7) 1.725.
+    if days_per_week <= 3:
+        return 1.375
+    return 1.55 if days_per_week <= 5 else 1.725
+
+
+FAT_LOSS_DEFICIT = 0.20  # heuristic: a 20% deficit, floored at resting expenditure
+PROTEIN_G_PER_KG = 1.6  # Morton 2018: no further fat-free-mass gain beyond ~1.62 g/kg/day
+
+
+class EnergyNeeds(_Frozen):
+    resting_kcal: int
+    activity_factor: float
+    maintenance_kcal: int
+    target_kcal: int | None = Field(description="Daily intake target; set only for fat-loss goals")
+    protein_g: int
+
+
+def energy_needs(user: UserData) -> EnergyNeeds:
+    resting = mifflin_st_jeor(user.sex, user.weight_kg, user.height_cm, user.age)
+    factor = activity_factor(user.days_per_week)
+    maintenance = resting * factor
+    target = None
+    if user.goal == Goal.FAT_LOSS:
+        target = round(max(resting, maintenance * (1 - FAT_LOSS_DEFICIT)) / 10) * 10
+    return EnergyNeeds(
+        resting_kcal=round(resting),
+        activity_factor=factor,
+        maintenance_kcal=round(maintenance),
+        target_kcal=target,
+        protein_g=round(user.weight_kg * PROTEIN_G_PER_KG),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Injuries and the exercise whitelist [A9]
+# ---------------------------------------------------------------------------------------------------
+
+# Whole patterns to leave out; finer rules live on each exercise's contraindications (a unit test
+# checks that every exercise in an avoided pattern is also contraindicated for that injury).
+AVOIDED_PATTERNS: dict[Injury, frozenset[MovementPattern]] = {
+    Injury.KNEE: frozenset({MovementPattern.LUNGE, MovementPattern.PLYOMETRIC}),
+    Injury.SHOULDER: frozenset({MovementPattern.VERTICAL_PUSH}),
+}
+
+
+def avoided_patterns(injuries: frozenset[Injury]) -> tuple[MovementPattern, ...]:
+    found = set().union(*(AVOIDED_PATTERNS.get(i, frozenset()) for i in injuries)) if injuries else set()
+    return tuple(p for p in MovementPattern if p in found)
+
+
+def contraindicated_exercise_ids(injuries: frozenset[Injury]) -> tuple[str, ...]:
+    patterns = set(avoided_patterns(injuries))
+    return tuple(e.id for e in ALL_EXERCISES if is_contraindicated(e, injuries) or e.pattern in patterns)
+
+
+def allowed_exercise_ids(
+    equipment: frozenset[Equipment], injuries: frozenset[Injury], level: ExperienceLevel
+) -> tuple[str, ...]:
+    excluded = set(contraindicated_exercise_ids(injuries))
+    return tuple(e.id for e in available_exercises(equipment, injuries, level) if e.id not in excluded)
+
+
+_INJURY_NOTES: dict[Injury, str] = {
+    Injury.KNEE: "Knee: leg press, box squats to a set depth and hip thrusts replace deep squats, lunges "
+    "and jumps; stop any exercise that causes knee pain.",
+    Injury.SHOULDER: "Shoulder: neutral-grip and incline pressing replace overhead and straight-bar "
+    "pressing; raise arms only to shoulder height, thumbs up.",
+    Injury.LOWER_BACK: "Lower back: chest-supported rows, hip thrusts, leg press and leg curls replace "
+    "deadlifts, good mornings and bent-over rows (a heuristic, not a diagnosis).",
+    Injury.HIP: "Hip: deep single-leg and wide-stance work is left out; keep ranges pain-free.",
+    Injury.ELBOW: "Elbow: lying and overhead triceps extensions are left out; use pushdowns.",
+    Injury.WRIST: "Wrist: loaded wrist extension (push-ups, front squats) is left out; use handles "
+    "or dumbbells with a neutral grip.",
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The result
+# ---------------------------------------------------------------------------------------------------
+
+
+class EnhancedUserData(_Frozen):
+    user: UserData
+    training_status: ExperienceLevel
+    status_reason: str
+    older_adult: bool
+    youth: bool
+    lifts: tuple[LiftEstimate, ...]
+    one_rep_max_kg: dict[str, float] = Field(description="Best estimated 1RM per exercise id")
+    volume_targets: dict[Muscle, SetRange] = Field(description="Weekly counted sets per major muscle")
+    volume_scale: float = Field(description="1.0 unless the minimums were scaled down to fit the time")
+    session_muscle_cap: int
+    max_sets_per_exercise: int
+    prescription: GoalPrescription
+    session_set_budget: SetBudget
+    split: SplitPlan
+    deload_every_weeks: int
+    progression_model: ProgressionModel
+    energy: EnergyNeeds
+    avoided_patterns: tuple[MovementPattern, ...]
+    contraindicated_exercise_ids: tuple[str, ...]
+    allowed_exercise_ids: tuple[str, ...]
+    safety_notes: tuple[str, ...]
+
+    def planned_deload_weeks(self, weeks: int) -> tuple[int, ...]:
+        return planned_deload_weeks(weeks, self.deload_every_weeks, self.training_status)
+
+
+def analyse(user: UserData) -> EnhancedUserData:
+    status = training_status(user.experience, user.training_months)
+    reason = f"declared {user.experience.value}, {user.training_months} months of training"
+    if status != user.experience:
+        reason += f": capped to {status.value} (intermediate needs 6+ months, advanced 24+)"
+    older = user.age >= OLDER_ADULT_AGE
+    # Under-18s get the conservative (novice) volume table too: a heuristic, not a finding.
+    youth = user.age < YOUTH_AGE
+    volume_level = _NOVICE if youth else status
+
+    lifts = tuple(estimate_lift(record, user.weight_kg) for record in user.lifts)
+    best: dict[str, float] = {}
+    for lift in lifts:
+        if lift.estimated_1rm_kg is not None:
+            best[lift.exercise_id] = max(best.get(lift.exercise_id, 0.0), lift.estimated_1rm_kg)
+
+    cap = session_muscle_cap(volume_level, older_adult=older)
+    budget = session_set_budget(user.session_minutes)
+    targets, scale = fit_volume_to_time(
+        weekly_volume_targets(volume_level, user.goal, older_adult=older),
+        days_per_week=user.days_per_week,
+        session_sets_max=budget.max_sets,
+        session_cap=cap,
+    )
+
+    notes = [_INJURY_NOTES[i] for i in Injury if i in user.injuries]
+    if older:
+        notes.append(
+            "65+: 2-3 sets per exercise at moderate effort, about 2 minutes rest; add balance practice "
+            "and some faster (power) reps at moderate loads (NSCA 2019)."
+        )
+    if youth:
+        notes.append("Under 18: supervised technique first; loads stay moderate (novice volume).")
+    if status == _NOVICE and user.days_per_week > 4:
+        notes.append(
+            "ACSM 2009 suggests 2-3 sessions a week for novices: the weekly volume is spread thin over "
+            "the extra days, so keep effort moderate."
+        )
+    if scale < 1:
+        notes.append(f"Session time limits weekly volume: minimum targets scaled to {round(scale * 100)}%.")
+
+    return EnhancedUserData(
+        user=user,
+        training_status=status,
+        status_reason=reason,
+        older_adult=older,
+        youth=youth,
+        lifts=lifts,
+        one_rep_max_kg=best,
+        volume_targets=targets,
+        volume_scale=scale,
+        session_muscle_cap=cap,
+        max_sets_per_exercise=max_sets_per_exercise(volume_level, older_adult=older),
+        prescription=goal_prescription(user.goal, status, older_adult=older),
+        session_set_budget=budget,
+        split=choose_split(user.days_per_week),
+        deload_every_weeks=deload_every_weeks(status, older_adult=older),
+        progression_model=progression_model(status),
+        energy=energy_needs(user),
+        avoided_patterns=avoided_patterns(user.injuries),
+        contraindicated_exercise_ids=contraindicated_exercise_ids(user.injuries),
+        allowed_exercise_ids=allowed_exercise_ids(user.equipment, user.injuries, status),
+        safety_notes=tuple(notes),
+    )

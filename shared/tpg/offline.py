@@ -1,0 +1,488 @@
+"""The offline generator: a deterministic, rules-based program from the analysis alone.
+
+Used when no LLM is configured and as the fallback when an LLM program fails validation, so it must
+pass the enhanced validator for every reasonable user. No randomness: the same analysis always gives
+the same program (ties are broken by catalog order).
+
+How it works:
+1. the split (from the analysis) gives each day a type; each type has an ordered list of slots
+   (a muscle and the movement patterns preferred for it), more important slots first;
+2. each slot takes the best allowed exercise for its muscle (pattern, compound, variety across days);
+   the session's set budget decides how many slots are filled;
+3. sets are handed out one at a time to the exercise that most reduces the remaining gap to each
+   muscle's weekly target, never exceeding the weekly ceiling, the per-session cap per muscle, the
+   per-exercise cap, the session set budget or the session's minutes (same estimate as the validator);
+4. the week is repeated; the first week of each block is one RIR easier, deload weeks cut sets by 40%
+   and add 2 RIR.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from tpg.analysis import (
+    DELOAD_EXTRA_RIR,
+    DELOAD_SET_FACTOR,
+    DayType,
+    EnhancedUserData,
+    ProgressionModel,
+    RepScheme,
+    suggested_load_kg,
+)
+from tpg.catalog import CATALOG, MAJOR_MUSCLES, Exercise, MovementPattern, Muscle, catalog_order
+from tpg.program import ExercisePrescription, Progression, TrainingDay, TrainingProgram, TrainingWeek
+from tpg.user_data import Equipment, ExperienceLevel, Goal
+from tpg.validation import estimate_exercise_seconds, estimate_session_minutes
+
+_P = MovementPattern
+
+
+@dataclass(frozen=True)
+class _Slot:
+    muscle: Muscle
+    patterns: tuple[MovementPattern, ...]
+    compound: bool | None = None  # None: either is fine
+
+
+_SQUAT = _Slot(Muscle.QUADS, (_P.SQUAT,), True)
+_SINGLE_LEG = _Slot(Muscle.QUADS, (_P.LUNGE, _P.SQUAT, _P.ISOLATION_LOWER))
+_HINGE = _Slot(Muscle.HAMSTRINGS, (_P.HINGE,), True)
+_LEG_CURL = _Slot(Muscle.HAMSTRINGS, (_P.ISOLATION_LOWER, _P.HINGE))
+_GLUTES = _Slot(Muscle.GLUTES, (_P.HINGE, _P.ISOLATION_LOWER))
+_PRESS = _Slot(Muscle.CHEST, (_P.HORIZONTAL_PUSH,), True)
+_CHEST_2 = _Slot(Muscle.CHEST, (_P.HORIZONTAL_PUSH, _P.ISOLATION_UPPER))
+_OVERHEAD = _Slot(Muscle.SHOULDERS, (_P.VERTICAL_PUSH, _P.HORIZONTAL_PUSH), True)
+_DELTS = _Slot(Muscle.SHOULDERS, (_P.ISOLATION_UPPER,), False)
+_ROW = _Slot(Muscle.BACK, (_P.HORIZONTAL_PULL,), True)
+_PULLDOWN = _Slot(Muscle.BACK, (_P.VERTICAL_PULL, _P.HORIZONTAL_PULL))
+_BICEPS = _Slot(Muscle.BICEPS, (_P.ISOLATION_UPPER,))
+_TRICEPS = _Slot(Muscle.TRICEPS, (_P.ISOLATION_UPPER, _P.HORIZONTAL_PUSH))
+_CALVES = _Slot(Muscle.CALVES, (_P.ISOLATION_LOWER,))
+_ABS = _Slot(Muscle.ABS, (_P.CORE,))
+
+# Full-body days rotate three orders so that short sessions cover different muscles first.
+_FULL_BODY = (
+    (_SQUAT, _PRESS, _ROW, _HINGE, _DELTS, _BICEPS, _TRICEPS, _CALVES, _ABS),
+    (_HINGE, _PULLDOWN, _SINGLE_LEG, _PRESS, _OVERHEAD, _GLUTES, _TRICEPS, _BICEPS, _ABS),
+    (_SQUAT, _ROW, _CHEST_2, _GLUTES, _DELTS, _LEG_CURL, _BICEPS, _TRICEPS, _CALVES),
+)
+_LOWER = (_SQUAT, _HINGE, _GLUTES, _SINGLE_LEG, _LEG_CURL, _CALVES, _ABS)
+_TEMPLATES: dict[DayType, tuple[tuple[_Slot, ...], ...]] = {
+    DayType.FULL_BODY: _FULL_BODY,
+    DayType.UPPER: (
+        (_PRESS, _ROW, _OVERHEAD, _PULLDOWN, _DELTS, _CHEST_2, _BICEPS, _TRICEPS),
+        (_ROW, _PRESS, _PULLDOWN, _CHEST_2, _DELTS, _OVERHEAD, _TRICEPS, _BICEPS),
+    ),
+    DayType.LOWER: (_LOWER, (_HINGE, _SQUAT, _LEG_CURL, _GLUTES, _SINGLE_LEG, _CALVES, _ABS)),
+    DayType.PUSH: ((_PRESS, _OVERHEAD, _CHEST_2, _DELTS, _TRICEPS, _TRICEPS, _ABS),),
+    DayType.PULL: ((_PULLDOWN, _ROW, _DELTS, _ROW, _BICEPS, _BICEPS, _ABS),),
+    DayType.LEGS: (_LOWER,),
+}
+_DAY_NAMES = {
+    DayType.FULL_BODY: "Full body",
+    DayType.UPPER: "Upper",
+    DayType.LOWER: "Lower",
+    DayType.PUSH: "Push",
+    DayType.PULL: "Pull",
+    DayType.LEGS: "Legs",
+}
+
+# Timed holds: usable, but a dynamic exercise is preferred when one exists (reps are the unit here).
+_HOLDS = frozenset({"plank", "side_plank", "wall_sit", "hollow_body_hold"})
+
+MIN_EXERCISES_PER_SESSION = 3
+MAX_EXERCISES_PER_SESSION = 8
+
+
+@dataclass
+class _Item:
+    exercise: Exercise
+    sets: int
+    scheme: RepScheme
+
+
+def _scheme(data: EnhancedUserData, exercise: Exercise) -> RepScheme:
+    return data.prescription.compound if exercise.compound else data.prescription.isolation
+
+
+@dataclass(frozen=True)
+class _Preferences:
+    vary_across_days: bool  # novices repeat their main lifts (linear progression needs repetition)
+    avoid_barbell: bool  # older adults: supported and machine variants first (less skill, less axial load)
+    single_target: bool  # prefer exercises aimed at one muscle (hypertrophy); strength keeps the big lifts
+
+
+def _preferences(data: EnhancedUserData) -> _Preferences:
+    return _Preferences(
+        vary_across_days=data.training_status != ExperienceLevel.NOVICE,
+        avoid_barbell=data.older_adult,
+        single_target=data.user.goal != Goal.STRENGTH,
+    )
+
+
+def _pick(
+    slot: _Slot,
+    allowed: list[Exercise],
+    today: list[Exercise],
+    used_this_week: dict[str, int],
+    prefs: _Preferences,
+) -> Exercise | None:
+    used_today = {e.id for e in today}
+    candidates = [e for e in allowed if slot.muscle in e.primary_muscles and e.id not in used_today]
+    if not candidates:
+        return None
+
+    def rank(exercise: Exercise) -> tuple[int, ...]:
+        pattern_rank = (
+            slot.patterns.index(exercise.pattern) if exercise.pattern in slot.patterns else len(slot.patterns)
+        )
+        compound_miss = int(slot.compound is not None and exercise.compound != slot.compound)
+        # Two near-identical lifts in one session (barbell row + Pendlay row) add little.
+        near_duplicate = int(
+            any(
+                e.pattern == exercise.pattern
+                and e.equipment == exercise.equipment
+                and set(e.primary_muscles) & set(exercise.primary_muscles)
+                for e in today
+            )
+        )
+        return (
+            pattern_rank,
+            compound_miss,
+            near_duplicate,
+            int(exercise.id in _HOLDS),
+            int(prefs.avoid_barbell and Equipment.BARBELL in exercise.equipment),
+            used_this_week.get(exercise.id, 0) if prefs.vary_across_days else 0,
+            len(exercise.primary_muscles) - 1 if prefs.single_target else 0,
+            catalog_order(exercise.id),
+        )
+
+    return min(candidates, key=rank)
+
+
+def _exercises_per_session(data: EnhancedUserData) -> int:
+    # About 2-3 sets per exercise.
+    by_budget = math.ceil(data.session_set_budget.max_sets / 2.5)
+    return max(MIN_EXERCISES_PER_SESSION, min(MAX_EXERCISES_PER_SESSION, by_budget))
+
+
+def _weekly_aims(data: EnhancedUserData) -> dict[Muscle, float]:
+    """Where in each weekly range to aim: the middle for hypertrophy, lower for the other goals."""
+    fill = {Goal.HYPERTROPHY: 0.5, Goal.STRENGTH: 0.4}.get(data.user.goal, 0.3)
+    return {m: t.min_sets + fill * max(0.0, t.max_sets - t.min_sets) for m, t in data.volume_targets.items()}
+
+
+# The first slots of every session are fixed (the main lifts: squat or hinge, push, pull on full-body
+# days); later ones go to the muscles furthest behind their weekly aim, pro rata over the days planned
+# so far, assuming ~2.5 sets per exercise.
+_ANCHOR_SLOTS = {DayType.FULL_BODY: 3}
+_DEFAULT_ANCHOR_SLOTS = 2
+_PLANNED_SETS_PER_EXERCISE = 2.5
+
+
+def _relative_gap(
+    muscle: Muscle, aims: dict[Muscle, float], projected: dict[Muscle, float], share: float
+) -> float:
+    """How far a muscle is behind its pro-rata weekly aim, as a fraction of that aim."""
+    due = aims.get(muscle, 0.0) * share
+    return (due - projected[muscle]) / due if due > 0 else -projected[muscle]
+
+
+def _select(data: EnhancedUserData) -> list[list[_Item]]:
+    allowed = [CATALOG[i] for i in data.allowed_exercise_ids]
+    prefs = _preferences(data)
+    per_session = _exercises_per_session(data)
+    aims = _weekly_aims(data)
+    day_count = len(data.split.day_types)
+    projected: dict[Muscle, float] = defaultdict(float)
+    used_this_week: dict[str, int] = defaultdict(int)
+    occurrences: dict[DayType, int] = defaultdict(int)
+    days: list[list[_Item]] = []
+    for day_index, day_type in enumerate(data.split.day_types):
+        variants = _TEMPLATES[day_type]
+        slots = list(variants[occurrences[day_type] % len(variants)])
+        occurrences[day_type] += 1
+        share = (day_index + 1) / day_count
+        today: list[Exercise] = []
+        while slots and len(today) < per_session:
+            if len(today) < _ANCHOR_SLOTS.get(day_type, _DEFAULT_ANCHOR_SLOTS):
+                slot = slots.pop(0)
+            else:
+                # max() keeps the earliest slot on ties, so the template order still breaks them.
+                slot = max(slots, key=lambda s: _relative_gap(s.muscle, aims, projected, share))
+                slots.remove(slot)
+            exercise = _pick(slot, allowed, today, used_this_week, prefs)
+            if exercise is None:
+                continue
+            today.append(exercise)
+            used_this_week[exercise.id] += 1
+            for muscle in MAJOR_MUSCLES:
+                projected[muscle] += exercise.works(muscle) * _PLANNED_SETS_PER_EXERCISE
+        # Large before small, compound before isolation (ACSM 2009); sorted() is stable.
+        ordered = sorted(today, key=lambda e: not e.compound)
+        days.append([_Item(exercise=e, sets=1, scheme=_scheme(data, e)) for e in ordered])
+    return days
+
+
+def _item_seconds(item: _Item, sets: int) -> float:
+    prescription = _prescription(item, sets=sets, rir=item.scheme.rir)
+    return estimate_exercise_seconds(prescription)
+
+
+def _prescription(item: _Item, *, sets: int, rir: int, notes: str | None = None) -> ExercisePrescription:
+    return ExercisePrescription(
+        exercise_id=item.exercise.id,
+        name=item.exercise.name[:80],
+        sets=sets,
+        reps_min=item.scheme.reps_min,
+        reps_max=item.scheme.reps_max,
+        rir=rir,
+        rest_seconds=item.scheme.rest_seconds,
+        notes=notes,
+    )
+
+
+def _allocate(data: EnhancedUserData, days: list[list[_Item]]) -> None:
+    """Hand out sets one at a time where they close the largest gap to the weekly aims."""
+    aims = _weekly_aims(data)
+    ceilings = {m: t.max_sets for m, t in data.volume_targets.items()}
+    cap = data.session_muscle_cap
+    budget = data.session_set_budget.max_sets
+    seconds_available = (data.user.session_minutes - estimate_session_minutes([])) * 60
+
+    weekly: dict[Muscle, float] = defaultdict(float)
+    session = [_session_volume(items) for items in days]
+    seconds = [sum(_item_seconds(item, item.sets) for item in items) for items in days]
+    for volume in session:
+        for muscle, sets in volume.items():
+            weekly[muscle] += sets
+
+    def fits(index: int, item: _Item) -> bool:
+        if item.sets >= data.max_sets_per_exercise:
+            return False
+        if sum(i.sets for i in days[index]) >= budget:
+            return False
+        extra = _item_seconds(item, item.sets + 1) - _item_seconds(item, item.sets)
+        if seconds[index] + extra > seconds_available:
+            return False
+        for muscle in MAJOR_MUSCLES:
+            gain = item.exercise.works(muscle)
+            if gain and (weekly[muscle] + gain > ceilings[muscle] or session[index][muscle] + gain > cap):
+                return False
+        return True
+
+    def add_set(index: int, item: _Item) -> None:
+        seconds[index] += _item_seconds(item, item.sets + 1) - _item_seconds(item, item.sets)
+        item.sets += 1
+        for muscle in MAJOR_MUSCLES:
+            gain = item.exercise.works(muscle)
+            weekly[muscle] += gain
+            session[index][muscle] += gain
+
+    def raise_to_two_sets(compound: bool) -> None:
+        for index, items in enumerate(days):
+            for item in items:
+                if item.exercise.compound == compound and item.sets < 2 and fits(index, item):
+                    add_set(index, item)
+
+    def value(item: _Item) -> float:
+        return sum(min(item.exercise.works(m), max(0.0, aims[m] - weekly[m])) for m in MAJOR_MUSCLES)
+
+    def close_gaps() -> None:
+        while True:
+            best: tuple[float, int, int, int] | None = None  # (-value, sets, day, position)
+            for index, items in enumerate(days):
+                for position, item in enumerate(items):
+                    if not fits(index, item):
+                        continue
+                    score = value(item)
+                    if score > 0:
+                        key = (-score, item.sets, index, position)
+                        best = key if best is None or key < best else best
+            if best is None:
+                return
+            _, _, index, position = best
+            add_set(index, days[index][position])
+
+    # Compounds get their second set first: isolation work must not use up a muscle's ceiling
+    # (triceps from pressing) before the main lifts are in place. Single sets are for entry level.
+    raise_to_two_sets(compound=True)
+    close_gaps()
+    raise_to_two_sets(compound=False)
+    close_gaps()
+
+    # A lone set of an isolation exercise whose muscles already meet their minimum adds little but
+    # minutes: drop it (sessions keep at least MIN_EXERCISES_PER_SESSION exercises).
+    minimums = {m: t.min_sets for m, t in data.volume_targets.items()}
+    for items in days:
+        for item in list(items):
+            if len(items) <= MIN_EXERCISES_PER_SESSION:
+                break
+            if item.sets > 1 or item.exercise.compound:
+                continue
+            if all(weekly[m] - item.exercise.works(m) >= minimums[m] for m in item.exercise.primary_muscles):
+                items.remove(item)
+                for muscle in MAJOR_MUSCLES:
+                    weekly[muscle] -= item.exercise.works(muscle)
+    # The freed time and volume may now close a remaining gap elsewhere.
+    seconds[:] = [sum(_item_seconds(item, item.sets) for item in items) for items in days]
+    session[:] = [_session_volume(items) for items in days]
+    close_gaps()
+
+
+def _session_volume(items: list[_Item]) -> dict[Muscle, float]:
+    volume: dict[Muscle, float] = defaultdict(float)
+    for item in items:
+        for muscle in MAJOR_MUSCLES:
+            volume[muscle] += item.exercise.works(muscle) * item.sets
+    return volume
+
+
+def _trim_to_time(data: EnhancedUserData, days: list[list[_Item]]) -> None:
+    """Drop trailing exercises from any session whose one-set-each start is already too long."""
+    for items in days:
+        while (
+            len(items) > 1
+            and estimate_session_minutes(_prescription(i, sets=i.sets, rir=i.scheme.rir) for i in items)
+            > data.user.session_minutes
+        ):
+            items.pop()
+
+
+def _load_note(data: EnhancedUserData, item: _Item, rir: int) -> str | None:
+    if item.exercise.id in _HOLDS:
+        return "Hold each rep for about 5 seconds."
+    one_rm = data.one_rep_max_kg.get(item.exercise.id)
+    if one_rm is None:
+        return None
+    load = suggested_load_kg(one_rm, item.scheme.reps_max, rir)
+    if load is None:
+        return None
+    return f"Start near {load:g} kg (estimated 1RM {one_rm:g} kg); adjust to hit the target RIR."
+
+
+def _focus(items: list[_Item]) -> str:
+    muscles: list[str] = []
+    for item in items:
+        for muscle in item.exercise.primary_muscles:
+            if muscle.value not in muscles:
+                muscles.append(muscle.value)
+    return ", ".join(m.replace("_", " ") for m in muscles)[:80] or "full body"
+
+
+def _day_names(data: EnhancedUserData) -> list[str]:
+    counts: dict[DayType, int] = defaultdict(int)
+    totals: dict[DayType, int] = defaultdict(int)
+    for day_type in data.split.day_types:
+        totals[day_type] += 1
+    names = []
+    for day_type in data.split.day_types:
+        letter = "ABCDEFG"[counts[day_type]]
+        counts[day_type] += 1
+        names.append(_DAY_NAMES[day_type] + (f" {letter}" if totals[day_type] > 1 else ""))
+    return names
+
+
+_PROGRESSION_TEXT = {
+    ProgressionModel.LINEAR: (
+        "Linear progression: when every set reaches the top of the rep range at the target RIR, add the "
+        "smallest step next session (about 2.5 kg upper body, 5 kg lower body; for dumbbells or bands the "
+        "next weight or band). After three failed sessions at one load, drop it 10% and build back."
+    ),
+    ProgressionModel.DOUBLE: (
+        "Double progression: keep the load and add reps until every set reaches the top of the rep range "
+        "at the target RIR, then add 2-5% (the smallest available step) and restart at the bottom of the "
+        "range."
+    ),
+    ProgressionModel.RPE: (
+        "RPE-based: choose each session's load so sets end at the target RIR (RPE = 10 - RIR). When the top "
+        "of the range comes at or below the target RPE, add 2-5%. The first week of each block is one RIR "
+        "easier; deload weeks cut sets and effort."
+    ),
+}
+
+
+def _program_notes(data: EnhancedUserData, deloads: tuple[int, ...]) -> list[str]:
+    user = data.user
+    notes = [
+        f"{data.split.name}, {user.days_per_week} session(s) a week; each muscle is trained at least twice "
+        "a week where the days allow (Schoenfeld 2016).",
+        "Warm up for about 5 minutes, then 1-2 lighter ramp-up sets before the first lift (not counted).",
+        "RIR = reps in reserve: end each set with that many good reps left (RPE = 10 - RIR).",
+    ]
+    if deloads:
+        weeks = ", ".join(str(w) for w in deloads)
+        notes.append(
+            f"Deload in week {weeks}: about 40% fewer sets and 2 more reps in reserve; same exercises "
+            "and days."
+        )
+    notes.extend(data.safety_notes)
+    if data.energy.target_kcal is not None:
+        notes.append(
+            f"Nutrition: about {data.energy.target_kcal} kcal a day (maintenance about "
+            f"{data.energy.maintenance_kcal}, Mifflin-St Jeor) with about {data.energy.protein_g} g protein."
+        )
+    return [note[:400] for note in notes[:10]]
+
+
+def generate_offline_program(
+    data: EnhancedUserData, *, weeks: int = 4, name: str | None = None
+) -> TrainingProgram:
+    if not 1 <= weeks <= 16:
+        raise ValueError("weeks must be between 1 and 16")
+    days = _select(data)
+    _trim_to_time(data, days)
+    _allocate(data, days)
+    deloads = data.planned_deload_weeks(weeks)
+    day_names = _day_names(data)
+
+    schedule: list[TrainingWeek] = []
+    block_start = 1
+    for week_number in range(1, weeks + 1):
+        is_deload = week_number in deloads
+        first_of_block = week_number == block_start
+        training_days = []
+        for index, items in enumerate(days):
+            prescriptions = []
+            for item in items:
+                if is_deload:
+                    sets = max(1, round(item.sets * DELOAD_SET_FACTOR))
+                    rir = min(5, item.scheme.rir + DELOAD_EXTRA_RIR)
+                else:
+                    sets = item.sets
+                    # An introductory week per block: one rep further from failure (max 4 = still hard).
+                    rir = min(4, item.scheme.rir + 1) if first_of_block else item.scheme.rir
+                prescriptions.append(
+                    _prescription(item, sets=sets, rir=rir, notes=_load_note(data, item, rir))
+                )
+            training_days.append(
+                TrainingDay(
+                    day=index + 1,
+                    name=day_names[index],
+                    focus=_focus(items),
+                    estimated_minutes=max(10, round(estimate_session_minutes(prescriptions))),
+                    exercises=prescriptions,
+                )
+            )
+        schedule.append(TrainingWeek(week=week_number, is_deload=is_deload, days=training_days))
+        if is_deload:
+            block_start = week_number + 1
+
+    user = data.user
+    goal_label = user.goal.value.replace("_", " ").capitalize()
+    return TrainingProgram(
+        name=(name or f"{goal_label}: {data.split.name}, {weeks} weeks")[:100],
+        goal=user.goal,
+        level=data.training_status,
+        weeks=weeks,
+        days_per_week=user.days_per_week,
+        session_minutes=user.session_minutes,
+        split=data.split.name[:60],
+        progression=Progression(
+            model=data.progression_model.value, description=_PROGRESSION_TEXT[data.progression_model]
+        ),
+        schedule=schedule,
+        notes=_program_notes(data, deloads),
+    )
