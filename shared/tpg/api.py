@@ -31,6 +31,7 @@ from tpg.http import (
 from tpg.models import (
     AcceptedResponse,
     CreateProgramRequest,
+    ErrorResponse,
     GenerationStatus,
     HealthResponse,
     ProgramList,
@@ -40,6 +41,24 @@ from tpg.observability import logger
 from tpg.settings import get_settings
 
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
+
+
+def _errors(*statuses: int) -> dict[int, dict[str, Any]]:
+    """OpenAPI entries for the error responses a route can give (all share one body model)."""
+    descriptions = {
+        400: "Malformed JSON",
+        401: "Missing or invalid bearer token",
+        402: "No active subscription",
+        404: "Not found (or not the caller's)",
+        409: "A generation in flight (error.programId names it), onboarding incomplete, or not retryable",
+        413: "Request body too large",
+        422: "Invalid fields or parameters",
+        429: "Daily quota reached (see Retry-After)",
+        503: "Temporarily unavailable",
+    }
+    content = {"application/json": {"model": ErrorResponse}}
+    return {status: {"description": descriptions[status], "content": content} for status in statuses}
+
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -103,7 +122,14 @@ def _accepted(program_id: UUID) -> Response[AcceptedResponse]:
     )
 
 
-@app.post("/programs", summary="Request a new program", responses={202: {"description": "Accepted"}})
+@app.post(
+    "/programs",
+    summary="Request a new program",
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": AcceptedResponse}}},
+        **_errors(400, 401, 402, 409, 413, 422, 429, 503),
+    },
+)
 def create_program(
     body: Annotated[CreateProgramRequest | None, Body()] = None,
 ) -> Response[AcceptedResponse]:
@@ -111,12 +137,29 @@ def create_program(
     return _accepted(program_id)
 
 
-@app.get("/programs/<program_id>", summary="Status (and, when completed, the program)")
+@app.get(
+    "/programs/<program_id>",
+    summary="Status (and, when completed, the program)",
+    responses={
+        200: {
+            "description": "The program's status",
+            "content": {"application/json": {"model": ProgramResponse}},
+        },
+        **_errors(401, 404, 503),
+    },
+)
 def get_program(program_id: str) -> ProgramResponse:
     return service.get_program(_user().user_id, _program_id(program_id))
 
 
-@app.get("/programs", summary="The caller's programs, newest first")
+@app.get(
+    "/programs",
+    summary="The caller's programs, newest first",
+    responses={
+        200: {"description": "A page of programs", "content": {"application/json": {"model": ProgramList}}},
+        **_errors(401, 422, 503),
+    },
+)
 def list_programs(
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -124,7 +167,14 @@ def list_programs(
     return service.list_programs(_user().user_id, limit=limit, cursor=cursor)
 
 
-@app.post("/programs/<program_id>/retry", summary="Retry a failed generation")
+@app.post(
+    "/programs/<program_id>/retry",
+    summary="Retry a failed generation",
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": AcceptedResponse}}},
+        **_errors(401, 402, 404, 409, 413, 503),
+    },
+)
 def retry_program(program_id: str) -> Response[AcceptedResponse]:
     pid = _program_id(program_id)
     service.retry_generation(_user().user_id, pid, _dispatcher())

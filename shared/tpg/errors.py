@@ -55,6 +55,15 @@ class GenerationInFlight(AppError):
         self.program_id = program_id
 
 
+class QuotaExceeded(AppError):
+    code = "QUOTA_EXCEEDED"
+    message = "You have reached today's limit of new programs. Please try again later."
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__()
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ProgramNotFound(AppError):
     code = "NOT_FOUND"
     message = "Program not found."

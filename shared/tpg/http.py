@@ -14,6 +14,7 @@ from tpg.errors import (
     OnboardingIncomplete,
     PayloadTooLarge,
     ProgramNotFound,
+    QuotaExceeded,
     ServiceUnavailable,
     SubscriptionRequired,
     Unauthorized,
@@ -29,6 +30,7 @@ STATUS_BY_ERROR: dict[type[AppError], int] = {
     OnboardingIncomplete: 409,
     NotRetryable: 409,
     PayloadTooLarge: 413,
+    QuotaExceeded: 429,
     InvalidRequest: 422,
     ServiceUnavailable: 503,
 }
@@ -54,6 +56,8 @@ def error_headers(error: AppError) -> dict[str, str]:
     headers = dict(JSON_HEADERS)
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if isinstance(error, QuotaExceeded):
+        headers["Retry-After"] = str(error.retry_after_seconds)
     return headers
 
 

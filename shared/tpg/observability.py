@@ -6,6 +6,7 @@ ever logged (errors are logged by class, not by message, where a message could c
 
 from __future__ import annotations
 
+import warnings
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics
@@ -13,6 +14,9 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE_NAME = "training-program-generation"
 METRICS_NAMESPACE = "TrainingPrograms"
+
+# Most API requests (polls) emit no metric; Powertools would warn about it on every one.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 # Powertools reads POWERTOOLS_* environment variables when these are first used, not here.
 logger = Logger(service=SERVICE_NAME)

@@ -24,17 +24,26 @@ _PROGRAM_COLUMNS = """
     created_at, updated_at, completed_at
 """
 
-# A user may request a program when subscribed and onboarded; the insert and both checks are one
-# statement. ON CONFLICT against the one-in-flight index makes a concurrent second request a no-op.
+# A user may request a program when subscribed, onboarded and under the tier's daily quota; the
+# checks and the insert are one statement. ON CONFLICT against the one-in-flight index makes a
+# concurrent second request a no-op (and so also serialises the quota count per user).
 _ACCEPT = """
-WITH caller AS (
+WITH subscription AS (
+    SELECT coalesce(max(t.daily_generation_quota), %(default_quota)s) AS quota
+    FROM subscriptions s LEFT JOIN subscription_tiers t ON t.tier = s.tier
+    WHERE s.user_id = %(user_id)s
+      AND s.status IN ('active', 'trialing')
+      AND (s.current_period_end IS NULL OR s.current_period_end > now())
+    HAVING count(*) > 0
+),
+recent AS (
+    SELECT count(*) AS used, min(created_at) AS oldest
+    FROM training_programs
+    WHERE user_id = %(user_id)s AND created_at > now() - interval '1 day'
+),
+caller AS (
     SELECT
-        EXISTS (
-            SELECT 1 FROM subscriptions s
-            WHERE s.user_id = %(user_id)s
-              AND s.status IN ('active', 'trialing')
-              AND (s.current_period_end IS NULL OR s.current_period_end > now())
-        ) AS subscribed,
+        EXISTS (SELECT 1 FROM subscription) AS subscribed,
         EXISTS (
             SELECT 1 FROM onboarding_responses o JOIN profiles p ON p.id = o.user_id
             WHERE o.user_id = %(user_id)s
@@ -43,17 +52,21 @@ WITH caller AS (
               AND o.days_per_week IS NOT NULL AND o.session_minutes IS NOT NULL
               AND p.birth_year IS NOT NULL AND p.sex IS NOT NULL
               AND p.height_cm IS NOT NULL AND p.weight_kg IS NOT NULL
-        ) AS onboarded
+        ) AS onboarded,
+        coalesce((SELECT recent.used < subscription.quota FROM subscription, recent), false) AS under_quota,
+        -- seconds until the oldest generation in the window leaves it
+        (SELECT ceil(extract(epoch FROM recent.oldest + interval '1 day' - now())) FROM recent)::int
+            AS quota_resets_in
 ),
 inserted AS (
     INSERT INTO training_programs (user_id, name, request, max_attempts, stage, dispatched_at, dispatch_count)
     SELECT %(user_id)s, %(name)s, %(request)s, %(max_attempts)s, 'queued', now(), 1
     FROM caller
-    WHERE caller.subscribed AND caller.onboarded
+    WHERE caller.subscribed AND caller.onboarded AND caller.under_quota
     ON CONFLICT (user_id) WHERE generation_status IN ('pending', 'processing') DO NOTHING
     RETURNING id
 )
-SELECT caller.subscribed, caller.onboarded, inserted.id
+SELECT caller.subscribed, caller.onboarded, caller.under_quota, caller.quota_resets_in, inserted.id
 FROM caller LEFT JOIN inserted ON true
 """
 
@@ -67,18 +80,32 @@ WHERE user_id = %(user_id)s AND generation_status IN ('pending', 'processing')
 class AcceptOutcome:
     subscribed: bool
     onboarded: bool
+    under_quota: bool
+    quota_resets_in: int | None
     program_id: UUID | None
 
 
 def accept_generation_request(
-    user_id: UUID, *, name: str, request: dict[str, Any], max_attempts: int
+    user_id: UUID, *, name: str, request: dict[str, Any], max_attempts: int, default_quota: int
 ) -> AcceptOutcome:
     row = db.fetch_one(
         _ACCEPT,
-        {"user_id": user_id, "name": name, "request": Jsonb(request), "max_attempts": max_attempts},
+        {
+            "user_id": user_id,
+            "name": name,
+            "request": Jsonb(request),
+            "max_attempts": max_attempts,
+            "default_quota": default_quota,
+        },
     )
     assert row is not None  # the caller CTE always yields one row
-    return AcceptOutcome(row["subscribed"], row["onboarded"], row["id"])
+    return AcceptOutcome(
+        subscribed=row["subscribed"],
+        onboarded=row["onboarded"],
+        under_quota=row["under_quota"],
+        quota_resets_in=row["quota_resets_in"],
+        program_id=row["id"],
+    )
 
 
 def in_flight_program_id(user_id: UUID) -> UUID | None:

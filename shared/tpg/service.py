@@ -16,6 +16,7 @@ from tpg.errors import (
     NotRetryable,
     OnboardingIncomplete,
     ProgramNotFound,
+    QuotaExceeded,
     SubscriptionRequired,
 )
 from tpg.models import (
@@ -45,11 +46,14 @@ def request_generation(user_id: UUID, request: CreateProgramRequest, dispatcher:
         name=request.name or DEFAULT_PROGRAM_NAME,
         request=request.model_dump(mode="json", exclude_none=True),
         max_attempts=settings.max_attempts,
+        default_quota=settings.default_daily_quota,
     )
     if not outcome.subscribed:
         raise SubscriptionRequired()
     if not outcome.onboarded:
         raise OnboardingIncomplete()
+    if not outcome.under_quota:
+        raise QuotaExceeded(retry_after_seconds=max(1, outcome.quota_resets_in or 1))
     if outcome.program_id is None:
         raise _in_flight_error(user_id)
     count(Metric.GENERATIONS_REQUESTED)

@@ -37,6 +37,9 @@ class Settings(BaseModel):
     offline_latency_seconds: float = Field(default=0.0, ge=0, le=120)
 
     max_body_bytes: int = Field(default=16 * 1024, ge=256)
+    # New generations per user per rolling 24 h when the subscription's tier has no row in
+    # subscription_tiers (the table is where operators set it per tier).
+    default_daily_quota: int = Field(default=5, ge=0)
     # Reliability knobs (see docs/decisions.md): a claim holds a lease; attempts are bounded.
     # The lease must outlive the generate function's timeout, so a live worker is never reclaimed.
     lease_seconds: int = Field(default=960, ge=1)
@@ -46,6 +49,29 @@ class Settings(BaseModel):
     max_dispatches: int = Field(default=5, ge=1)
     sweep_batch_size: int = Field(default=100, ge=1, le=1000)
     db_statement_timeout_ms: int = Field(default=15_000, ge=100)
+
+    # The LLM pipeline (docs/llm-pipeline.md). ANTHROPIC_BASE_URL points the SDK elsewhere (tests:
+    # the local fake server). The small model serves the last LLM tier.
+    anthropic_base_url: str | None = None
+    anthropic_small_model: str = "claude-haiku-5-5"
+    # Everything the LLM tiers of one job may spend, waits included; the generate Lambda's timeout
+    # (720 s) leaves 120 s above it for the claim, the offline tier and the save.
+    llm_budget_seconds: float = Field(default=600, gt=0, le=900)
+    # One HTTP request: connect, idle-read (between two streamed chunks) and whole-request limits.
+    llm_connect_timeout_seconds: float = Field(default=5, gt=0, le=60)
+    llm_read_timeout_seconds: float = Field(default=60, gt=0, le=600)
+    llm_request_timeout_seconds: float = Field(default=300, gt=0, le=900)
+    # One retry layer (tenacity; the SDK's own retries are off): attempts per LLM call, HTTP requests
+    # per job over all tiers, full-jitter backoff, and the longest retry-after we wait for.
+    llm_max_attempts: int = Field(default=3, ge=1, le=6)
+    llm_max_requests_per_job: int = Field(default=8, ge=1, le=30)
+    llm_backoff_initial_seconds: float = Field(default=1.0, ge=0, le=30)
+    llm_backoff_max_seconds: float = Field(default=20.0, ge=0, le=120)
+    llm_max_retry_after_seconds: float = Field(default=60.0, ge=0, le=300)
+    llm_max_tokens_full: int = Field(default=48_000, ge=1024, le=128_000)
+    llm_max_tokens_template: int = Field(default=12_000, ge=1024, le=128_000)
+    # A completed LLM program with the same request fingerprint is reused for this long; 0 = off.
+    result_cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=0)
 
     @property
     def jwt_signing_secret(self) -> str:
@@ -102,12 +128,27 @@ def get_settings() -> Settings:
         "generate_function_name": "GENERATE_FUNCTION_NAME",
         "anthropic_model": "ANTHROPIC_MODEL",
         "max_body_bytes": "MAX_BODY_BYTES",
+        "default_daily_quota": "GENERATION_DAILY_QUOTA",
         "offline_latency_seconds": "OFFLINE_LATENCY_SECONDS",
         "lease_seconds": "GENERATION_LEASE_SECONDS",
         "max_attempts": "GENERATION_MAX_ATTEMPTS",
         "pending_redispatch_after_seconds": "PENDING_REDISPATCH_AFTER_SECONDS",
         "max_dispatches": "GENERATION_MAX_DISPATCHES",
         "db_statement_timeout_ms": "DB_STATEMENT_TIMEOUT_MS",
+        "anthropic_base_url": "ANTHROPIC_BASE_URL",
+        "anthropic_small_model": "ANTHROPIC_SMALL_MODEL",
+        "llm_budget_seconds": "GENERATION_LLM_BUDGET_SECONDS",
+        "llm_connect_timeout_seconds": "LLM_CONNECT_TIMEOUT_SECONDS",
+        "llm_read_timeout_seconds": "LLM_READ_TIMEOUT_SECONDS",
+        "llm_request_timeout_seconds": "LLM_REQUEST_TIMEOUT_SECONDS",
+        "llm_max_attempts": "LLM_MAX_ATTEMPTS",
+        "llm_max_requests_per_job": "LLM_MAX_REQUESTS_PER_JOB",
+        "llm_backoff_initial_seconds": "LLM_BACKOFF_INITIAL_SECONDS",
+        "llm_backoff_max_seconds": "LLM_BACKOFF_MAX_SECONDS",
+        "llm_max_retry_after_seconds": "LLM_MAX_RETRY_AFTER_SECONDS",
+        "llm_max_tokens_full": "LLM_MAX_TOKENS_FULL",
+        "llm_max_tokens_template": "LLM_MAX_TOKENS_TEMPLATE",
+        "result_cache_ttl_seconds": "RESULT_CACHE_TTL_SECONDS",
     }
     for field, env_name in optional.items():
         value = _env(env_name)

@@ -245,3 +245,38 @@ def test_health_and_openapi_are_public() -> None:
     status, _, document = invoke_trigger(http_event("GET", "/openapi.json"))
     assert status == 200
     assert {"/programs", "/programs/{program_id}", "/programs/{program_id}/retry"} <= set(document["paths"])
+
+
+def _finished_programs(sql, user_id, n: int, hours_ago: float = 1) -> None:
+    for _ in range(n):
+        sql.execute(
+            "INSERT INTO training_programs (user_id, name, generation_status, created_at)"
+            " VALUES (%s, 'earlier', 'completed', now() - make_interval(secs => %s))",
+            (user_id, hours_ago * 3600),
+        )
+
+
+def test_the_daily_quota_is_429_with_retry_after(sql, dispatcher) -> None:
+    user_id, token = new_user(sql)
+    _finished_programs(sql, user_id, 5, hours_ago=20)  # standard tier: 5 a day
+    status, headers, body = _post(token, dispatcher)
+    assert (status, body["error"]["code"]) == (429, "QUOTA_EXCEEDED")
+    # the oldest of the five leaves the 24 h window in about 4 hours
+    assert 4 * 3600 - 60 <= int(headers["Retry-After"]) <= 4 * 3600
+    assert dispatcher.dispatched == []
+
+
+def test_generations_older_than_a_day_do_not_count(sql, dispatcher) -> None:
+    user_id, token = new_user(sql)
+    _finished_programs(sql, user_id, 4, hours_ago=2)
+    _finished_programs(sql, user_id, 10, hours_ago=30)
+    assert _post(token, dispatcher)[0] == 202
+
+
+def test_the_quota_is_set_per_subscription_tier(sql, dispatcher) -> None:
+    user_id, token = new_user(sql)
+    sql.execute("UPDATE subscriptions SET tier = 'premium' WHERE user_id = %s", (user_id,))
+    _finished_programs(sql, user_id, 19)
+    assert _post(token, dispatcher)[0] == 202  # premium: 20 a day
+    sql.execute("UPDATE training_programs SET generation_status = 'completed' WHERE user_id = %s", (user_id,))
+    assert _post(token, dispatcher)[0] == 429
