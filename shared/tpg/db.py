@@ -13,10 +13,12 @@ lost is safe, so `fetch_one`/`fetch_all` retry once on a fresh connection.
 
 from __future__ import annotations
 
+import json
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any, LiteralString
+from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
@@ -83,11 +85,26 @@ def close_all() -> None:
     _local.conn = None
 
 
-def _execute(query: LiteralString, params: dict[str, Any] | None, fetch: Callable[[Any], Any]) -> Any:
+# The non-owner role the API's statements run as, so Row Level Security binds them
+# (migrations/20251128122000_row_level_security.sql).
+API_ROLE = "tpg_api_user"
+_AS_USER = "SELECT set_config('role', %(role)s, true), set_config('request.jwt.claims', %(claims)s, true)"
+
+
+def _execute(
+    query: LiteralString, params: dict[str, Any] | None, fetch: Callable[[Any], Any], as_user: UUID | None
+) -> Any:
     for attempt in (1, 2):
         conn = get_connection()
         try:
-            return fetch(conn.execute(query, params))
+            if as_user is None:
+                return fetch(conn.execute(query, params))
+            # BEGIN, the role and claims for this transaction only, the statement, COMMIT:
+            # pipelined, so still one round trip.
+            claims = json.dumps({"sub": str(as_user), "role": "authenticated"})
+            with conn.pipeline(), conn.transaction():
+                conn.execute(_AS_USER, {"role": API_ROLE, "claims": claims})
+                return fetch(conn.execute(query, params))
         except psycopg.OperationalError as exc:
             if not conn.broken:
                 raise  # e.g. a statement timeout: the connection is fine, the query is not
@@ -97,9 +114,14 @@ def _execute(query: LiteralString, params: dict[str, Any] | None, fetch: Callabl
     raise AssertionError("unreachable")
 
 
-def fetch_one(query: LiteralString, params: dict[str, Any] | None = None) -> Row | None:
-    return _execute(query, params, lambda cur: cur.fetchone())
+def fetch_one(
+    query: LiteralString, params: dict[str, Any] | None = None, *, as_user: UUID | None = None
+) -> Row | None:
+    """Run one statement and return its first row; `as_user` runs it under Row Level Security."""
+    return _execute(query, params, lambda cur: cur.fetchone(), as_user)
 
 
-def fetch_all(query: LiteralString, params: dict[str, Any] | None = None) -> list[Row]:
-    return _execute(query, params, lambda cur: cur.fetchall())
+def fetch_all(
+    query: LiteralString, params: dict[str, Any] | None = None, *, as_user: UUID | None = None
+) -> list[Row]:
+    return _execute(query, params, lambda cur: cur.fetchall(), as_user)

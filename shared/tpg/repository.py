@@ -1,5 +1,8 @@
 """Every SQL statement the service runs, one function each, one round trip each.
 
+The API's statements (accept, status, list, retry) run as the caller under Row Level Security
+(`as_user`): their user filter and the database's policies are two walls, not one.
+
 State changes are single conditional statements: the condition lives in the WHERE clause and
 the database enforces the invariants (CHECK, partial unique index, foreign keys). Writes by a
 worker are fenced by the attempt number it claimed, so a worker whose lease was taken over
@@ -97,6 +100,7 @@ def accept_generation_request(
             "max_attempts": max_attempts,
             "default_quota": default_quota,
         },
+        as_user=user_id,
     )
     assert row is not None  # the caller CTE always yields one row
     return AcceptOutcome(
@@ -109,7 +113,7 @@ def accept_generation_request(
 
 
 def in_flight_program_id(user_id: UUID) -> UUID | None:
-    row = db.fetch_one(_IN_FLIGHT_FOR_USER, {"user_id": user_id})
+    row = db.fetch_one(_IN_FLIGHT_FOR_USER, {"user_id": user_id}, as_user=user_id)
     return row["id"] if row else None
 
 
@@ -118,6 +122,7 @@ def get_program(program_id: UUID, user_id: UUID) -> ProgramRow | None:
         f"SELECT {_PROGRAM_COLUMNS}, program FROM training_programs"  # noqa: S608 - constant columns
         " WHERE id = %(id)s AND user_id = %(user_id)s",
         {"id": program_id, "user_id": user_id},
+        as_user=user_id,
     )
     return ProgramRow.model_validate(row) if row else None
 
@@ -135,6 +140,7 @@ def list_programs(user_id: UUID, *, limit: int, before: tuple[datetime, UUID] | 
             "before_id": before[1] if before else None,
             "limit": limit,
         },
+        as_user=user_id,
     )
     return [ProgramRow.model_validate(r) for r in rows]
 
@@ -178,7 +184,9 @@ class RetryOutcome:
 
 def retry_failed_program(program_id: UUID, user_id: UUID, *, max_attempts: int) -> RetryOutcome:
     try:
-        row = db.fetch_one(_RETRY, {"id": program_id, "user_id": user_id, "max_attempts": max_attempts})
+        row = db.fetch_one(
+            _RETRY, {"id": program_id, "user_id": user_id, "max_attempts": max_attempts}, as_user=user_id
+        )
     except UniqueViolation:
         return RetryOutcome(found=True, subscribed=True, in_flight_conflict=True)
     if row is None:
@@ -363,3 +371,18 @@ def reclaim_expired_leases() -> list[UUID]:
 def mark_for_redispatch(*, redispatch_after_seconds: int, batch: int) -> list[UUID]:
     rows = db.fetch_all(_MARK_FOR_REDISPATCH, {"redispatch_after": redispatch_after_seconds, "batch": batch})
     return [r["id"] for r in rows]
+
+
+# In flight with no state change for `older_than_seconds`: under normal operation every in-flight
+# row changes at least once per lease (progress, reclaim, re-dispatch), so these are rows the
+# reconciler is not moving (the StuckGenerations metric and alarm, `tpg stats`).
+_COUNT_STUCK = """
+SELECT count(*) AS stuck FROM training_programs
+WHERE generation_status IN ('pending', 'processing')
+  AND updated_at < now() - make_interval(secs => %(older_than)s)
+"""
+
+
+def count_stuck(*, older_than_seconds: int) -> int:
+    row = db.fetch_one(_COUNT_STUCK, {"older_than": older_than_seconds})
+    return row["stuck"] if row else 0
