@@ -4,13 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo serve test test-external lint format validate build bench clean
+.PHONY: help install demo serve test test-external lint format validate build bench chaos clean
 
 help:
 	@echo "make demo      run the main job end to end on embedded defaults"
 	@echo "make test      run the test suite (unit, integration, e2e)"
 	@echo "make serve     the local stack on http://127.0.0.1:3000"
 	@echo "make lint      ruff"
+	@echo "make chaos     the fault-injection campaign (300 generations)"
 	@echo "make validate  sam validate --lint"
 	@echo "make build     sam build (the arm64 layer and functions, no container)"
 
@@ -43,6 +44,10 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(BIN)/ruff format .
+
+# The fault-injection campaign (a report, not a timed test; a small run is part of `make test`).
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos.campaign --generations 300
 
 # SAM CLI lives in its own venv outside the repository (pinned; installed on first use).
 validate:

@@ -2,15 +2,29 @@
 
 Logs are JSON with the program id as correlation id; no token, secret or connection string is
 ever logged (errors are logged by class, not by message, where a message could carry one).
+
+Tracing: every function has X-Ray active tracing (template.yaml), which records the Lambda
+service's segments and propagates the trace through the async invoke (botocore sends the
+`_X_AMZN_TRACE_ID` header). The Powertools Tracer adds subsegments and annotations on top; it
+imports the X-Ray SDK (~0.5-1 s), so it is only on the generate and sweeper handlers, never on
+the trigger's cold-start path, and only when the `aws-xray-sdk` package is installed.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from enum import StrEnum
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 SERVICE_NAME = "training-program-generation"
 METRICS_NAMESPACE = "TrainingPrograms"
@@ -24,10 +38,13 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 
 
 class Metric(StrEnum):
+    """Every metric name. The dashboard and alarms in template.yaml name only these, and every
+    one of these is on the dashboard (tests/unit/test_metrics_contract.py)."""
+
     GENERATIONS_REQUESTED = "GenerationsRequested"
     GENERATIONS_STARTED = "GenerationsStarted"
     GENERATIONS_COMPLETED = "GenerationsCompleted"
-    GENERATIONS_FAILED = "GenerationsFailed"
+    GENERATIONS_FAILED = "GenerationsFailed"  # dimension: ErrorCode
     GENERATION_RETRIED = "GenerationAttemptsReleased"
     GENERATION_DURATION = "GenerationDuration"
     REQUEST_TO_DELIVERY = "RequestToDeliveryTime"
@@ -36,7 +53,12 @@ class Metric(StrEnum):
     SWEEPER_REDISPATCHED = "SweeperRedispatched"
     SWEEPER_RECLAIMED = "SweeperReclaimed"
     SWEEPER_FAILED = "SweeperFailed"
+    # In-flight rows with no state change for 2x the lease: the reconciler is not keeping up.
+    # Emitted by every sweep (0 included), so a missing value means the sweeper is not running.
+    STUCK_GENERATIONS = "StuckGenerations"
     FAILED_INVOCATIONS = "GenerateInvocationsFailed"
+    # Completion/failure events for EventBridge that could not be put (tpg.events).
+    EVENTS_NOT_PUBLISHED = "EventsNotPublished"
     # The pipeline: which tier produced the program, what validation rejected, what the LLM cost.
     FALLBACK_TIER_USED = "FallbackTierUsed"  # dimension: Tier
     VALIDATION_FAILURES = "ValidationFailures"  # dimension: Level (basic / enhanced)
@@ -56,11 +78,54 @@ def milliseconds(metric: Metric, value: float, dimensions: dict[str, str] | None
 
 
 def _add(metric: Metric, unit: MetricUnit, value: float, dimensions: dict[str, str] | None) -> None:
+    # Disabled (local runs), Powertools neither prints nor clears the set, yet prints it anyway
+    # once it holds 100 values: a long-running local stack would grow and then spill EMF.
+    if is_metrics_disabled():
+        return
     if not dimensions:
         metrics.add_metric(name=metric, unit=unit, value=value)
         return
-    # A dimensioned data point is its own EMF document, so it does not split the shared set.
-    with single_metric(name=metric, unit=unit, value=value, namespace=METRICS_NAMESPACE) as point:
-        point.add_dimension(name="service", value=SERVICE_NAME)
-        for name, dimension_value in dimensions.items():
-            point.add_dimension(name=name, value=dimension_value)
+    # A dimensioned data point is its own EMF document, so it does not split the shared set. It
+    # carries two dimension sets, [service] and [service, *dimensions]: CloudWatch then keeps the
+    # total (what alarms and rates use) and the breakdown (what the dashboard shows) from one
+    # data point, since a CloudWatch alarm cannot sum across a dimension's values.
+    point = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+    point.add_metric(name=metric, unit=unit, value=value)
+    point.add_dimensions(service=SERVICE_NAME, **dimensions)
+    point.flush_metrics()
+
+
+# ------------------------------------------------------------------------------------ tracing
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+@lru_cache(maxsize=1)
+def get_tracer() -> Tracer | None:
+    """The Powertools Tracer, created on first use; None when aws-xray-sdk is not installed
+    (then the function still has the Lambda service's segments from active tracing)."""
+    try:
+        import aws_xray_sdk  # noqa: F401  (the Tracer needs it; it is imported only here)
+    except ModuleNotFoundError:
+        logger.debug("aws-xray-sdk is not installed: no Powertools Tracer subsegments")
+        return None
+    from aws_lambda_powertools import Tracer
+
+    # Patches botocore (Lambda, Secrets Manager, EventBridge calls) and httpx (Anthropic SDK).
+    return Tracer(service=SERVICE_NAME, patch_modules=["botocore", "httpx"])
+
+
+def trace_handler(handler: _Handler) -> _Handler:
+    """`Tracer.capture_lambda_handler` when the Tracer is available, else the handler itself.
+    Responses and exceptions are not recorded as trace metadata (they may carry user data)."""
+    tracer = get_tracer()
+    if tracer is None:
+        return handler
+    return tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False)
+
+
+def annotate(key: str, value: str | int | float | bool) -> None:
+    """Add a searchable X-Ray annotation (e.g. program_id) to the current trace, if tracing."""
+    tracer = get_tracer()
+    if tracer is not None:
+        tracer.put_annotation(key=key, value=value)
