@@ -24,7 +24,7 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -114,10 +114,8 @@ class ChaosDispatcher:
         return None
 
     def _late(self, program_id: UUID, reason: str) -> None:
-        try:
+        with suppress(DispatchError):
             self.inner.dispatch(program_id, reason=reason)
-        except DispatchError:
-            pass
 
 
 @dataclass
@@ -142,7 +140,8 @@ class Report:
             f"  stuck (must be 0)         {self.stuck}",
             f"  LLM calls beyond one per claimed attempt (must be 0)  {self.extra_llm_calls}",
             f"  faults injected           {sum(self.faults.values())}  {dict(sorted(self.faults.items()))}",
-            f"  time to final status      median {self.median_to_final:.2f} s, longest {self.longest_to_final:.2f} s",
+            f"  time to final status      median {self.median_to_final:.2f} s,"
+            f" longest {self.longest_to_final:.2f} s",
         ]
         return "\n".join(lines)
 
@@ -185,11 +184,11 @@ def run_campaign(
 ) -> Report:
     """Run the campaign against `database_url` (migrated; its users and programs are added to)."""
     from tpg import dispatch
+    from tpg.auth import issue_token
     from tpg.observability import logger
     from tpg_local.client import call
     from tpg_local.seed import seed_user
     from tpg_local.server import LocalStack
-    from tpg.auth import issue_token
 
     rng = random.Random(seed)
     tally = Tally()
