@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo serve test test-external lint format validate build bench chaos clean
+.PHONY: help install demo serve test test-external lint format validate build bench chaos fuzz clean
 
 help:
 	@echo "make demo      run the main job end to end on embedded defaults"
@@ -12,6 +12,7 @@ help:
 	@echo "make serve     the local stack on http://127.0.0.1:3000"
 	@echo "make lint      ruff"
 	@echo "make chaos     the fault-injection campaign (300 generations)"
+	@echo "make fuzz      schemathesis against the local stack's OpenAPI (>= 1,000 requests)"
 	@echo "make validate  sam validate --lint"
 	@echo "make build     sam build (the arm64 layer and functions, no container)"
 
@@ -48,6 +49,10 @@ format: $(STAMP)
 # The fault-injection campaign (a report, not a timed test; a small run is part of `make test`).
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.campaign --generations 300
+
+# API fuzzing with schemathesis: >= 1,000 generated requests (`make test` runs a small share).
+fuzz: $(STAMP)
+	TPG_FUZZ_EXAMPLES=250 $(BIN)/pytest tests/e2e/test_api_fuzz.py -s -q
 
 # SAM CLI lives in its own venv outside the repository (pinned; installed on first use).
 validate:
