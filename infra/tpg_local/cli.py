@@ -99,6 +99,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+
+    from tpg_local.embedded_db import ensure_database_url
+    from tpg_local.stats import collect_stats, format_stats
+
+    # Read-only against a given DATABASE_URL (never migrates a deployed database).
+    url = ensure_database_url() if os.environ.get("DATABASE_URL") else _prepare()
+    since = datetime.now(UTC) - timedelta(hours=args.hours) if args.hours else None
+    with psycopg.connect(url, autocommit=True) as conn:
+        stats = collect_stats(conn, since=since)
+    print(json.dumps(stats.as_dict()) if args.json else format_stats(stats))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from tpg.settings import DEV_JWT_SECRET, get_settings
     from tpg_local.server import LocalStack
@@ -107,7 +124,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stack = LocalStack(host=args.host, port=args.port, sweep_interval=args.sweep_interval).start()
     if not get_settings().jwt_secret:
         print(f"JWT secret (local development): {DEV_JWT_SECRET}")
-    print(f"local stack on {stack.url}  (tpg seed-user prints a user and a token; Ctrl-C stops)")
+    print(f"local stack on {stack.url}")
+    print(f"  demo page   {stack.url}/        API docs  {stack.url}/docs")
+    print("  tpg seed-user prints a user and a token; Ctrl-C stops")
     try:
         while True:
             time.sleep(3600)
@@ -158,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(func=cmd_token)
 
     sub.add_parser("sweep", help="run the reconciler once").set_defaults(func=cmd_sweep)
+
+    stats = sub.add_parser("stats", help="success rate, generation time, errors, tiers, in flight, stuck")
+    stats.add_argument("--hours", type=float, default=None, help="only programs created in the last N hours")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stats.set_defaults(func=cmd_stats)
     return parser
 
 

@@ -1,15 +1,24 @@
 """The local stack: an HTTP server that turns requests into API Gateway HTTP API (payload 2.0)
 events for the trigger's `lambda_handler`, the local dispatcher that runs the generate handler,
-and the sweeper on a timer. Only the transport differs from AWS."""
+and the sweeper on a timer. Only the transport differs from AWS.
+
+A few routes exist only here, never in a Lambda handler: the demo page (`/`, `/static/...`),
+Swagger UI for `/openapi.json` (`/docs`, assets from the installed Powertools package, so it
+works offline), and development sessions (`GET /dev/personas`, `POST /dev/session`) that seed a
+persona's user and hand the page a token. Every other request goes through the trigger handler.
+"""
 
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,6 +32,127 @@ API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024
 _TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+STATIC_DIR = Path(__file__).parent / "static"
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+# The demo page loads nothing from elsewhere and runs no inline script.
+_PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+# Swagger UI sets inline styles on its elements.
+_DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_SWAGGER_ASSETS = ("swagger-ui-bundle.min.js", "swagger-ui.min.css")
+_DEV_SESSION_MAX_BODY = 1024
+
+
+@cache
+def swagger_ui_dir() -> Path:
+    """Swagger UI as Powertools ships it (its own `enable_swagger` serves these files inline)."""
+    import aws_lambda_powertools.event_handler as event_handler
+
+    return Path(event_handler.__file__).parent / "openapi" / "swagger_ui"
+
+
+def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+    return status, headers, json.dumps(body).encode()
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    return _json(status, {"error": {"code": code, "message": message}})
+
+
+def _file(path: Path, csp: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    headers = {
+        "Content-Type": _CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if csp:
+        headers["Content-Security-Policy"] = csp
+    return 200, headers, path.read_bytes()
+
+
+def _static(name: str) -> Path | None:
+    """A file directly inside static/ (no sub-paths, so no traversal), or None."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    path = STATIC_DIR / name
+    return path if path.is_file() else None
+
+
+def persona_catalog() -> list[dict[str, Any]]:
+    """The seeded personas as the page lists them: name, a readable label, the onboarding data."""
+    from tpg.personas import PERSONAS
+
+    return [
+        {"name": name, "label": name.replace("_", " ").title(), "onboarding": _onboarding(data)}
+        for name, data in sorted(PERSONAS.items())
+    ]
+
+
+def _onboarding(data: dict[str, Any]) -> dict[str, Any]:
+    """A persona's profile and onboarding answers, camelCase like the API's bodies."""
+    return {
+        "age": data["age"],
+        "sex": data["sex"],
+        "heightCm": data["height_cm"],
+        "weightKg": data["weight_kg"],
+        "goal": data["goal"],
+        "experience": data["experience"],
+        "trainingMonths": data.get("training_months", 0),
+        "daysPerWeek": data["days_per_week"],
+        "sessionMinutes": data["session_minutes"],
+        "equipment": list(data["equipment"]),
+        "injuries": list(data.get("injuries", [])),
+        "lifts": [
+            {"exerciseId": lift["exercise_id"], "weightKg": lift["weight_kg"], "reps": lift["reps"]}
+            for lift in data.get("lifts", [])
+        ],
+        "notes": data.get("notes"),
+    }
+
+
+def create_dev_session(persona: str) -> dict[str, Any]:
+    """Seed a new subscribed, onboarded user from `persona`; return it with a token (local only)."""
+    import psycopg
+
+    from tpg.auth import issue_token
+    from tpg.personas import PERSONAS
+    from tpg.settings import get_settings
+    from tpg_local.seed import seed_user
+
+    settings = get_settings()
+    url = settings.database_url_value
+    if not url:
+        raise RuntimeError("DATABASE_URL is not set")
+    with psycopg.connect(url, autocommit=True) as conn:
+        user_id = seed_user(conn, persona=persona)
+    token = issue_token(
+        user_id,
+        secret=settings.jwt_signing_secret,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        ttl_seconds=8 * 3600,
+    )
+    return {
+        "userId": str(user_id),
+        "token": token,
+        "persona": persona,
+        "label": persona.replace("_", " ").title(),
+        "onboarding": _onboarding(PERSONAS[persona]),
+    }
 
 
 def api_gateway_event(
@@ -84,6 +214,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length) if length else b""
+        local = self._local_route(body)
+        if local is not None:
+            self._send(*local)
+            return
         event = api_gateway_event(
             self.command, self.path, list(self.headers.items()), body, self.client_address[0]
         )
@@ -91,6 +225,44 @@ class _RequestHandler(BaseHTTPRequestHandler):
         payload = response.get("body") or ""
         raw = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
         self._send(response.get("statusCode", 200), response.get("headers") or {}, raw)
+
+    def _local_route(self, body: bytes) -> tuple[int, dict[str, str], bytes] | None:
+        """The local stack's own routes (page, docs, dev sessions); None: the trigger's."""
+        path = urlsplit(self.path).path
+        method = self.command
+        if method == "GET" and path in ("/", "/index.html"):
+            return _file(STATIC_DIR / "index.html", _PAGE_CSP)
+        if method == "GET" and path.startswith("/static/"):
+            found = _static(path.removeprefix("/static/"))
+            return _file(found) if found else _error(404, "NOT_FOUND", "Not found.")
+        if method == "GET" and path in ("/docs", "/docs/"):
+            return _file(STATIC_DIR / "docs.html", _DOCS_CSP)
+        if method == "GET" and path.startswith("/docs/") and path.removeprefix("/docs/") in _SWAGGER_ASSETS:
+            return _file(swagger_ui_dir() / path.removeprefix("/docs/"))
+        if path.startswith("/dev/"):
+            if not self.server.dev_sessions:
+                return _error(404, "NOT_FOUND", "Not found.")
+            return self._dev_route(method, path, body)
+        return None
+
+    def _dev_route(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if method == "GET" and path == "/dev/personas":
+            return _json(200, {"personas": persona_catalog()})
+        if method == "POST" and path == "/dev/session":
+            if len(body) > _DEV_SESSION_MAX_BODY:
+                return _error(413, "PAYLOAD_TOO_LARGE", "The request body is too large.")
+            try:
+                persona = json.loads(body or b"{}").get("persona")
+            except (ValueError, AttributeError):
+                return _error(400, "MALFORMED_JSON", "The request body is not valid JSON.")
+            if persona not in {p["name"] for p in persona_catalog()}:
+                return _error(422, "INVALID_REQUEST", "Invalid request: persona: unknown persona")
+            try:
+                return _json(201, create_dev_session(persona))
+            except Exception as exc:  # a local tool: say it failed, log what, keep serving
+                logger.error("dev session failed", extra={"error_type": type(exc).__name__})
+                return _error(503, "SERVICE_UNAVAILABLE", "Could not seed a user. Is the database up?")
+        return _error(404, "NOT_FOUND", "Not found.")
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
@@ -110,9 +282,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], trigger: Handler) -> None:
+    def __init__(self, address: tuple[str, int], trigger: Handler, *, dev_sessions: bool = True) -> None:
         super().__init__(address, _RequestHandler)
         self.trigger = trigger
+        self.dev_sessions = dev_sessions
 
 
 class LocalStack:
@@ -125,7 +298,9 @@ class LocalStack:
         port: int = 3000,
         generate_concurrency: int = 4,
         sweep_interval: float | None = 30.0,
+        dev_sessions: bool = True,
     ) -> None:
+        """`dev_sessions`: serve /dev/personas and /dev/session (seed a user, mint a token)."""
         # The handler modules are imported here, as the Lambda runtime would import them.
         from functions.generate.app import lambda_handler as generate_handler
         from functions.sweeper.app import lambda_handler as sweeper_handler
@@ -135,7 +310,7 @@ class LocalStack:
         self._sweeper_handler = sweeper_handler
         self._sweep_interval = sweep_interval
         self._stop = threading.Event()
-        self._server = _Server((host, port), trigger_handler)
+        self._server = _Server((host, port), trigger_handler, dev_sessions=dev_sessions)
         self._threads: list[threading.Thread] = []
 
     @property

@@ -13,6 +13,7 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from tpg import service
@@ -41,6 +42,7 @@ from tpg.observability import logger
 from tpg.settings import get_settings
 
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
+BEARER = [{"bearerAuth": []}]  # the OpenAPI security requirement of every other route
 
 
 def _errors(*statuses: int) -> dict[int, dict[str, Any]]:
@@ -125,6 +127,7 @@ def _accepted(program_id: UUID) -> Response[AcceptedResponse]:
 @app.post(
     "/programs",
     summary="Request a new program",
+    security=BEARER,
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"model": AcceptedResponse}}},
         **_errors(400, 401, 402, 409, 413, 422, 429, 503),
@@ -140,6 +143,7 @@ def create_program(
 @app.get(
     "/programs/<program_id>",
     summary="Status (and, when completed, the program)",
+    security=BEARER,
     responses={
         200: {
             "description": "The program's status",
@@ -155,6 +159,7 @@ def get_program(program_id: str) -> ProgramResponse:
 @app.get(
     "/programs",
     summary="The caller's programs, newest first",
+    security=BEARER,
     responses={
         200: {"description": "A page of programs", "content": {"application/json": {"model": ProgramList}}},
         **_errors(401, 422, 503),
@@ -170,6 +175,7 @@ def list_programs(
 @app.post(
     "/programs/<program_id>/retry",
     summary="Retry a failed generation",
+    security=BEARER,
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"model": AcceptedResponse}}},
         **_errors(401, 402, 404, 409, 413, 503),
@@ -190,7 +196,11 @@ def health() -> HealthResponse:
 def openapi_document() -> Response[str]:
     if not get_settings().openapi_enabled:
         raise ProgramNotFound("Not found.")
-    return Response(200, "application/json", app.get_openapi_json_schema(title="Training programs API"))
+    document = app.get_openapi_json_schema(
+        title="Training programs API",
+        security_schemes={"bearerAuth": HTTPBearer(bearerFormat="JWT")},
+    )
+    return Response(200, "application/json", document)
 
 
 @app.exception_handler(AppError)
