@@ -4,11 +4,12 @@ ones; also consumes generate's on-failure destination queue (SQS), then sweeps a
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tpg.dispatch import get_dispatcher
-from tpg.observability import logger, metrics
+from tpg.observability import logger, metrics, trace_handler
 from tpg.sweeper import consume_failed_invocations, sweep
 
 
 @logger.inject_lambda_context
+@trace_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if "Records" in event:

@@ -7,6 +7,7 @@ conditional UPDATE) lets a worker in, and every later write is fenced by the cla
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,14 +17,18 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from tpg import repository
+from tpg.events import publish_generation_finished
 from tpg.http import describe_unexpected
 from tpg.models import GenerationEvent, Stage
 from tpg.observability import Metric, count, logger, milliseconds
 from tpg.pipeline import (
+    CachedProgram,
     GenerationError,
     GenerationRequest,
     OfflineProvider,
+    PipelineResult,
     ProgramProvider,
+    ResultCache,
     run_program_generation_pipeline,
     user_data_from_row,
 )
@@ -39,15 +44,65 @@ class Outcome(StrEnum):
     INVALID_EVENT = "invalid_event"
 
 
-def default_provider() -> ProgramProvider:
+Providers = ProgramProvider | Sequence[ProgramProvider]
+
+
+def default_provider() -> Providers:
+    """The tiers of one job: Claude's (sharing one LLM budget), then the offline engine.
+
+    Called once per job, after the claim: the LLM budget (requests, seconds) is per job.
+    """
     settings = get_settings()
-    if settings.llm_provider == "anthropic":
-        # The Claude client arrives with the pipeline work (docs/decisions.md); until then the
-        # rules engine, which is also the pipeline's last fallback tier, answers.
-        logger.warning("LLM_PROVIDER=anthropic is not available yet; using the offline engine")
-    else:
+    offline = OfflineProvider(latency_seconds=settings.offline_latency_seconds)
+    if settings.llm_provider != "anthropic":
         logger.info("using the offline provider (no ANTHROPIC_API_KEY)")
-    return OfflineProvider(latency_seconds=settings.offline_latency_seconds)
+        return offline
+    from tpg.llm.client import claude_tiers  # the SDK loads only where Claude is used
+
+    return [*claude_tiers(settings), OfflineProvider()]
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryResultCache:
+    """The pipeline's result cache, on training_programs (request_fingerprint, completed_at)."""
+
+    ttl_seconds: int
+    exclude_id: UUID
+
+    def lookup(self, fingerprint: str) -> CachedProgram | None:
+        row = repository.find_cached_program(
+            fingerprint, ttl_seconds=self.ttl_seconds, exclude_id=self.exclude_id
+        )
+        if row is None:
+            return None
+        return CachedProgram(
+            program_id=row["id"],
+            program=row["program"],
+            model=row["model"],
+            fallback_tier=row["fallback_tier"],
+        )
+
+
+def default_cache(program_id: UUID) -> ResultCache | None:
+    """Only Claude's programs are worth caching: the offline engine is deterministic and instant."""
+    settings = get_settings()
+    if settings.llm_provider != "anthropic" or settings.result_cache_ttl_seconds <= 0:
+        return None
+    return RepositoryResultCache(ttl_seconds=settings.result_cache_ttl_seconds, exclude_id=program_id)
+
+
+def _llm_record(result: PipelineResult) -> repository.LlmRecord:
+    usage = result.usage
+    return repository.LlmRecord(
+        request_fingerprint=result.fingerprint,
+        prompt_version=result.prompt_version,
+        llm_requests=usage.get("requests"),
+        input_tokens=usage.get("input_tokens"),
+        output_tokens=usage.get("output_tokens"),
+        cache_read_tokens=usage.get("cache_read_input_tokens"),
+        cache_write_tokens=usage.get("cache_creation_input_tokens"),
+        llm_latency_ms=usage.get("latency_ms"),
+    )
 
 
 @dataclass(slots=True)
@@ -71,9 +126,16 @@ class ProgressWriter:
 
 
 def process_generation_event(
-    event: dict[str, Any], *, provider: ProgramProvider | None = None, request_id: str | None = None
+    event: dict[str, Any],
+    *,
+    provider: Providers | None = None,
+    request_id: str | None = None,
+    cache: ResultCache | None = None,
 ) -> Outcome:
-    """Handle one generate event; `request_id` is the invocation's, recorded with the claim."""
+    """Handle one generate event; `request_id` is the invocation's, recorded with the claim.
+
+    `provider` (one provider or the tiers in order) and `cache` default to what the settings say.
+    """
     try:
         program_id = GenerationEvent.model_validate(event).program_id
     except ValidationError:
@@ -103,6 +165,7 @@ def process_generation_event(
             request,
             provider=provider or default_provider(),
             progress=ProgressWriter(program_id, attempt),
+            cache=cache or default_cache(program_id),
         )
     except GenerationError as exc:
         return _record_failure(program_id, attempt, exc)
@@ -123,15 +186,25 @@ def process_generation_event(
         fallback_tier=result.fallback_tier,
         validation_report=result.report.model_dump(mode="json"),
         usage=result.usage,
+        llm=_llm_record(result),
     )
     if not stored:
         logger.warning("lease lost before saving; the result was discarded")
         return Outcome.LEASE_LOST
     count(Metric.GENERATIONS_COMPLETED)
+    publish_generation_finished(program_id, "completed")
     milliseconds(Metric.GENERATION_DURATION, result.duration_ms)
     created_at: datetime = row["created_at"]
     milliseconds(Metric.REQUEST_TO_DELIVERY, (datetime.now(UTC) - created_at).total_seconds() * 1000)
-    logger.info("completed", extra={"provider": result.provider, "duration_ms": round(result.duration_ms)})
+    logger.info(
+        "completed",
+        extra={
+            "provider": result.provider,
+            "fallback_tier": result.fallback_tier,
+            "cache_hit": result.cache_hit,
+            "duration_ms": round(result.duration_ms),
+        },
+    )
     return Outcome.COMPLETED
 
 
@@ -146,4 +219,5 @@ def _record_failure(program_id: UUID, attempt: int, error: GenerationError) -> O
         count(Metric.GENERATION_RETRIED)
         return Outcome.RELEASED
     count(Metric.GENERATIONS_FAILED, dimensions={"ErrorCode": error.code})
+    publish_generation_finished(program_id, "failed", error_code=error.code)
     return Outcome.FAILED

@@ -1,28 +1,41 @@
-"""The generation pipeline: user data -> analysis -> provider -> validation -> result.
+"""The generation pipeline: user data -> analysis -> (result cache) -> tiers -> validation -> result.
 
-`run_program_generation_pipeline` is pure with respect to the database except through the
-`progress` callback; the worker (`tpg.generation`) claims the row before and stores the result
-after. The provider and the validator are the seams the LLM tiers plug into.
+`run_program_generation_pipeline` is pure with respect to the database except through its two
+seams, the `progress` callback and the optional `cache`; the worker (`tpg.generation`) claims the
+row before and stores the result after.
+
+Providers are tried in order, most ambitious first (docs/llm-pipeline.md): a tier either returns a
+schema-valid program (basic validation: pydantic) or raises `TierError`; the program must then pass
+enhanced validation (science and safety). A tier that can repair (Claude) gets one repair round with
+the violations fed back; otherwise, or if the repair fails too, the next tier runs. Only a program
+that passes enhanced validation is returned (I6): the last tier's failure is the job's failure.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+from uuid import UUID
 
 from pydantic import ValidationError
 
 from tpg.analysis import EnhancedUserData, analyse
+from tpg.llm.prompt import PROMPT_VERSION, render_user_input
 from tpg.models import Stage
+from tpg.observability import Metric, count, logger
 from tpg.offline import generate_offline_program
 from tpg.program import TrainingProgram
 from tpg.user_data import UserData
-from tpg.validation import ValidationReport, validate_program
+from tpg.validation import ProgramSchemaError, ValidationReport, parse_program, validate_program
 
 ProgressCallback = Callable[[Stage, int], None]
+
+# Progress bands of the whole job (the claim writes analyzing/5).
+_GENERATING_FROM, _GENERATING_TO = 30, 80
 
 
 class GenerationError(Exception):
@@ -33,6 +46,30 @@ class GenerationError(Exception):
         self.code = code
         self.message = message
         self.retryable = retryable
+
+
+# What else a tier's failure rules out for this job: nothing else ("tier"), every tier on the same
+# model ("model": the model is overloaded, unknown or rejects our request), or every LLM tier
+# ("provider": bad credentials, unreachable API, spent budget, a refusal of this user's data).
+Scope = Literal["tier", "model", "provider"]
+
+
+class TierError(GenerationError):
+    """A tier could not produce a schema-valid program; the pipeline moves on to the next tier."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str = "The program generator is unavailable right now; we will try again.",
+        *,
+        scope: Scope = "tier",
+        validation_level: Literal["basic"] | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(code, message, retryable=True)
+        self.scope = scope
+        self.validation_level = validation_level
+        self.usage = usage or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +84,8 @@ class ProviderResult:
     program: TrainingProgram
     model: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    # The model's answer as sent (a repair round quotes it back).
+    raw_output: str | None = None
 
 
 class ProgramProvider(Protocol):
@@ -59,6 +98,21 @@ class ProgramProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class RepairingProvider(Protocol):
+    def repair(
+        self,
+        data: EnhancedUserData,
+        request: GenerationRequest,
+        previous: ProviderResult,
+        report: ValidationReport,
+        *,
+        on_progress: Callable[[int], None],
+    ) -> ProviderResult:
+        """Produce a corrected program from `previous` and the violations in `report`."""
+        ...
+
+
 class OfflineProvider:
     """The deterministic rules engine: the local default and the pipeline's last tier.
 
@@ -67,6 +121,8 @@ class OfflineProvider:
     """
 
     name = "offline"
+    tier = "offline"
+    model: str | None = None
 
     def __init__(self, latency_seconds: float = 0.0) -> None:
         self.latency_seconds = latency_seconds
@@ -83,6 +139,41 @@ class OfflineProvider:
         return ProviderResult(program=program, model=None)
 
 
+# --- The result cache seam ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CachedProgram:
+    program_id: UUID
+    program: dict[str, Any]
+    model: str | None
+    fallback_tier: str | None
+
+
+class ResultCache(Protocol):
+    def lookup(self, fingerprint: str) -> CachedProgram | None:
+        """A completed LLM program with this fingerprint, recent enough to reuse, or None."""
+        ...
+
+
+def request_fingerprint(data: EnhancedUserData, request: GenerationRequest, *, model: str) -> str:
+    """sha256 of the normalised per-user prompt input + prompt version + model.
+
+    The per-user input is the canonical JSON of the analysis output and the cleaned free text
+    (exactly what the model sees), so two requests with the same fingerprint send the same prompt.
+    The program name is not part of it: it is applied after generation.
+    """
+    text = render_user_input(data, weeks=request.weeks, request_notes=request.notes)
+    digest = hashlib.sha256()
+    for part in (PROMPT_VERSION, model, text):
+        digest.update(part.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+# --- The pipeline ------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineResult:
     program: TrainingProgram
@@ -92,6 +183,25 @@ class PipelineResult:
     fallback_tier: str
     usage: dict[str, Any]
     duration_ms: float
+    fingerprint: str | None = None
+    prompt_version: str | None = None
+    cache_hit: bool = False
+
+
+_USAGE_COUNTERS = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "latency_ms",
+)
+
+
+def _add_usage(total: dict[str, Any], part: dict[str, Any]) -> None:
+    for key in _USAGE_COUNTERS:
+        if key in part:
+            total[key] = total.get(key, 0) + part[key]
 
 
 def user_data_from_row(row: dict[str, Any], *, today: date | None = None) -> UserData:
@@ -124,40 +234,170 @@ def user_data_from_row(row: dict[str, Any], *, today: date | None = None) -> Use
         ) from exc
 
 
+def _tier_name(provider: ProgramProvider) -> str:
+    return getattr(provider, "tier", provider.name)
+
+
+def _model_of(provider: ProgramProvider) -> str | None:
+    return getattr(provider, "model", None)
+
+
+class _MonotonicProgress:
+    """Generating progress never goes back when a later tier starts from 0."""
+
+    def __init__(self, progress: ProgressCallback) -> None:
+        self._progress = progress
+        self._last = _GENERATING_FROM
+
+    def __call__(self, pct: int) -> None:
+        value = _GENERATING_FROM + max(0, min(100, pct)) * (_GENERATING_TO - _GENERATING_FROM) // 100
+        if value > self._last:
+            self._last = value
+            self._progress(Stage.GENERATING, value)
+
+
+def _from_cache(
+    cache: ResultCache, fingerprint: str, data: EnhancedUserData, request: GenerationRequest
+) -> tuple[CachedProgram, TrainingProgram, ValidationReport] | None:
+    cached = cache.lookup(fingerprint)
+    if cached is None:
+        return None
+    try:
+        program = parse_program(cached.program)
+    except ProgramSchemaError:
+        logger.warning("cached program no longer matches the schema; generating anew")
+        return None
+    # Another request's name never travels with its program.
+    goal = data.user.goal.value.replace("_", " ").capitalize()
+    name = request.name or f"{goal}: {program.split}, {program.weeks} weeks"
+    program = program.model_copy(update={"name": name[:100]})
+    report = validate_program(program, data)  # the rules may have changed since it was stored (I6)
+    if not report.ok:
+        logger.warning("cached program fails today's validation; generating anew")
+        return None
+    return cached, program, report
+
+
 def run_program_generation_pipeline(
     user: UserData,
     request: GenerationRequest,
     *,
-    provider: ProgramProvider,
+    provider: ProgramProvider | Sequence[ProgramProvider],
     progress: ProgressCallback,
+    cache: ResultCache | None = None,
 ) -> PipelineResult:
     started = time.perf_counter()
+    tiers: list[ProgramProvider] = [provider] if not isinstance(provider, Sequence) else list(provider)
+    if not tiers:
+        raise ValueError("at least one provider is needed")
     progress(Stage.ANALYZING, 10)
     enhanced = analyse(user)
+    first_model = _model_of(tiers[0])
+    fingerprint = request_fingerprint(enhanced, request, model=first_model or tiers[0].name)
+    prompt_version = PROMPT_VERSION if first_model else None
 
-    progress(Stage.GENERATING, 30)
-    produced = provider.generate(
-        enhanced, request, on_progress=lambda pct: progress(Stage.GENERATING, 30 + pct * 50 // 100)
-    )
+    if cache is not None:
+        hit = _from_cache(cache, fingerprint, enhanced, request)
+        if hit is not None:
+            cached, program, report = hit
+            count(Metric.RESULT_CACHE_HITS)
+            logger.info("reusing a cached program", extra={"source_program_id": str(cached.program_id)})
+            progress(Stage.SAVING, 95)
+            return PipelineResult(
+                program=program,
+                report=report,
+                provider="result_cache",
+                model=cached.model,
+                fallback_tier=cached.fallback_tier or "result_cache",
+                usage={"requests": 0, "result_cache": {"source_program_id": str(cached.program_id)}},
+                duration_ms=(time.perf_counter() - started) * 1000,
+                fingerprint=fingerprint,
+                prompt_version=prompt_version,
+                cache_hit=True,
+            )
 
-    progress(Stage.VALIDATING, 85)
-    # Basic validation is the schema (the provider returns a parsed TrainingProgram); enhanced
-    # validation is the science and safety rules. I6: nothing that fails them is completed.
-    report = validate_program(produced.program, enhanced)
-    if not report.ok:
+    progress(Stage.GENERATING, _GENERATING_FROM)
+    on_progress = _MonotonicProgress(progress)
+    usage: dict[str, Any] = {}
+    history: list[dict[str, Any]] = []
+    dead_models: set[str] = set()
+    llm_dead = False
+    last_error: GenerationError | None = None
+
+    for index, tier in enumerate(tiers):
+        last = index == len(tiers) - 1
+        name, model = _tier_name(tier), _model_of(tier)
+        if model is not None and (llm_dead or model in dead_models):
+            history.append({"tier": name, "model": model, "outcome": "skipped"})
+            continue
+        entry: dict[str, Any] = {"tier": name, "model": model}
+        history.append(entry)
+        try:
+            produced = tier.generate(enhanced, request, on_progress=on_progress)
+            _add_usage(usage, produced.usage)
+            progress(Stage.VALIDATING, 85)
+            report = validate_program(produced.program, enhanced)
+            if not report.ok and isinstance(tier, RepairingProvider):
+                count(Metric.VALIDATION_FAILURES, dimensions={"Level": "enhanced"})
+                entry["violations"] = sorted(c.value for c in report.codes())
+                entry["repaired"] = True
+                logger.info("program failed enhanced validation; one repair round", extra={"tier": name})
+                produced = tier.repair(enhanced, request, produced, report, on_progress=on_progress)
+                _add_usage(usage, produced.usage)
+                progress(Stage.VALIDATING, 85)
+                report = validate_program(produced.program, enhanced)
+        except TierError as exc:
+            _add_usage(usage, exc.usage)
+            entry.update(outcome="failed", code=exc.code)
+            if exc.validation_level is not None:
+                count(Metric.VALIDATION_FAILURES, dimensions={"Level": exc.validation_level})
+            logger.warning("tier gave up", extra={"tier": name, "error_code": exc.code, "scope": exc.scope})
+            if exc.scope == "provider":
+                llm_dead = True
+            elif exc.scope == "model" and model is not None:
+                dead_models.add(model)
+            last_error = exc
+            if last:
+                raise
+            continue
+        except GenerationError as exc:
+            entry.update(outcome="failed", code=exc.code)
+            last_error = exc
+            if last:
+                raise
+            continue
+
+        if report.ok:
+            entry["outcome"] = "completed"
+            count(Metric.FALLBACK_TIER_USED, dimensions={"Tier": name})
+            progress(Stage.SAVING, 95)
+            if model is not None:
+                usage["model"] = produced.model or model
+            usage["tiers"] = history
+            return PipelineResult(
+                program=produced.program,
+                report=report,
+                provider=tier.name,
+                model=produced.model,
+                fallback_tier=name,
+                usage=usage,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                fingerprint=fingerprint,
+                prompt_version=prompt_version,
+            )
+        count(Metric.VALIDATION_FAILURES, dimensions={"Level": "enhanced"})
+        entry.update(outcome="invalid", violations=sorted(c.value for c in report.codes()))
+        logger.warning(
+            "program failed enhanced validation",
+            extra={"tier": name, "codes": sorted(c.value for c in report.codes())},
+        )
+
+    # Only reached when the last tier returned a program that fails enhanced validation (I6), or
+    # every tier was skipped.
+    if history and history[-1].get("outcome") == "invalid":
         raise GenerationError(
             "INVALID_PROGRAM",
             "We could not produce a program that passes our safety checks. Please try again.",
             retryable=False,
         )
-
-    progress(Stage.SAVING, 95)
-    return PipelineResult(
-        program=produced.program,
-        report=report,
-        provider=provider.name,
-        model=produced.model,
-        fallback_tier=provider.name,
-        usage=produced.usage,
-        duration_ms=(time.perf_counter() - started) * 1000,
-    )
+    raise last_error or GenerationError("NO_PROVIDER", "No program generator is available.", retryable=True)

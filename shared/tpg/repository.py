@@ -249,6 +249,20 @@ def record_progress(program_id: UUID, attempt: int, *, stage: str, progress: int
     return row is not None
 
 
+@dataclass(frozen=True, slots=True)
+class LlmRecord:
+    """What the LLM pipeline records beside the program: cache key, prompt version, cost."""
+
+    request_fingerprint: str | None = None
+    prompt_version: str | None = None
+    llm_requests: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    llm_latency_ms: int | None = None
+
+
 def complete_generation(
     program_id: UUID,
     attempt: int,
@@ -259,13 +273,19 @@ def complete_generation(
     fallback_tier: str,
     validation_report: dict[str, Any],
     usage: dict[str, Any],
+    llm: LlmRecord | None = None,
 ) -> bool:
+    llm = llm or LlmRecord()
     row = db.fetch_one(
         """
         UPDATE training_programs
         SET generation_status = 'completed', program = %(program)s, stage = NULL, progress = 100,
             provider = %(provider)s, model = %(model)s, fallback_tier = %(fallback_tier)s,
             validation_report = %(report)s, usage = %(usage)s,
+            request_fingerprint = %(request_fingerprint)s, prompt_version = %(prompt_version)s,
+            llm_requests = %(llm_requests)s, input_tokens = %(input_tokens)s,
+            output_tokens = %(output_tokens)s, cache_read_tokens = %(cache_read_tokens)s,
+            cache_write_tokens = %(cache_write_tokens)s, llm_latency_ms = %(llm_latency_ms)s,
             error_code = NULL, generation_error = NULL, lease_expires_at = NULL,
             completed_at = now(), updated_at = now()
         WHERE id = %(id)s AND generation_status = 'processing' AND attempts = %(attempt)s
@@ -280,9 +300,46 @@ def complete_generation(
             "fallback_tier": fallback_tier,
             "report": Jsonb(validation_report),
             "usage": Jsonb(usage),
+            "request_fingerprint": llm.request_fingerprint,
+            "prompt_version": llm.prompt_version,
+            "llm_requests": llm.llm_requests,
+            "input_tokens": llm.input_tokens,
+            "output_tokens": llm.output_tokens,
+            "cache_read_tokens": llm.cache_read_tokens,
+            "cache_write_tokens": llm.cache_write_tokens,
+            "llm_latency_ms": llm.llm_latency_ms,
         },
     )
     return row is not None
+
+
+# The result cache: the newest program completed by the LLM (not by the offline tier, not itself a
+# cache hit) for the same request fingerprint within the TTL. Uses training_programs_result_cache_idx.
+_FIND_CACHED = """
+SELECT id, program, model, fallback_tier FROM training_programs
+WHERE request_fingerprint = %(fingerprint)s
+  AND generation_status = 'completed'
+  AND completed_at > now() - make_interval(secs => %(ttl_seconds)s)
+  AND provider = %(provider)s AND fallback_tier <> 'offline'
+  AND program IS NOT NULL
+  AND id <> %(exclude_id)s
+ORDER BY completed_at DESC
+LIMIT 1
+"""
+
+
+def find_cached_program(
+    fingerprint: str, *, ttl_seconds: int, exclude_id: UUID, provider: str = "anthropic"
+) -> db.Row | None:
+    return db.fetch_one(
+        _FIND_CACHED,
+        {
+            "fingerprint": fingerprint,
+            "ttl_seconds": ttl_seconds,
+            "provider": provider,
+            "exclude_id": exclude_id,
+        },
+    )
 
 
 def finish_with_error(

@@ -14,6 +14,7 @@ from uuid import UUID
 from tpg import repository
 from tpg.dispatch import Dispatcher
 from tpg.errors import DispatchError
+from tpg.events import publish_generations_failed
 from tpg.observability import Metric, count, logger
 from tpg.settings import get_settings
 
@@ -24,6 +25,7 @@ class SweepReport:
     reclaimed: list[UUID] = field(default_factory=list)
     redispatched: list[UUID] = field(default_factory=list)
     dispatch_failures: int = 0
+    stuck: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -53,12 +55,16 @@ def sweep(dispatcher: Dispatcher) -> SweepReport:
             dispatcher.dispatch(program_id, reason="sweeper")
         except DispatchError:
             report.dispatch_failures += 1
+    publish_generations_failed(report.failed)
+    # What is still stuck after this sweep (emitted every time: a gap means no sweeper is running).
+    report.stuck = repository.count_stuck(older_than_seconds=2 * settings.lease_seconds)
+    count(Metric.STUCK_GENERATIONS, report.stuck)
     count(Metric.SWEEPER_FAILED, len(report.failed))
     count(Metric.SWEEPER_RECLAIMED, len(report.reclaimed))
     count(Metric.SWEEPER_REDISPATCHED, len(report.redispatched))
     if report.dispatch_failures:
         count(Metric.DISPATCH_FAILURES, report.dispatch_failures)
-    logger.info("sweep finished", extra=report.as_dict())
+    logger.info("sweep finished", extra={**report.as_dict(), "stuck": report.stuck})
     return report
 
 

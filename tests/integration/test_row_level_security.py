@@ -48,7 +48,8 @@ def test_a_row_for_another_user_cannot_be_inserted(two_users_with_programs) -> N
     alice, bob = two_users_with_programs
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         db.fetch_one(
-            "INSERT INTO training_programs (user_id, name, generation_status) VALUES (%(u)s, 'x', 'completed')",
+            "INSERT INTO training_programs (user_id, name, generation_status)"
+            " VALUES (%(u)s, 'x', 'completed')",
             {"u": bob},
             as_user=alice,
         )

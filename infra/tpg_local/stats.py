@@ -1,0 +1,174 @@
+"""`tpg stats`: the dashboard's figures computed from the database, for local use.
+
+One SQL statement (one round trip) over `training_programs`, optionally limited to rows created
+since a given time. Definitions match the CloudWatch metrics where the database can say:
+
+- success rate: completed / (completed + failed) among finished rows;
+- generation time: first claim (`started_at`) to completion, retries included; request to
+  delivery: creation to completion (the RequestToDeliveryTime metric);
+- stuck: in flight with no change for 2x the lease, the sweeper's StuckGenerations gauge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+_STATS = """
+WITH scope AS (
+    SELECT generation_status, error_code, fallback_tier, usage, created_at, started_at,
+           completed_at, updated_at
+    FROM training_programs
+    WHERE %(since)s::timestamptz IS NULL OR created_at >= %(since)s::timestamptz
+),
+done AS (
+    SELECT extract(epoch FROM completed_at - started_at) AS generation_s,
+           extract(epoch FROM completed_at - created_at) AS delivery_s
+    FROM scope
+    WHERE generation_status = 'completed' AND completed_at IS NOT NULL
+)
+SELECT
+    (SELECT count(*) FROM scope) AS total,
+    (SELECT count(*) FROM scope WHERE generation_status = 'completed') AS completed,
+    (SELECT count(*) FROM scope WHERE generation_status = 'failed') AS failed,
+    (SELECT count(*) FROM scope WHERE generation_status = 'pending') AS pending,
+    (SELECT count(*) FROM scope WHERE generation_status = 'processing') AS processing,
+    (SELECT count(*) FROM scope
+      WHERE generation_status IN ('pending', 'processing')
+        AND updated_at < now() - make_interval(secs => %(stuck_after)s)) AS stuck,
+    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY generation_s) FROM done) AS generation_p50,
+    (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY generation_s) FROM done) AS generation_p95,
+    (SELECT avg(generation_s) FROM done) AS generation_avg,
+    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY delivery_s) FROM done) AS delivery_p50,
+    (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY delivery_s) FROM done) AS delivery_p95,
+    (SELECT avg(delivery_s) FROM done) AS delivery_avg,
+    (SELECT coalesce(jsonb_object_agg(code, n), '{}'::jsonb) FROM (
+        SELECT coalesce(error_code, 'UNKNOWN') AS code, count(*) AS n
+        FROM scope WHERE generation_status = 'failed' GROUP BY 1) e) AS errors_by_code,
+    (SELECT coalesce(jsonb_object_agg(tier, n), '{}'::jsonb) FROM (
+        SELECT coalesce(fallback_tier, 'unknown') AS tier, count(*) AS n
+        FROM scope WHERE generation_status = 'completed' GROUP BY 1) t) AS fallback_tiers,
+    (SELECT coalesce(jsonb_object_agg(key, n), '{}'::jsonb) FROM (
+        SELECT u.key, sum(u.value::numeric) AS n
+        FROM scope, jsonb_each(coalesce(scope.usage, '{}'::jsonb)) AS u
+        WHERE jsonb_typeof(u.value) = 'number' AND (u.key LIKE '%%tokens' OR u.key = 'requests')
+        GROUP BY u.key) k) AS usage_totals
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    total: int
+    completed: int
+    failed: int
+    pending: int
+    processing: int
+    stuck: int
+    stuck_after_seconds: int
+    # seconds; None when nothing completed yet
+    generation_p50: float | None = None
+    generation_p95: float | None = None
+    generation_avg: float | None = None
+    delivery_p50: float | None = None
+    delivery_p95: float | None = None
+    delivery_avg: float | None = None
+    errors_by_code: dict[str, int] = field(default_factory=dict)
+    fallback_tiers: dict[str, int] = field(default_factory=dict)
+    # LLM requests and tokens by kind, summed from the `usage` column (cache hits count 0)
+    usage_totals: dict[str, float] = field(default_factory=dict)
+    since: datetime | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return self.pending + self.processing
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.completed + self.failed
+        return self.completed / finished if finished else None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(in_flight=self.in_flight, success_rate=self.success_rate)
+        data["since"] = self.since.isoformat() if self.since else None
+        return data
+
+
+def collect_stats(
+    conn: psycopg.Connection, *, since: datetime | None = None, stuck_after_seconds: int | None = None
+) -> Stats:
+    """The figures for rows created since `since` (all rows when None), in one round trip.
+    `stuck_after_seconds` defaults to the sweeper's threshold: twice the lease."""
+    if stuck_after_seconds is None:
+        from tpg.settings import get_settings
+
+        stuck_after_seconds = 2 * get_settings().lease_seconds
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_STATS, {"since": since, "stuck_after": stuck_after_seconds}).fetchone()
+    assert row is not None  # an aggregate query always yields one row
+
+    def seconds(key: str) -> float | None:
+        return None if row[key] is None else float(row[key])
+
+    return Stats(
+        total=row["total"],
+        completed=row["completed"],
+        failed=row["failed"],
+        pending=row["pending"],
+        processing=row["processing"],
+        stuck=row["stuck"],
+        stuck_after_seconds=stuck_after_seconds,
+        generation_p50=seconds("generation_p50"),
+        generation_p95=seconds("generation_p95"),
+        generation_avg=seconds("generation_avg"),
+        delivery_p50=seconds("delivery_p50"),
+        delivery_p95=seconds("delivery_p95"),
+        delivery_avg=seconds("delivery_avg"),
+        errors_by_code={k: int(v) for k, v in sorted(row["errors_by_code"].items())},
+        fallback_tiers={k: int(v) for k, v in sorted(row["fallback_tiers"].items())},
+        usage_totals={k: float(v) for k, v in sorted(row["usage_totals"].items())},
+        since=since,
+    )
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def format_stats(stats: Stats) -> str:
+    """A readable table for a terminal."""
+    rate = "-" if stats.success_rate is None else f"{stats.success_rate:.1%}"
+    scope = f"since {stats.since.isoformat(timespec='seconds')}" if stats.since else "all time"
+    lines = [
+        f"Generations ({scope})",
+        f"  {'total':<22}{stats.total:>10}",
+        f"  {'completed':<22}{stats.completed:>10}",
+        f"  {'failed':<22}{stats.failed:>10}",
+        f"  {'success rate':<22}{rate:>10}",
+        f"  {'in flight':<22}{stats.in_flight:>10}   pending {stats.pending}, processing {stats.processing}",
+        f"  {'stuck':<22}{stats.stuck:>10}   in flight, unchanged for {stats.stuck_after_seconds} s",
+        "",
+        f"{'Time (s)':<24}{'p50':>10}{'p95':>10}{'avg':>10}",
+        f"  {'generation':<22}{_seconds(stats.generation_p50):>10}"
+        f"{_seconds(stats.generation_p95):>10}{_seconds(stats.generation_avg):>10}",
+        f"  {'request to delivery':<22}{_seconds(stats.delivery_p50):>10}"
+        f"{_seconds(stats.delivery_p95):>10}{_seconds(stats.delivery_avg):>10}",
+    ]
+    for title, figures in (
+        ("Failures by error code", stats.errors_by_code),
+        ("Fallback tiers (completed)", stats.fallback_tiers),
+        ("LLM usage (sum)", stats.usage_totals),
+    ):
+        lines += ["", title]
+        if not figures:
+            lines.append("  (none)")
+        lines += [f"  {name:<22}{_number(value):>10}" for name, value in figures.items()]
+    return "\n".join(lines)

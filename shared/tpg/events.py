@@ -1,0 +1,81 @@
+"""Completion and failure events on EventBridge, for what is built on top (notifications).
+
+The generate function puts `Program generation completed` / `Program generation failed` on the
+bus named by EVENT_BUS_NAME (the account's default bus in template.yaml) after the final status
+is stored; the sweeper does the same for the rows it fails. Publishing is best effort: the row is
+the source of truth, a put that fails is logged and counted (EventsNotPublished) and never fails
+the generation. Each final transition happens once (the writes are fenced), so each program
+gets at most one event. Locally (no EVENT_BUS_NAME) nothing is sent.
+
+Event: source `tpg.generation`, detail `{"programId", "status", "errorCode"}` (errorCode null on
+completion and for rows the sweeper failed; the row, `GET /programs/{id}`, has the details).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any, Literal
+from uuid import UUID
+
+from tpg.observability import Metric, count, logger
+
+SOURCE = "tpg.generation"
+DETAIL_TYPES = {"completed": "Program generation completed", "failed": "Program generation failed"}
+_MAX_ENTRIES_PER_PUT = 10  # the PutEvents limit
+
+FinalStatus = Literal["completed", "failed"]
+
+
+def event_bus_name() -> str | None:
+    return os.environ.get("EVENT_BUS_NAME") or None
+
+
+@lru_cache(maxsize=1)
+def _events_client() -> Any:
+    import boto3  # created on first use, after a SnapStart restore, reused while warm
+
+    return boto3.client("events")
+
+
+def build_entry(program_id: UUID, status: FinalStatus, error_code: str | None, bus: str) -> dict[str, Any]:
+    return {
+        "Source": SOURCE,
+        "DetailType": DETAIL_TYPES[status],
+        "Detail": json.dumps({"programId": str(program_id), "status": status, "errorCode": error_code}),
+        "EventBusName": bus,
+    }
+
+
+def publish_generation_finished(
+    program_id: UUID, status: FinalStatus, *, error_code: str | None = None, client: Any = None
+) -> int:
+    """Announce one program's final status. Returns how many events were put (0 or 1)."""
+    return publish_many([(program_id, status, error_code)], client=client)
+
+
+def publish_generations_failed(program_ids: Iterable[UUID], *, client: Any = None) -> int:
+    """Announce rows the sweeper failed (attempts or dispatches exhausted, worker lost)."""
+    return publish_many([(program_id, "failed", None) for program_id in program_ids], client=client)
+
+
+def publish_many(items: list[tuple[UUID, FinalStatus, str | None]], *, client: Any = None) -> int:
+    bus = event_bus_name()
+    if bus is None or not items:
+        return 0
+    entries = [build_entry(program_id, status, code, bus) for program_id, status, code in items]
+    put = 0
+    for start in range(0, len(entries), _MAX_ENTRIES_PER_PUT):
+        chunk = entries[start : start + _MAX_ENTRIES_PER_PUT]
+        try:
+            response = (client or _events_client()).put_events(Entries=chunk)
+            failed = int(response.get("FailedEntryCount", 0))
+        except Exception as exc:  # botocore raises many unrelated types; all mean "not put"
+            logger.warning("could not put generation events", extra={"error_type": type(exc).__name__})
+            failed = len(chunk)
+        if failed:
+            count(Metric.EVENTS_NOT_PUBLISHED, failed)
+        put += len(chunk) - failed
+    return put
