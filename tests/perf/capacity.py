@@ -1,0 +1,287 @@
+"""Capacity model: what N generations per hour need, and which limit binds first.
+
+    python -m tests.perf.capacity [--per-hour 1000] [--llm-median 90 --llm-p95 150] [...]
+
+Arrivals are Poisson; each generation holds one generate environment for the pipeline overhead
+plus one or more LLM calls (log-normal latency fitted to the median and p95). A generate
+environment is a server of an M/G/inf system, so its concurrency is Poisson with mean
+lambda x E[duration] whatever the latency distribution; the script simulates an hour to show the
+peak second and the peak minute, and uses the Poisson quantile to find, for each limit, the
+largest N it allows. Every input is a flag; the defaults are the figures in docs/performance.md
+(measured where the code exists, stated assumptions where it does not yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+from dataclasses import dataclass
+from statistics import NormalDist
+
+# Prices (USD) and limits: example values to replace with the organisation's own; see the doc.
+LAMBDA_GB_SECOND_ARM = 0.0000133334
+LAMBDA_PER_REQUEST = 0.20 / 1e6
+HTTP_API_PER_REQUEST = 1.00 / 1e6
+
+
+@dataclass
+class Inputs:
+    per_hour: float
+    llm_median: float
+    llm_p95: float
+    calls_per_generation: float  # 1 + retries + repair calls, on average
+    overhead_s: float  # pipeline overhead beyond the LLM call (bench: "overhead beyond the LLM call")
+    prompt_static: int  # cached prefix (system prompt, catalog, rules), tokens
+    prompt_user: int  # per-user part, tokens
+    output_tokens: int
+    cache_hit_rate: float  # share of calls that read the static prefix from the prompt cache
+    price_in: float  # $/MTok uncached input
+    price_cache_read: float
+    price_cache_write: float
+    price_out: float
+    rpm: int
+    itpm: int  # input tokens per minute; cache reads assumed not to count (flag below)
+    otpm: int
+    cache_reads_count: bool
+    reserved_concurrency: int
+    account_concurrency: int
+    max_connections: int  # the database's, minus superuser reserve
+    idle_minutes: float  # how long an idle Lambda environment (and its connection) lingers
+    poll_seconds: float  # clients poll GET /programs/{id} this often while generating
+    trigger_seconds: float  # one trigger invocation (accept or poll), in Lambda
+    generate_memory_gb: float
+    trigger_memory_gb: float
+    statements_per_generation: float  # claim + complete + progress writes
+    statement_seconds: float  # one statement's time on a backend connection
+    quantile: float
+
+
+def lognormal(median: float, p95: float) -> tuple[float, float]:
+    sigma = math.log(p95 / median) / 1.6449 if p95 > median else 1e-9
+    return math.log(median), sigma
+
+
+def mean_duration(i: Inputs) -> float:
+    mu, sigma = lognormal(i.llm_median, i.llm_p95)
+    return i.overhead_s + i.calls_per_generation * math.exp(mu + sigma * sigma / 2)
+
+
+def poisson_quantile(mean: float, q: float) -> int:
+    """Smallest k with P(X <= k) >= q for X ~ Poisson(mean) (normal approximation when large)."""
+    if mean > 500:
+        return math.ceil(mean + NormalDist().inv_cdf(q) * math.sqrt(mean))
+    k, term = 0, math.exp(-mean)
+    total = term
+    while total < q:
+        k += 1
+        term *= mean / k
+        total += term
+    return k
+
+
+def simulate(i: Inputs, seed: int = 7) -> dict[str, float]:
+    """One hour of Poisson arrivals: peak generate concurrency (per second), peak minute's arrivals."""
+    rng = random.Random(seed)
+    mu, sigma = lognormal(i.llm_median, i.llm_p95)
+    rate = i.per_hour / 3600
+    t, starts, ends = 0.0, [], []
+    while rate > 0:
+        t += rng.expovariate(rate)
+        if t >= 3600:
+            break
+        calls = 1 + (rng.random() < i.calls_per_generation - 1)
+        duration = i.overhead_s + sum(rng.lognormvariate(mu, sigma) for _ in range(calls))
+        starts.append(t)
+        ends.append(t + duration)
+    per_minute = [0] * 60
+    for s in starts:
+        per_minute[int(s // 60)] += 1
+    events = sorted([(s, 1) for s in starts] + [(e, -1) for e in ends])
+    level = peak = 0
+    for _, delta in events:
+        level += delta
+        peak = max(peak, level)
+    return {"arrivals": len(starts), "peak_concurrency": peak, "peak_minute": max(per_minute, default=0)}
+
+
+def tokens_per_call(i: Inputs) -> dict[str, float]:
+    cached = i.prompt_static * i.cache_hit_rate
+    written = i.prompt_static * (1 - i.cache_hit_rate)
+    return {"uncached_in": i.prompt_user + written, "cache_read": cached, "cache_write": written}
+
+
+def itpm_per_call(i: Inputs) -> float:
+    t = tokens_per_call(i)
+    return t["uncached_in"] + (t["cache_read"] if i.cache_reads_count else 0)
+
+
+def cost_per_program(i: Inputs) -> dict[str, float]:
+    t = tokens_per_call(i)
+    llm = (
+        i.calls_per_generation
+        * (
+            t["uncached_in"] * i.price_in
+            + t["cache_read"] * i.price_cache_read
+            + t["cache_write"] * (i.price_cache_write - i.price_in)  # the write premium on top of input
+            + i.output_tokens * i.price_out
+        )
+        / 1e6
+    )
+    duration = mean_duration(i)
+    polls = duration / i.poll_seconds
+    lam = (
+        i.generate_memory_gb * duration * LAMBDA_GB_SECOND_ARM
+        + (1 + polls) * i.trigger_memory_gb * i.trigger_seconds * LAMBDA_GB_SECOND_ARM
+        + (2 + polls) * LAMBDA_PER_REQUEST
+    )
+    api = (1 + polls) * HTTP_API_PER_REQUEST
+    return {"llm": llm, "lambda": lam, "api_gateway": api, "total": llm + lam + api}
+
+
+def needs(i: Inputs) -> dict[str, float]:
+    duration = mean_duration(i)
+    rate = i.per_hour / 3600
+    generate = poisson_quantile(rate * duration, i.quantile)
+    polls_per_s = rate * duration / i.poll_seconds
+    trigger = poisson_quantile((rate + polls_per_s) * i.trigger_seconds, i.quantile)
+    backends = poisson_quantile(
+        rate * i.statements_per_generation * i.statement_seconds + (rate + polls_per_s) * i.statement_seconds,
+        i.quantile,
+    )
+    return {
+        "mean_duration_s": duration,
+        "generate_concurrency": generate,
+        "trigger_concurrency": trigger,
+        "requests_per_s": rate + polls_per_s,
+        # One connection per warm environment; environments linger after the peak.
+        "client_connections": generate + trigger + 1,
+        "backend_connections_via_pooler": max(1, backends),
+        "llm_rpm": rate * 60 * i.calls_per_generation,
+        "llm_itpm": rate * 60 * i.calls_per_generation * itpm_per_call(i),
+        "llm_otpm": rate * 60 * i.calls_per_generation * i.output_tokens,
+    }
+
+
+def max_per_hour(i: Inputs) -> list[tuple[str, float, str]]:
+    """For each limit, the largest N per hour it allows (at the chosen quantile), and its knob."""
+    duration = mean_duration(i)
+    calls = i.calls_per_generation
+
+    def by_concurrency(limit: int, extra: int = 0) -> float:
+        lo, hi = 0.0, 1e7
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            mean = mid / 3600 * duration
+            if poisson_quantile(mean, i.quantile) + extra <= limit:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    return sorted(
+        [
+            (
+                "Anthropic output tokens/min",
+                i.otpm * 60 / (calls * i.output_tokens),
+                "usage tier / a higher OTPM limit; shorter programs (fewer output tokens)",
+            ),
+            (
+                "Anthropic input tokens/min",
+                i.itpm * 60 / (calls * max(1.0, itpm_per_call(i))),
+                "prompt caching (cache reads do not count), a smaller per-user part",
+            ),
+            ("Anthropic requests/min", i.rpm * 60 / calls, "usage tier; fewer retries"),
+            (
+                "generate reserved concurrency",
+                by_concurrency(i.reserved_concurrency),
+                "GenerateReservedConcurrency (template parameter)",
+            ),
+            (
+                "Lambda account concurrency",
+                by_concurrency(i.account_concurrency, extra=5),
+                "Service Quotas: concurrent executions",
+            ),
+            (
+                "PostgreSQL connections without a pooler",
+                by_concurrency(i.max_connections, extra=3),
+                "RDS Proxy / pooler in front (then backends, not clients, count)",
+            ),
+        ],
+        key=lambda item: item[1],
+    )
+
+
+def parse(argv: list[str] | None = None) -> Inputs:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--per-hour", type=float, default=1000, help="generations per hour (N)")
+    a("--llm-median", type=float, default=90.0, help="seconds, one LLM call")
+    a("--llm-p95", type=float, default=150.0)
+    a("--calls-per-generation", type=float, default=1.1, help="1 + retries/repairs on average")
+    a("--overhead-s", type=float, default=0.012, help="bench: overhead beyond the LLM call")
+    a("--prompt-static", type=int, default=7274, help="tokens, cached prefix (bench: tpg.llm.prompt)")
+    a("--prompt-user", type=int, default=1710, help="tokens, per-user part (bench)")
+    a("--output-tokens", type=int, default=5233, help="bench: one 4-week program as JSON (full ask)")
+    a("--cache-hit-rate", type=float, default=0.95)
+    a("--price-in", type=float, default=3.0, help="$/MTok")
+    a("--price-cache-read", type=float, default=0.30)
+    a("--price-cache-write", type=float, default=3.75)
+    a("--price-out", type=float, default=15.0)
+    a("--rpm", type=int, default=4000)
+    a("--itpm", type=int, default=2_000_000)
+    a("--otpm", type=int, default=400_000)
+    a("--cache-reads-count", action="store_true", help="count cache reads toward ITPM")
+    a("--reserved-concurrency", type=int, default=5, help="template.yaml default")
+    a("--account-concurrency", type=int, default=1000)
+    a("--max-connections", type=int, default=400)
+    a("--idle-minutes", type=float, default=10)
+    a("--poll-seconds", type=float, default=2.0)
+    a("--trigger-seconds", type=float, default=0.03)
+    a("--generate-memory-gb", type=float, default=1.0)
+    a("--trigger-memory-gb", type=float, default=0.5)
+    a("--statements-per-generation", type=float, default=2 + 4 + 45)
+    a("--statement-seconds", type=float, default=0.003)
+    a("--quantile", type=float, default=0.99)
+    return Inputs(**vars(p.parse_args(argv)))
+
+
+def report(i: Inputs) -> str:
+    n, sim, cost = needs(i), simulate(i), cost_per_program(i)
+    lines = [
+        f"N = {i.per_hour:g} generations/hour; LLM call median {i.llm_median:g} s, p95 {i.llm_p95:g} s;"
+        f" {i.calls_per_generation:g} calls per generation; quantile {i.quantile:g}",
+        "",
+        "| Need | Value |",
+        "|---|---|",
+        f"| mean time a generation holds a generate environment | {n['mean_duration_s']:.1f} s |",
+        f"| generate concurrency (Poisson q{i.quantile:g}; simulated hour's peak) |"
+        f" {n['generate_concurrency']} ({sim['peak_concurrency']}) |",
+        f"| trigger concurrency (accepts + polls every {i.poll_seconds:g} s) | {n['trigger_concurrency']} |",
+        f"| API requests per second (accepts + polls) | {n['requests_per_s']:.1f} |",
+        f"| PostgreSQL client connections (one per warm environment) | {n['client_connections']} |",
+        f"| PostgreSQL backend connections through RDS Proxy / a pooler |"
+        f" {n['backend_connections_via_pooler']} |",
+        f"| Anthropic requests/min (mean; simulated peak minute) | {n['llm_rpm']:.0f}"
+        f" ({sim['peak_minute'] * i.calls_per_generation:.0f}) |",
+        f"| Anthropic input tokens/min counted toward ITPM (mean) | {n['llm_itpm']:,.0f} |",
+        f"| Anthropic output tokens/min (mean; peak minute) | {n['llm_otpm']:,.0f}"
+        f" ({sim['peak_minute'] * i.calls_per_generation * i.output_tokens:,.0f}) |",
+        f"| cost per program: LLM / Lambda / API Gateway / total | ${cost['llm']:.4f} /"
+        f" ${cost['lambda']:.5f} / ${cost['api_gateway']:.5f} / **${cost['total']:.4f}** |",
+        "",
+        "| Limit (first to bind at the top) | Max generations/hour | Setting that moves it |",
+        "|---|---|---|",
+    ]
+    for name, limit, knob in max_per_hour(i):
+        lines.append(f"| {name} | {limit:,.0f} | {knob} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    print(report(parse(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
