@@ -284,8 +284,16 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], trigger: Handler, *, dev_sessions: bool = True) -> None:
         super().__init__(address, _RequestHandler)
-        self.trigger = trigger
+        self._trigger = trigger
+        # A Lambda execution environment serves one invocation at a time, and the handler's module
+        # state (the Powertools resolver's current event and context) relies on it. The HTTP
+        # server is threaded, so the trigger invocations take turns, as in one environment.
+        self._trigger_lock = threading.Lock()
         self.dev_sessions = dev_sessions
+
+    def trigger(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with self._trigger_lock:
+            return self._trigger(event, context)
 
 
 class LocalStack:

@@ -88,7 +88,10 @@ def close_all() -> None:
 # The non-owner role the API's statements run as, so Row Level Security binds them
 # (migrations/20251128122000_row_level_security.sql).
 API_ROLE = "tpg_api_user"
-_AS_USER = "SELECT set_config('role', %(role)s, true), set_config('request.jwt.claims', %(claims)s, true)"
+_AS_USER = (
+    "SELECT set_config('role', %(_tpg_role)s, true),"
+    " set_config('request.jwt.claims', %(_tpg_claims)s, true); "
+)
 
 
 def _execute(
@@ -99,12 +102,17 @@ def _execute(
         try:
             if as_user is None:
                 return fetch(conn.execute(query, params))
-            # BEGIN, the role and claims for this transaction only, the statement, COMMIT:
-            # pipelined, so still one round trip.
+            # The role and claims, then the statement, as ONE simple-protocol query: PostgreSQL
+            # runs a multi-statement query as one implicit transaction, so the transaction-local
+            # settings bind the statement and end with it. One round trip (a pipelined
+            # BEGIN/.../COMMIT costs five). Client-side binding quotes the parameters.
             claims = json.dumps({"sub": str(as_user), "role": "authenticated"})
-            with conn.pipeline(), conn.transaction():
-                conn.execute(_AS_USER, {"role": API_ROLE, "claims": claims})
-                return fetch(conn.execute(query, params))
+            with psycopg.ClientCursor(conn) as cur:
+                cur.execute(
+                    _AS_USER + query, {**(params or {}), "_tpg_role": API_ROLE, "_tpg_claims": claims}
+                )
+                cur.nextset()
+                return fetch(cur)
         except psycopg.OperationalError as exc:
             if not conn.broken:
                 raise  # e.g. a statement timeout: the connection is fine, the query is not

@@ -12,6 +12,7 @@ the trigger's cold-start path, and only when the `aws-xray-sdk` package is insta
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from enum import StrEnum
@@ -117,11 +118,25 @@ def get_tracer() -> Tracer | None:
 
 def trace_handler(handler: _Handler) -> _Handler:
     """`Tracer.capture_lambda_handler` when the Tracer is available, else the handler itself.
-    Responses and exceptions are not recorded as trace metadata (they may carry user data)."""
-    tracer = get_tracer()
-    if tracer is None:
-        return handler
-    return tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False)
+    Responses and exceptions are not recorded as trace metadata (they may carry user data).
+
+    Resolved on the first invocation, not at import: creating the Tracer imports the X-Ray SDK,
+    patches botocore and creates clients, which must not happen while the module loads."""
+    traced: Callable[..., Any] | None = None
+
+    @functools.wraps(handler)
+    def invoke(event: Any, context: Any) -> Any:
+        nonlocal traced
+        if traced is None:
+            tracer = get_tracer()
+            traced = (
+                handler
+                if tracer is None
+                else tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False)
+            )
+        return traced(event, context)
+
+    return invoke  # type: ignore[return-value]
 
 
 def annotate(key: str, value: str | int | float | bool) -> None:

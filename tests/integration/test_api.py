@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,6 +10,9 @@ import pytest
 
 from tests.conftest import token_for
 from tests.support import RecordingDispatcher, http_event, invoke_trigger, new_user
+from tpg import service
+from tpg.errors import GenerationInFlight
+from tpg.models import CreateProgramRequest
 
 
 @pytest.fixture
@@ -85,13 +89,23 @@ def test_a_second_request_while_one_is_in_flight_is_409_naming_it(sql, dispatche
 
 
 def test_twenty_concurrent_requests_for_one_user_accept_exactly_one(sql, dispatcher) -> None:
-    _, token = new_user(sql)
+    """I1 under concurrency. Twenty Lambda environments, each with its own connection: threads
+    calling the accept logic (a handler module, like Lambda's, serves one request at a time)."""
+    user_id, _ = new_user(sql)
+    barrier = threading.Barrier(20)
+
+    def request() -> str:
+        barrier.wait()
+        try:
+            return str(service.request_generation(user_id, CreateProgramRequest(), dispatcher))
+        except GenerationInFlight as conflict:
+            return f"409:{conflict.program_id}"
+
     with ThreadPoolExecutor(max_workers=20) as pool:
-        results = list(pool.map(lambda _: _post(token, dispatcher), range(20)))
-    statuses = sorted(r[0] for r in results)
-    assert statuses == [202] + [409] * 19
-    accepted = next(r[2]["programId"] for r in results if r[0] == 202)
-    assert {r[2]["error"]["programId"] for r in results if r[0] == 409} == {accepted}
+        results = list(pool.map(lambda _: request(), range(20)))
+    accepted = [r for r in results if not r.startswith("409")]
+    assert len(accepted) == 1
+    assert {r for r in results if r.startswith("409")} == {f"409:{accepted[0]}"}
     assert sql.execute("SELECT count(*) AS n FROM training_programs").fetchone()["n"] == 1
     assert len(dispatcher.dispatched) == 1
 
