@@ -12,6 +12,7 @@ help:
 	@echo "make serve     the local stack on http://127.0.0.1:3000"
 	@echo "make lint      ruff"
 	@echo "make chaos     the fault-injection campaign (300 generations)"
+	@echo "make bench     benchmarks against their floors -> docs/performance.md"
 	@echo "make fuzz      schemathesis against the local stack's OpenAPI (>= 1,000 requests)"
 	@echo "make validate  sam validate --lint"
 	@echo "make build     sam build (the arm64 layer and functions, no container)"
@@ -53,6 +54,12 @@ chaos: $(STAMP)
 # API fuzzing with schemathesis: >= 1,000 generated requests (`make test` runs a small share).
 fuzz: $(STAMP)
 	TPG_FUZZ_EXAMPLES=250 $(BIN)/pytest tests/e2e/test_api_fuzz.py -s -q
+
+# Benchmarks against floors measured in the same run (tests/perf; not part of `make test`).
+# BENCH_ARGS=--quick for a smoke run, --build to include the built layer's size.
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
 # SAM CLI lives in its own venv outside the repository (pinned; installed on first use).
 validate:
