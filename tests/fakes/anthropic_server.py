@@ -66,6 +66,13 @@ class OverloadedMidStream:
 
 
 @dataclass(frozen=True)
+class Trickle:
+    """A good answer streamed slowly: this long between two deltas (12 deltas in all)."""
+
+    chunk_delay: float
+
+
+@dataclass(frozen=True)
 class Slow:
     """Wait this long before answering at all (past the client's read timeout)."""
 
@@ -286,6 +293,8 @@ def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                     self._message(request, good_answer(request), "end_turn")
                 case Status(status=status, error_type=error_type, headers=headers):
                     self._error(status, error_type, headers)
+                case Trickle(chunk_delay=chunk_delay):
+                    self._message(request, good_answer(request), "end_turn", chunk_delay=chunk_delay)
                 case Slow(seconds=seconds):
                     time.sleep(seconds)
                     self._message(request, good_answer(request), "end_turn")
@@ -315,7 +324,12 @@ def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(payload)
 
         def _message(
-            self, request: RecordedRequest, text: str, stop_reason: str, fail_after: int | None = None
+            self,
+            request: RecordedRequest,
+            text: str,
+            stop_reason: str,
+            fail_after: int | None = None,
+            chunk_delay: float = 0.0,
         ) -> None:
             usage = fake._usage(request, text)
             message_id = f"msg_fake_{uuid.uuid4().hex[:12]}"
@@ -381,6 +395,7 @@ def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                             {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
                         )
                         return
+                    time.sleep(chunk_delay)
                     self._event(
                         "content_block_delta",
                         {

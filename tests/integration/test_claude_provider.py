@@ -14,12 +14,12 @@ import pytest
 
 from tests.fakes.anthropic_server import (
     FakeAnthropic,
-    Good,
     Malformed,
     OverloadedMidStream,
     Refusal,
     Slow,
     Status,
+    Trickle,
     Truncated,
     Unsafe,
     overloaded,
@@ -159,9 +159,12 @@ def test_answers_that_are_always_too_slow_end_the_tier_only(fake) -> None:
 
 
 def test_the_whole_request_deadline_applies_while_streaming(fake) -> None:
-    fake.default = Good(delay_seconds=0)
-    # A whole-request limit far shorter than any answer: the request is cut and counted as a timeout.
-    provider = _provider(fake, llm_request_timeout_seconds=0.000001, llm_max_attempts=1)
+    # Every delta arrives well within the idle-read timeout, but the whole answer (12 x 0.15 s)
+    # takes longer than the request may: the stream is cut and counted as a timeout.
+    fake.default = Trickle(chunk_delay=0.15)
+    provider = _provider(
+        fake, llm_request_timeout_seconds=0.5, llm_read_timeout_seconds=1.0, llm_max_attempts=1
+    )
     error = _fails(provider)
     assert error.code == "LLM_TIMEOUT" and len(fake.requests) == 1
 
