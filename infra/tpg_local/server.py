@@ -281,6 +281,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: a burst of concurrent clients would see resets.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], trigger: Handler, *, dev_sessions: bool = True) -> None:
         super().__init__(address, _RequestHandler)
