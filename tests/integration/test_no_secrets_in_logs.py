@@ -77,3 +77,25 @@ def test_nothing_secret_is_logged(debug_logs, sql) -> None:
     assert '"message":"completed"' in logs and '"level":"WARNING"' in logs  # the logs were captured
     for secret in [*tokens, TEST_JWT_SECRET, DB_PASSWORD, API_KEY, "Bearer ", "postgresql://", "host="]:
         assert secret not in logs, f"leaked: {secret[:12]}..."
+
+
+def test_the_claude_path_logs_no_api_key(debug_logs, sql, monkeypatch) -> None:
+    """The real SDK against the fake Messages API, through retries and a bad answer."""
+    from tests.fakes.anthropic_server import FakeAnthropic, Malformed, Status
+
+    with FakeAnthropic() as fake:
+        monkeypatch.setenv("LLM_PROVIDER", "anthropic")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+        monkeypatch.setenv("LLM_BACKOFF_INITIAL_SECONDS", "0.01")
+        monkeypatch.setenv("LLM_BACKOFF_MAX_SECONDS", "0.05")
+        get_settings.cache_clear()
+        fake.script(Status(529, "overloaded_error"), Malformed())
+        _, token = new_user(sql)
+        _, _, body = invoke_trigger(http_event("POST", "/programs", token=token), RecordingDispatcher())
+        assert invoke_generate(body["programId"]) == "completed"
+        assert fake.requests and fake.requests[0].headers.get("authorization", "").endswith(API_KEY)
+
+    logs = debug_logs.getvalue()
+    assert '"message":"completed"' in logs
+    for secret in (API_KEY, token, "Bearer ", DB_PASSWORD):
+        assert secret not in logs, f"leaked: {secret[:12]}..."
