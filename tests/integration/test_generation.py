@@ -80,10 +80,16 @@ def test_redelivery_after_completion_changes_nothing(sql, accepted) -> None:
     assert invoke_generate(program_id) == "completed"
     before = _row(sql, program_id)
     provider = CountingProvider()
-    assert (
-        generation.process_generation_event({"programId": str(program_id)}, provider=provider)
-        == "not_claimed"
-    )
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(
+            pool.map(
+                lambda _: generation.process_generation_event(
+                    {"programId": str(program_id)}, provider=provider
+                ),
+                range(20),
+            )
+        )
+    assert outcomes == ["not_claimed"] * 20
     assert provider.calls == 0 and _row(sql, program_id) == before
 
 
