@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -31,12 +30,6 @@ from tpg.llm.client import ClaudeProvider, LlmBudget, get_client
 from tpg.personas import persona_user_data
 from tpg.pipeline import GenerationRequest, TierError
 from tpg.validation import validate_program
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as server:
-        yield server
 
 
 def _provider(fake: FakeAnthropic, *, ask: str = "full", **overrides) -> ClaudeProvider:

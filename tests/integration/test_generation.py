@@ -42,6 +42,15 @@ def accepted(sql):
     return uuid.UUID(body["programId"]), token
 
 
+def _deliver_concurrently(program_id, provider, times: int = 20) -> list[str]:
+    """The same event delivered `times` times at once, as Lambda's at-least-once delivery may."""
+    event = {"programId": str(program_id)}
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        return list(
+            pool.map(lambda _: generation.process_generation_event(event, provider=provider), range(times))
+        )
+
+
 def _row(sql, program_id):
     return sql.execute("SELECT * FROM training_programs WHERE id = %s", (program_id,)).fetchone()
 
@@ -61,15 +70,7 @@ def test_a_generation_completes_with_a_valid_program(sql, accepted) -> None:
 def test_the_same_event_twenty_times_concurrently_runs_one_generation(sql, accepted) -> None:
     program_id, _ = accepted
     provider = CountingProvider()
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        outcomes = list(
-            pool.map(
-                lambda _: generation.process_generation_event(
-                    {"programId": str(program_id)}, provider=provider
-                ),
-                range(20),
-            )
-        )
+    outcomes = _deliver_concurrently(program_id, provider)
     assert sorted(outcomes) == sorted(["completed"] + ["not_claimed"] * 19)
     assert provider.calls == 1
     assert _row(sql, program_id)["attempts"] == 1
@@ -80,15 +81,7 @@ def test_redelivery_after_completion_changes_nothing(sql, accepted) -> None:
     assert invoke_generate(program_id) == "completed"
     before = _row(sql, program_id)
     provider = CountingProvider()
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        outcomes = list(
-            pool.map(
-                lambda _: generation.process_generation_event(
-                    {"programId": str(program_id)}, provider=provider
-                ),
-                range(20),
-            )
-        )
+    outcomes = _deliver_concurrently(program_id, provider)
     assert outcomes == ["not_claimed"] * 20
     assert provider.calls == 0 and _row(sql, program_id) == before
 
@@ -165,15 +158,7 @@ def test_an_expired_lease_is_reclaimed_once_with_attempts_counted(sql, accepted)
         (program_id,),
     )
     provider = CountingProvider()
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        outcomes = list(
-            pool.map(
-                lambda _: generation.process_generation_event(
-                    {"programId": str(program_id)}, provider=provider
-                ),
-                range(20),
-            )
-        )
+    outcomes = _deliver_concurrently(program_id, provider)
     assert outcomes.count("completed") == 1 and provider.calls == 1
     assert _row(sql, program_id)["attempts"] == 2
 

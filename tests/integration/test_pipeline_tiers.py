@@ -8,7 +8,6 @@ end through the generate handler, PostgreSQL and the result cache.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -35,12 +34,6 @@ from tpg.models import Stage
 from tpg.personas import PERSONAS, persona_user_data
 from tpg.pipeline import GenerationRequest, OfflineProvider, PipelineResult, run_program_generation_pipeline
 from tpg.validation import validate_program
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as server:
-        yield server
 
 
 def _run(
