@@ -368,11 +368,21 @@ def finish_with_error(
 
 # --- The sweeper's statements ------------------------------------------------------------------
 
-_FAIL_EXHAUSTED = """
+# The wait before re-dispatching a pending row doubles with each unanswered dispatch (capped):
+# while generate is throttled its queued events are kept for up to an hour, and every extra
+# dispatch would add one more copy to that queue.
+_REDISPATCH_WAIT = (
+    "make_interval(secs => least(%(max_interval)s,"
+    " %(redispatch_after)s * power(2, greatest(dispatch_count - 1, 0))))"
+)
+
+_FAIL_EXHAUSTED = (
+    """
 UPDATE training_programs
 SET generation_status = 'failed', stage = NULL, progress = 0, lease_expires_at = NULL,
     error_code = CASE WHEN generation_status = 'processing' THEN 'WORKER_LOST'
-                      ELSE coalesce(error_code, 'ATTEMPTS_EXHAUSTED') END,
+                      WHEN attempts >= max_attempts THEN coalesce(error_code, 'ATTEMPTS_EXHAUSTED')
+                      ELSE 'NEVER_CLAIMED' END,
     generation_error = 'We could not generate your program. Please try again.',
     updated_at = now()
 WHERE generation_status IN ('pending', 'processing')
@@ -381,12 +391,15 @@ WHERE generation_status IN ('pending', 'processing')
         (generation_status = 'processing' AND lease_expires_at < now() AND attempts >= max_attempts)
         -- no attempt left to claim
      OR (generation_status = 'pending' AND attempts >= max_attempts)
-        -- dispatched again and again and never claimed: the generate function is not running it
+        -- dispatched again and again, backing off, and never claimed: generate is not running it
      OR (generation_status = 'pending' AND dispatch_count >= %(max_dispatches)s
-         AND dispatched_at < now() - make_interval(secs => %(redispatch_after)s))
+         AND dispatched_at < now() - """
+    + _REDISPATCH_WAIT
+    + """)
   )
 RETURNING id
 """
+)
 
 # I4: a dead worker's lease expires; the row goes back to pending and is re-dispatched below.
 _RECLAIM_EXPIRED = """
@@ -399,24 +412,35 @@ RETURNING id
 
 # I5: pending rows whose event was lost (never dispatched, dispatch failed, or event dropped).
 # SKIP LOCKED lets two sweepers run at once without dispatching the same row twice in a sweep.
-_MARK_FOR_REDISPATCH = """
+_MARK_FOR_REDISPATCH = (
+    """
 UPDATE training_programs
 SET dispatched_at = now(), dispatch_count = dispatch_count + 1, updated_at = now()
 WHERE id IN (
     SELECT id FROM training_programs
     WHERE generation_status = 'pending'
-      AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => %(redispatch_after)s))
+      AND (dispatched_at IS NULL OR dispatched_at < now() - """
+    + _REDISPATCH_WAIT
+    + """)
     ORDER BY created_at
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED
 )
 RETURNING id
 """
+)
 
 
-def fail_exhausted(*, max_dispatches: int, redispatch_after_seconds: int) -> list[UUID]:
+def fail_exhausted(
+    *, max_dispatches: int, redispatch_after_seconds: int, max_interval_seconds: int
+) -> list[UUID]:
     rows = db.fetch_all(
-        _FAIL_EXHAUSTED, {"max_dispatches": max_dispatches, "redispatch_after": redispatch_after_seconds}
+        _FAIL_EXHAUSTED,
+        {
+            "max_dispatches": max_dispatches,
+            "redispatch_after": redispatch_after_seconds,
+            "max_interval": max_interval_seconds,
+        },
     )
     return [r["id"] for r in rows]
 
@@ -425,8 +449,13 @@ def reclaim_expired_leases() -> list[UUID]:
     return [r["id"] for r in db.fetch_all(_RECLAIM_EXPIRED)]
 
 
-def mark_for_redispatch(*, redispatch_after_seconds: int, batch: int) -> list[UUID]:
-    rows = db.fetch_all(_MARK_FOR_REDISPATCH, {"redispatch_after": redispatch_after_seconds, "batch": batch})
+def mark_for_redispatch(
+    *, redispatch_after_seconds: int, max_interval_seconds: int, batch: int
+) -> list[UUID]:
+    rows = db.fetch_all(
+        _MARK_FOR_REDISPATCH,
+        {"redispatch_after": redispatch_after_seconds, "max_interval": max_interval_seconds, "batch": batch},
+    )
     return [r["id"] for r in rows]
 
 

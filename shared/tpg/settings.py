@@ -45,8 +45,12 @@ class Settings(BaseModel):
     lease_seconds: int = Field(default=960, ge=1)
     max_attempts: int = Field(default=3, ge=1, le=10)
     pending_redispatch_after_seconds: int = Field(default=120, ge=1)
-    # A pending row dispatched this many times without being claimed is failed (I5: bounded time).
-    max_dispatches: int = Field(default=5, ge=1)
+    # Re-dispatch waits double per unanswered dispatch up to the cap (under 2x the lease, so a
+    # waiting row never looks stuck). A pending row dispatched this many times without being
+    # claimed is failed: 120+240+480+900x5 s ~ 1.5 h with the defaults, longer than the hour
+    # generate's throttled events are kept (I5: bounded time, and a backlog waits, not fails).
+    redispatch_max_interval_seconds: int = Field(default=900, ge=1)
+    max_dispatches: int = Field(default=8, ge=1)
     sweep_batch_size: int = Field(default=100, ge=1, le=1000)
     db_statement_timeout_ms: int = Field(default=15_000, ge=100)
 
@@ -134,6 +138,8 @@ def get_settings() -> Settings:
         "max_attempts": "GENERATION_MAX_ATTEMPTS",
         "pending_redispatch_after_seconds": "PENDING_REDISPATCH_AFTER_SECONDS",
         "max_dispatches": "GENERATION_MAX_DISPATCHES",
+        "redispatch_max_interval_seconds": "PENDING_REDISPATCH_MAX_INTERVAL_SECONDS",
+        "sweep_batch_size": "SWEEP_BATCH_SIZE",
         "db_statement_timeout_ms": "DB_STATEMENT_TIMEOUT_MS",
         "anthropic_base_url": "ANTHROPIC_BASE_URL",
         "anthropic_small_model": "ANTHROPIC_SMALL_MODEL",

@@ -44,10 +44,12 @@ def sweep(dispatcher: Dispatcher) -> SweepReport:
     report.failed = repository.fail_exhausted(
         max_dispatches=settings.max_dispatches,
         redispatch_after_seconds=settings.pending_redispatch_after_seconds,
+        max_interval_seconds=settings.redispatch_max_interval_seconds,
     )
     report.reclaimed = repository.reclaim_expired_leases()
     report.redispatched = repository.mark_for_redispatch(
         redispatch_after_seconds=settings.pending_redispatch_after_seconds,
+        max_interval_seconds=settings.redispatch_max_interval_seconds,
         batch=settings.sweep_batch_size,
     )
     for program_id in report.redispatched:

@@ -151,6 +151,7 @@ def _campaign_settings(lease_seconds: int) -> Iterator[None]:
     overrides = {
         "GENERATION_LEASE_SECONDS": str(lease_seconds),
         "PENDING_REDISPATCH_AFTER_SECONDS": "1",
+        "PENDING_REDISPATCH_MAX_INTERVAL_SECONDS": "2",
         "GENERATION_MAX_ATTEMPTS": "3",
         "GENERATION_MAX_DISPATCHES": "8",
         "GENERATION_DAILY_QUOTA": "1000",

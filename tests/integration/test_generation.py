@@ -11,7 +11,7 @@ import pytest
 from tests.support import RecordingDispatcher, http_event, invoke_generate, invoke_trigger, new_user
 from tpg import generation
 from tpg.pipeline import GenerationError, OfflineProvider
-from tpg.sweeper import sweep
+from tpg.sweeper import SweepReport, sweep
 
 
 class CountingProvider(OfflineProvider):
@@ -249,7 +249,31 @@ def test_a_pending_row_never_claimed_is_failed_after_bounded_dispatches(sql, acc
         (program_id,),
     )
     assert sweep(RecordingDispatcher()).failed == [program_id]
-    assert _row(sql, program_id)["generation_status"] == "failed"
+    row = _row(sql, program_id)
+    assert (row["generation_status"], row["error_code"]) == ("failed", "NEVER_CLAIMED")
+
+
+def test_redispatch_backs_off_so_a_throttled_backlog_waits_instead_of_failing(sql, accepted) -> None:
+    """Defaults: 120 s, doubling per unanswered dispatch, capped at 900 s; failed after 8."""
+    program_id, _ = accepted
+
+    def after(count: int, seconds_ago: int) -> SweepReport:
+        sql.execute(
+            "UPDATE training_programs SET dispatch_count = %s,"
+            " dispatched_at = now() - make_interval(secs => %s) WHERE id = %s",
+            (count, seconds_ago, program_id),
+        )
+        return sweep(RecordingDispatcher())
+
+    assert after(1, 100).redispatched == []  # the first wait is 120 s
+    assert after(1, 130).redispatched == [program_id]
+    assert after(3, 400).redispatched == []  # the third waits 480 s
+    assert after(3, 500).redispatched == [program_id]
+    assert after(6, 890).redispatched == []  # capped at 900 s
+    assert after(6, 910).redispatched == [program_id]
+    # an hour-long backlog (generate's events wait up to an hour) has not used up 8 dispatches
+    assert after(7, 910).failed == []
+    assert after(8, 910).failed == [program_id]
 
 
 def test_the_worker_reconnects_after_its_connection_is_killed(sql, accepted) -> None:
