@@ -7,7 +7,8 @@ conditional UPDATE) lets a worker in, and every later write is fenced by the cla
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -177,17 +178,18 @@ def process_generation_event(
             GenerationError("INTERNAL_ERROR", "Something went wrong on our side.", retryable=True),
         )
 
-    stored = repository.complete_generation(
-        program_id,
-        attempt,
-        program=result.program.model_dump(mode="json", by_alias=True),
-        provider=result.provider,
-        model=result.model,
-        fallback_tier=result.fallback_tier,
-        validation_report=result.report.model_dump(mode="json"),
-        usage=result.usage,
-        llm=_llm_record(result),
-    )
+    with _storing():
+        stored = repository.complete_generation(
+            program_id,
+            attempt,
+            program=result.program.model_dump(mode="json", by_alias=True),
+            provider=result.provider,
+            model=result.model,
+            fallback_tier=result.fallback_tier,
+            validation_report=result.report.model_dump(mode="json"),
+            usage=result.usage,
+            llm=_llm_record(result),
+        )
     if not stored:
         logger.warning("lease lost before saving; the result was discarded")
         return Outcome.LEASE_LOST
@@ -208,10 +210,27 @@ def process_generation_event(
     return Outcome.COMPLETED
 
 
+class ResultNotStored(Exception):  # noqa: N818 - reads as what happened
+    """The attempt's final write failed. Raised out of the handler so Lambda records a failed
+    invocation (on-failure destination -> the lease ends -> reclaimed, attempt counted: I4)."""
+
+
+@contextmanager
+def _storing() -> Iterator[None]:
+    # A driver error can quote the row's data (user text, the program) in its message: log the
+    # type and place only, and raise without the original as context.
+    try:
+        yield
+    except Exception as exc:
+        logger.error("could not store the attempt's outcome", extra=describe_unexpected(exc))
+        raise ResultNotStored() from None
+
+
 def _record_failure(program_id: UUID, attempt: int, error: GenerationError) -> Outcome:
-    status = repository.finish_with_error(
-        program_id, attempt, error_code=error.code, message=error.message, retry=error.retryable
-    )
+    with _storing():
+        status = repository.finish_with_error(
+            program_id, attempt, error_code=error.code, message=error.message, retry=error.retryable
+        )
     logger.warning("attempt failed", extra={"error_code": error.code, "new_status": status})
     if status is None:
         return Outcome.LEASE_LOST

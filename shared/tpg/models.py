@@ -14,6 +14,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from tpg.text import PlainText
+
 
 class GenerationStatus(StrEnum):
     PENDING = "pending"
@@ -38,10 +40,10 @@ class ApiModel(BaseModel):
 
 
 class CreateProgramRequest(ApiModel):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: PlainText | None = Field(default=None, min_length=1, max_length=100)
     weeks: int = Field(default=4, ge=1, le=12)
     # Free text: capped, and only ever placed in the user part of a prompt.
-    notes: str | None = Field(default=None, max_length=500)
+    notes: PlainText | None = Field(default=None, max_length=500)
 
 
 # --- HTTP responses --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from tpg.text import PlainText
 from tpg.user_data import ExperienceLevel, Goal
 
 
@@ -17,14 +18,14 @@ class _Model(BaseModel):
 
 
 class ExercisePrescription(_Model):
-    exercise_id: str = Field(min_length=1, max_length=64, description="An id from the exercise catalog")
-    name: str = Field(min_length=1, max_length=80)
+    exercise_id: PlainText = Field(min_length=1, max_length=64, description="An id from the exercise catalog")
+    name: PlainText = Field(min_length=1, max_length=80)
     sets: int = Field(ge=1, le=10)
     reps_min: int = Field(ge=1, le=30)
     reps_max: int = Field(ge=1, le=30)
     rir: int = Field(ge=0, le=5, description="Target repetitions in reserve at the end of each set")
     rest_seconds: int = Field(ge=15, le=600)
-    notes: str | None = Field(default=None, max_length=200)
+    notes: PlainText | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _reps_range_ordered(self) -> ExercisePrescription:
@@ -35,8 +36,8 @@ class ExercisePrescription(_Model):
 
 class TrainingDay(_Model):
     day: int = Field(ge=1, le=7, description="1-based index of the session within the week")
-    name: str = Field(min_length=1, max_length=60)
-    focus: str = Field(min_length=1, max_length=80)
+    name: PlainText = Field(min_length=1, max_length=60)
+    focus: PlainText = Field(min_length=1, max_length=80)
     estimated_minutes: int = Field(ge=10, le=240)
     exercises: list[ExercisePrescription] = Field(min_length=1, max_length=12)
 
@@ -48,21 +49,21 @@ class TrainingWeek(_Model):
 
 
 class Progression(_Model):
-    model: str = Field(min_length=1, max_length=40, description="linear, double or rpe")
-    description: str = Field(min_length=1, max_length=400)
+    model: PlainText = Field(min_length=1, max_length=40, description="linear, double or rpe")
+    description: PlainText = Field(min_length=1, max_length=400)
 
 
 class TrainingProgram(_Model):
-    name: str = Field(min_length=1, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=100)
     goal: Goal
     level: ExperienceLevel
     weeks: int = Field(ge=1, le=16)
     days_per_week: int = Field(ge=1, le=7)
     session_minutes: int = Field(ge=10, le=240)
-    split: str = Field(min_length=1, max_length=60)
+    split: PlainText = Field(min_length=1, max_length=60)
     progression: Progression
     schedule: list[TrainingWeek] = Field(min_length=1, max_length=16)
-    notes: list[str] = Field(default_factory=list, max_length=10)
+    notes: list[PlainText] = Field(default_factory=list, max_length=10)
 
     @model_validator(mode="after")
     def _schedule_matches_header(self) -> TrainingProgram:

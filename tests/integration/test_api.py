@@ -130,6 +130,8 @@ def test_a_failed_dispatch_still_answers_202_and_keeps_the_row(sql) -> None:
         (b'{"unknown": 1}', 422, "INVALID_REQUEST"),
         (b'{"notes": "' + b"x" * 600 + b'"}', 422, "INVALID_REQUEST"),
         (b"[1, 2]", 422, "INVALID_REQUEST"),
+        (b'{"name": "Block\\u0000one"}', 422, "INVALID_REQUEST"),  # PostgreSQL refuses NUL
+        (b'{"notes": "ring the \\u0007 bell"}', 422, "INVALID_REQUEST"),
     ],
 )
 def test_bad_bodies_get_a_clear_error_and_write_nothing(sql, dispatcher, body, status, code) -> None:

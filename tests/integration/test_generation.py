@@ -284,3 +284,23 @@ def test_the_worker_reconnects_after_its_connection_is_killed(sql, accepted) -> 
     sql.execute("SELECT pg_terminate_backend(%s)", (pid,))
     assert invoke_generate(program_id) == "completed"
     assert db.get_connection().info.backend_pid != pid
+
+
+def test_a_failed_final_write_is_raised_without_the_drivers_message(sql, accepted, monkeypatch) -> None:
+    """Lambda then records a failed invocation (-> on-failure record -> reclaim); the driver's
+    message, which can quote the row's data, is neither chained nor logged."""
+    import psycopg
+
+    from tpg import repository
+
+    program_id, _ = accepted
+
+    def refuse(*args, **kwargs):
+        raise psycopg.errors.UntranslatableCharacter("CONTEXT: JSON data, line 1: secret note of user")
+
+    monkeypatch.setattr(repository, "complete_generation", refuse)
+    with pytest.raises(generation.ResultNotStored) as raised:
+        generation.process_generation_event({"programId": str(program_id)})
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert "secret note" not in str(raised.value)
+    assert _row(sql, program_id)["generation_status"] == "processing"  # the lease will expire
