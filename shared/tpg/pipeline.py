@@ -24,6 +24,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from tpg.analysis import EnhancedUserData, analyse
+from tpg.http import describe_unexpected
 from tpg.llm.prompt import PROMPT_VERSION, render_user_input
 from tpg.models import Stage
 from tpg.observability import Metric, count, logger
@@ -70,6 +71,13 @@ class TierError(GenerationError):
         self.scope = scope
         self.validation_level = validation_level
         self.usage = usage or {}
+
+
+def _as_requested(produced: ProviderResult, request: GenerationRequest) -> ProviderResult:
+    """Basic validation the schema cannot express: the program has the weeks that were asked for."""
+    if produced.program.weeks != request.weeks:
+        raise TierError("LLM_SCHEMA_INVALID", validation_level="basic", usage=produced.usage)
+    return produced
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +341,7 @@ def run_program_generation_pipeline(
         entry: dict[str, Any] = {"tier": name, "model": model}
         history.append(entry)
         try:
-            produced = tier.generate(enhanced, request, on_progress=on_progress)
+            produced = _as_requested(tier.generate(enhanced, request, on_progress=on_progress), request)
             _add_usage(usage, produced.usage)
             progress(Stage.VALIDATING, 85)
             report = validate_program(produced.program, enhanced)
@@ -342,7 +350,9 @@ def run_program_generation_pipeline(
                 entry["violations"] = sorted(c.value for c in report.codes())
                 entry["repaired"] = True
                 logger.info("program failed enhanced validation; one repair round", extra={"tier": name})
-                produced = tier.repair(enhanced, request, produced, report, on_progress=on_progress)
+                produced = _as_requested(
+                    tier.repair(enhanced, request, produced, report, on_progress=on_progress), request
+                )
                 _add_usage(usage, produced.usage)
                 progress(Stage.VALIDATING, 85)
                 report = validate_program(produced.program, enhanced)
@@ -365,6 +375,15 @@ def run_program_generation_pipeline(
             last_error = exc
             if last:
                 raise
+            continue
+        except Exception as exc:
+            # An LLM tier failing in a way it did not classify (a secret that cannot be read, an SDK
+            # error type it does not map): the LLM is out for this attempt, the rules engine is not.
+            if model is None or last:
+                raise
+            logger.error("LLM tier failed unexpectedly", extra={"tier": name, **describe_unexpected(exc)})
+            entry.update(outcome="failed", code="LLM_UNEXPECTED")
+            llm_dead = True
             continue
 
         if report.ok:

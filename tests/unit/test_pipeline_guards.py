@@ -1,0 +1,62 @@
+"""Guards around the LLM tiers: a program with the wrong number of weeks is not accepted, and an
+LLM tier failing in an unclassified way falls through to the rules engine."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tpg.models import Stage
+from tpg.personas import persona_user_data
+from tpg.pipeline import GenerationRequest, OfflineProvider, ProviderResult, run_program_generation_pipeline
+
+
+class _LlmLikeTier(OfflineProvider):
+    """An 'LLM' tier (it has a model) built on the rules engine, with a defect chosen per test."""
+
+    name = "anthropic"
+    tier = "full"
+    model = "claude-test"
+
+    def __init__(self, *, weeks: int | None = None, crash: Exception | None = None) -> None:
+        super().__init__()
+        self.weeks, self.crash, self.calls = weeks, crash, 0
+
+    def generate(self, data, request, *, on_progress) -> ProviderResult:
+        self.calls += 1
+        if self.crash is not None:
+            raise self.crash
+        asked = GenerationRequest(weeks=self.weeks or request.weeks, name=request.name)
+        return super().generate(data, asked, on_progress=on_progress)
+
+
+def _run(first_tier: _LlmLikeTier, weeks: int = 6):
+    user = persona_user_data("hypertrophy_hannah", uuid.uuid4())
+    stages: list[Stage] = []
+    result = run_program_generation_pipeline(
+        user,
+        GenerationRequest(weeks=weeks),
+        provider=[first_tier, OfflineProvider()],
+        progress=lambda stage, _: stages.append(stage),
+    )
+    return result
+
+
+def test_a_program_with_fewer_weeks_than_asked_goes_to_the_next_tier() -> None:
+    short = _LlmLikeTier(weeks=1)
+    result = _run(short, weeks=6)
+    assert short.calls == 1
+    assert (result.fallback_tier, result.program.weeks) == ("offline", 6)
+
+
+def test_a_program_with_the_weeks_asked_is_accepted_from_the_first_tier() -> None:
+    result = _run(_LlmLikeTier(), weeks=6)
+    assert (result.fallback_tier, result.program.weeks) == ("full", 6)
+
+
+@pytest.mark.parametrize("crash", [KeyError("secret-arn"), RuntimeError("sdk surprise"), ZeroDivisionError()])
+def test_an_unclassified_failure_of_an_llm_tier_falls_through_to_the_rules_engine(crash) -> None:
+    result = _run(_LlmLikeTier(crash=crash))
+    assert result.fallback_tier == "offline"
+    assert [t["code"] for t in result.usage["tiers"] if t.get("outcome") == "failed"] == ["LLM_UNEXPECTED"]
