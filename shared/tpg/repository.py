@@ -160,9 +160,10 @@ subscribed AS (
 ),
 updated AS (
     UPDATE training_programs tp
+    -- attempts only ever go up (workers' writes are fenced by them): a retry grants more
     SET generation_status = 'pending', stage = 'queued', progress = 0,
-        attempts = 0, max_attempts = %(max_attempts)s, lease_expires_at = NULL,
-        error_code = NULL, generation_error = NULL, completed_at = NULL,
+        max_attempts = tp.attempts + %(max_attempts)s, lease_expires_at = NULL,
+        error_code = NULL, generation_error = NULL, completed_at = NULL, started_at = NULL,
         dispatched_at = now(), dispatch_count = 1, updated_at = now()
     FROM target, subscribed
     WHERE tp.id = target.id AND tp.generation_status = 'failed' AND subscribed.ok

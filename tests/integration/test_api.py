@@ -212,7 +212,9 @@ def test_retry_moves_failed_to_pending_and_redispatches(sql, dispatcher) -> None
     status, _, body = invoke_trigger(http_event("POST", path, token=token), dispatcher)
     assert (status, body["status"]) == (202, "pending")
     row = sql.execute("SELECT * FROM training_programs WHERE id = %s", (program_id,)).fetchone()
-    assert (row["generation_status"], row["attempts"], row["error_code"]) == ("pending", 0, None)
+    # attempts never go down (they fence workers' writes): the retry grants three more
+    assert (row["generation_status"], row["attempts"], row["max_attempts"]) == ("pending", 3, 6)
+    assert row["error_code"] is None
     assert dispatcher.dispatched[-1] == (uuid.UUID(program_id), "retry")
 
 

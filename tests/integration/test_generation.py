@@ -304,3 +304,21 @@ def test_a_failed_final_write_is_raised_without_the_drivers_message(sql, accepte
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
     assert "secret note" not in str(raised.value)
     assert _row(sql, program_id)["generation_status"] == "processing"  # the lease will expire
+
+
+def test_a_retry_never_reuses_an_attempt_number_so_an_old_worker_stays_fenced(sql, accepted) -> None:
+    from tpg import repository, service
+
+    program_id, _ = accepted
+    user_id = _row(sql, program_id)["user_id"]
+    first = repository.claim_generation(program_id, lease_seconds=60, worker="worker-a")
+    assert first["attempts"] == 1
+    # worker A hangs; its row is failed meanwhile, and the user retries
+    sql.execute("UPDATE training_programs SET generation_status = 'failed' WHERE id = %s", (program_id,))
+    service.retry_generation(user_id, program_id, RecordingDispatcher())
+    second = repository.claim_generation(program_id, lease_seconds=60, worker="worker-b")
+    assert second["attempts"] == 2
+    # worker A wakes up: none of its writes lands
+    assert not repository.record_progress(program_id, 1, stage="generating", progress=50)
+    assert repository.finish_with_error(program_id, 1, error_code="X", message="x", retry=False) is None
+    assert _row(sql, program_id)["claimed_by"] == "worker-b"
