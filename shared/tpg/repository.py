@@ -56,6 +56,10 @@ caller AS (
               AND p.birth_year IS NOT NULL AND p.sex IS NOT NULL
               AND p.height_cm IS NOT NULL AND p.weight_kg IS NOT NULL
         ) AS onboarded,
+        EXISTS (
+            SELECT 1 FROM training_programs
+            WHERE user_id = %(user_id)s AND generation_status IN ('pending', 'processing')
+        ) AS in_flight,
         coalesce((SELECT recent.used < subscription.quota FROM subscription, recent), false) AS under_quota,
         -- seconds until the oldest generation in the window leaves it
         (SELECT ceil(extract(epoch FROM recent.oldest + interval '1 day' - now())) FROM recent)::int
@@ -69,7 +73,8 @@ inserted AS (
     ON CONFLICT (user_id) WHERE generation_status IN ('pending', 'processing') DO NOTHING
     RETURNING id
 )
-SELECT caller.subscribed, caller.onboarded, caller.under_quota, caller.quota_resets_in, inserted.id
+SELECT caller.subscribed, caller.onboarded, caller.in_flight, caller.under_quota, caller.quota_resets_in,
+       inserted.id
 FROM caller LEFT JOIN inserted ON true
 """
 
@@ -83,6 +88,7 @@ WHERE user_id = %(user_id)s AND generation_status IN ('pending', 'processing')
 class AcceptOutcome:
     subscribed: bool
     onboarded: bool
+    in_flight: bool  # as this statement saw it; a concurrent winner shows as program_id None
     under_quota: bool
     quota_resets_in: int | None
     program_id: UUID | None
@@ -106,6 +112,7 @@ def accept_generation_request(
     return AcceptOutcome(
         subscribed=row["subscribed"],
         onboarded=row["onboarded"],
+        in_flight=row["in_flight"],
         under_quota=row["under_quota"],
         quota_resets_in=row["quota_resets_in"],
         program_id=row["id"],

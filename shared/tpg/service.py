@@ -32,6 +32,7 @@ from tpg.observability import Metric, count, logger
 from tpg.settings import get_settings
 
 DEFAULT_PROGRAM_NAME = "My training program"
+QUOTA_WINDOW_SECONDS = 24 * 3600
 
 
 def request_generation(user_id: UUID, request: CreateProgramRequest, dispatcher: Dispatcher) -> UUID:
@@ -52,8 +53,12 @@ def request_generation(user_id: UUID, request: CreateProgramRequest, dispatcher:
         raise SubscriptionRequired()
     if not outcome.onboarded:
         raise OnboardingIncomplete()
+    if outcome.in_flight:  # resuming the running program beats "come back tomorrow"
+        raise _in_flight_error(user_id)
     if not outcome.under_quota:
-        raise QuotaExceeded(retry_after_seconds=max(1, outcome.quota_resets_in or 1))
+        # No generation in the window yet refused: the tier's quota is 0; ask again in a day.
+        wait = outcome.quota_resets_in if outcome.quota_resets_in is not None else QUOTA_WINDOW_SECONDS
+        raise QuotaExceeded(retry_after_seconds=max(1, wait))
     if outcome.program_id is None:
         raise _in_flight_error(user_id)
     count(Metric.GENERATIONS_REQUESTED)

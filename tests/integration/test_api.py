@@ -298,3 +298,25 @@ def test_the_quota_is_set_per_subscription_tier(sql, dispatcher) -> None:
     assert _post(token, dispatcher)[0] == 202  # premium: 20 a day
     sql.execute("UPDATE training_programs SET generation_status = 'completed' WHERE user_id = %s", (user_id,))
     assert _post(token, dispatcher)[0] == 429
+
+
+def test_at_quota_with_a_program_in_flight_the_answer_is_409_naming_it(sql, dispatcher) -> None:
+    user_id, token = new_user(sql)
+    _finished_programs(sql, user_id, 4)
+    in_flight = _post(token, dispatcher)[2]["programId"]  # the fifth of five
+    status, _, body = _post(token, dispatcher)
+    assert (status, body["error"]["code"], body["error"]["programId"]) == (
+        409,
+        "GENERATION_IN_FLIGHT",
+        in_flight,
+    )
+
+
+def test_a_tier_with_a_zero_quota_says_retry_in_a_day(sql, dispatcher) -> None:
+    user_id, token = new_user(sql)
+    sql.execute(
+        "INSERT INTO subscription_tiers (tier, daily_generation_quota) VALUES ('paused', 0) ON CONFLICT DO NOTHING"
+    )
+    sql.execute("UPDATE subscriptions SET tier = 'paused' WHERE user_id = %s", (user_id,))
+    status, headers, _ = _post(token, dispatcher)
+    assert (status, headers["Retry-After"]) == (429, str(24 * 3600))
