@@ -315,7 +315,8 @@ def test_at_quota_with_a_program_in_flight_the_answer_is_409_naming_it(sql, disp
 def test_a_tier_with_a_zero_quota_says_retry_in_a_day(sql, dispatcher) -> None:
     user_id, token = new_user(sql)
     sql.execute(
-        "INSERT INTO subscription_tiers (tier, daily_generation_quota) VALUES ('paused', 0) ON CONFLICT DO NOTHING"
+        "INSERT INTO subscription_tiers (tier, daily_generation_quota) VALUES ('paused', 0)"
+        " ON CONFLICT DO NOTHING"
     )
     sql.execute("UPDATE subscriptions SET tier = 'paused' WHERE user_id = %s", (user_id,))
     status, headers, _ = _post(token, dispatcher)
