@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tpg.dispatch import get_dispatcher
 from tpg.observability import logger, metrics, trace_handler
-from tpg.sweeper import consume_failed_invocations, sweep
+from tpg.sweeper import consume_failed_invocations, sweep, sweep_soon
 
 
 @logger.inject_lambda_context
@@ -14,6 +14,6 @@ from tpg.sweeper import consume_failed_invocations, sweep
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if "Records" in event:
         retry = consume_failed_invocations(event["Records"])
-        sweep(get_dispatcher())
+        sweep_soon(get_dispatcher())  # a failed sweep must not send handled records back
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
     return sweep(get_dispatcher()).as_dict()

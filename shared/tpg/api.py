@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from tpg import service
 from tpg.auth import AuthenticatedUser, bearer_token, verify_token
 from tpg.dispatch import Dispatcher, get_dispatcher
-from tpg.errors import AppError, PayloadTooLarge, ProgramNotFound
+from tpg.errors import AppError, PayloadTooLarge, ProgramNotFound, ServiceUnavailable
 from tpg.http import (
     JSON_HEADERS,
     describe_unexpected,
@@ -74,6 +74,9 @@ def handle(event: dict[str, Any], context: Any, dispatcher: Dispatcher | None = 
             app.append_context(user=_authenticate(event))
     except AppError as exc:
         return error_response(exc)
+    except Exception as exc:  # e.g. the signing secret could not be read: fail closed, say little
+        logger.error("request could not be authenticated", extra=describe_unexpected(exc))
+        return error_response(ServiceUnavailable())
     app.append_context(dispatcher=dispatcher)
     return app.resolve(event, context)
 

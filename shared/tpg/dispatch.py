@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 from uuid import UUID
 
+from tpg import aws
 from tpg.errors import DispatchError
 from tpg.settings import get_settings
 
@@ -33,9 +34,9 @@ class LambdaDispatcher:
 
     def _lambda_client(self) -> Any:
         if self._client is None:
-            import boto3  # imported on first dispatch, off the cold-start path
-
-            self._client = boto3.client("lambda")
+            # bounded timeouts: a slow Lambda API ends as a failed dispatch (the row is committed
+            # and the sweeper re-dispatches), well inside the trigger's own timeout
+            self._client = aws.client("lambda")
         return self._client
 
     def dispatch(self, program_id: UUID, *, reason: str) -> None:

@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any, Literal
 from uuid import UUID
 
+from tpg import aws
 from tpg.observability import Metric, count, logger
 
 SOURCE = "tpg.generation"
@@ -35,9 +36,8 @@ def event_bus_name() -> str | None:
 
 @lru_cache(maxsize=1)
 def _events_client() -> Any:
-    import boto3  # created on first use, after a SnapStart restore, reused while warm
-
-    return boto3.client("events")
+    # created on first use, after a SnapStart restore, reused while warm
+    return aws.client("events")
 
 
 def build_entry(program_id: UUID, status: FinalStatus, error_code: str | None, bus: str) -> dict[str, Any]:

@@ -70,6 +70,14 @@ def sweep(dispatcher: Dispatcher) -> SweepReport:
     return report
 
 
+def sweep_soon(dispatcher: Dispatcher) -> None:
+    """Sweep now if possible; the scheduled sweep within the minute covers a failure."""
+    try:
+        sweep(dispatcher)
+    except Exception as exc:
+        logger.error("sweep after on-failure records failed", extra={"error_type": type(exc).__name__})
+
+
 def consume_failed_invocations(records: list[dict[str, Any]]) -> list[str]:
     """Handle Lambda on-failure destination records (generate crashed, timed out, or its event
     expired in the queue). Returns the SQS message ids to retry (partial batch response).

@@ -321,3 +321,14 @@ def test_a_tier_with_a_zero_quota_says_retry_in_a_day(sql, dispatcher) -> None:
     sql.execute("UPDATE subscriptions SET tier = 'paused' WHERE user_id = %s", (user_id,))
     status, headers, _ = _post(token, dispatcher)
     assert (status, headers["Retry-After"]) == (429, str(24 * 3600))
+
+
+def test_a_signing_secret_that_cannot_be_read_fails_closed_with_a_json_503(sql, monkeypatch) -> None:
+    from tpg.settings import get_settings
+
+    _, token = new_user(sql)
+    monkeypatch.delenv("JWT_SECRET")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "trigger")  # in Lambda: no development fallback
+    get_settings.cache_clear()
+    status, _, body = invoke_trigger(http_event("GET", "/programs", token=token))
+    assert (status, body["error"]["code"]) == (503, "SERVICE_UNAVAILABLE")

@@ -107,3 +107,13 @@ def test_secrets_are_read_from_secrets_manager_by_arn(sql, monkeypatch, database
         _, token = new_user(sql)
         status, _, _ = invoke_trigger(http_event("POST", "/programs", token=token), RecordingDispatcher())
         assert status == 202
+
+
+def test_a_failing_sweep_does_not_send_handled_records_back(sql, claimed, monkeypatch) -> None:
+    from tpg import repository
+
+    def broken(**_: object) -> list:
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(repository, "reclaim_expired_leases", broken)
+    assert _sweeper({"Records": [_failure_record(claimed, "req-1")]}) == {"batchItemFailures": []}

@@ -14,6 +14,7 @@ from tpg.observability import METRICS_NAMESPACE, Metric
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [*(ROOT / "shared" / "tpg").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
 
+
 def emitted_by_code() -> set[Metric]:
     """`Metric.X` referenced in the layer or a handler, outside its definition."""
     used: set[Metric] = set()
