@@ -17,6 +17,10 @@ def _local_defaults(command: str) -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF is for CloudWatch, not a terminal
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if command == "serve" else "WARNING")
     os.environ.setdefault("DISPATCH_MODE", "local")
+    if "JWT_SECRET_ARN" not in os.environ:
+        from tpg.settings import DEV_JWT_SECRET
+
+        os.environ.setdefault("JWT_SECRET", DEV_JWT_SECRET)
     # platformdirs (under pgserver) warns when XDG_RUNTIME_DIR is unset, as in containers
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     from tpg.observability import logger
@@ -75,10 +79,14 @@ def cmd_seed_user(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_token(args: argparse.Namespace) -> int:
-    from tpg.settings import get_settings
+def _signs_with_dev_secret() -> bool:
+    from tpg.settings import DEV_JWT_SECRET
 
-    if not get_settings().jwt_secret:
+    return os.environ.get("JWT_SECRET") == DEV_JWT_SECRET
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    if _signs_with_dev_secret():
         print("signing with the local development secret (set JWT_SECRET to use another)", file=sys.stderr)
     print(_token_for(args.user_id, args.ttl))
     return 0
@@ -117,12 +125,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from tpg.settings import DEV_JWT_SECRET, get_settings
+    from tpg.settings import DEV_JWT_SECRET
     from tpg_local.server import LocalStack
 
     _prepare()
-    stack = LocalStack(host=args.host, port=args.port, sweep_interval=args.sweep_interval).start()
-    if not get_settings().jwt_secret:
+    # The persona picker mints tokens: only for a stack that listens on this machine alone.
+    loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    stack = LocalStack(
+        host=args.host, port=args.port, sweep_interval=args.sweep_interval, dev_sessions=loopback
+    ).start()
+    if _signs_with_dev_secret():
         print(f"JWT secret (local development): {DEV_JWT_SECRET}")
     print(f"local stack on {stack.url}")
     print(f"  demo page   {stack.url}/        API docs  {stack.url}/docs")

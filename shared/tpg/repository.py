@@ -321,14 +321,15 @@ def complete_generation(
     return row is not None
 
 
-# The result cache: the newest program completed by the LLM (not by the offline tier, not itself a
-# cache hit) for the same request fingerprint within the TTL. Uses training_programs_result_cache_idx.
+# The result cache: the newest program the first LLM tier completed (never a degraded tier's, an
+# offline fallback or an earlier cache hit) for the same request fingerprint within the TTL.
+# Uses training_programs_result_cache_idx.
 _FIND_CACHED = """
 SELECT id, program, model, fallback_tier FROM training_programs
 WHERE request_fingerprint = %(fingerprint)s
   AND generation_status = 'completed'
   AND completed_at > now() - make_interval(secs => %(ttl_seconds)s)
-  AND provider = %(provider)s AND fallback_tier <> 'offline'
+  AND provider = %(provider)s AND fallback_tier = 'full'
   AND program IS NOT NULL
   AND id <> %(exclude_id)s
 ORDER BY completed_at DESC

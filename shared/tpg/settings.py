@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-# Local development only: `tpg` prints it so a developer can mint tokens. Never used when
-# JWT_SECRET is set, and refused inside Lambda (see `jwt_signing_secret`).
+# Local development only: the `tpg` command sets it as JWT_SECRET when none is given, and prints
+# it. The service itself has no fallback: without a configured secret every token is refused.
 DEV_JWT_SECRET = "local-dev-secret-change-me-0123456789abcdef"  # noqa: S105
 
 
@@ -80,11 +80,9 @@ class Settings(BaseModel):
     @property
     def jwt_signing_secret(self) -> str:
         secret = self._resolve(self.jwt_secret, self.jwt_secret_arn)
-        if secret is not None:
-            return secret
-        if self.in_lambda:
+        if secret is None:
             raise RuntimeError("JWT_SECRET is not configured")
-        return DEV_JWT_SECRET
+        return secret
 
     @property
     def database_url_value(self) -> str | None:
