@@ -112,8 +112,10 @@ def get_tracer() -> Tracer | None:
         return None
     from aws_lambda_powertools import Tracer
 
-    # Patches botocore (Lambda, Secrets Manager, EventBridge calls) and httpx (Anthropic SDK).
-    return Tracer(service=SERVICE_NAME, patch_modules=["botocore", "httpx"])
+    # Patches botocore (Lambda, Secrets Manager, EventBridge calls). The Anthropic SDK 2.x speaks
+    # through httpx2, which the X-Ray SDK does not patch: LLM calls show in the pipeline's own
+    # metrics (LlmRequests, LlmLatency), not as subsegments.
+    return Tracer(service=SERVICE_NAME, patch_modules=["botocore"])
 
 
 def trace_handler(handler: _Handler) -> _Handler:
