@@ -92,8 +92,11 @@ def test_happy_path_from_persona_to_a_readable_program(page: Any, generation_lat
 
 def test_a_failed_generation_shows_its_error_and_retry_completes_it(page: Any, sql: Any) -> None:
     user_id = _sign_in(page)
-    # The database accepts it; the pipeline rejects it as INVALID_USER_DATA, for good.
-    sql.execute("UPDATE onboarding_responses SET session_minutes = 12 WHERE user_id = %s", (user_id,))
+    # The database stores this lift history; the pipeline rejects it as INVALID_USER_DATA, for good.
+    sql.execute(
+        "UPDATE onboarding_responses SET lifts = %s::jsonb WHERE user_id = %s",
+        ('[{"exercise_id": "barbell_back_squat", "weight_kg": -20, "reps": 5}]', user_id),
+    )
     page.get_by_role("button", name="Generate my program").click()
 
     page.locator("#error-panel").wait_for(timeout=20_000)
@@ -104,7 +107,7 @@ def test_a_failed_generation_shows_its_error_and_retry_completes_it(page: Any, s
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator("#status-step").screenshot(path=str(SCREENSHOTS / "failed.png"))
 
-    sql.execute("UPDATE onboarding_responses SET session_minutes = 60 WHERE user_id = %s", (user_id,))
+    sql.execute("UPDATE onboarding_responses SET lifts = '[]' WHERE user_id = %s", (user_id,))
     page.get_by_role("button", name="Retry").click()
     _expect_program(page)
     assert page.locator("#error-panel").is_hidden()

@@ -45,13 +45,16 @@ def test_request_poll_and_read_the_program(stack, sql) -> None:
 
 def test_a_failed_generation_can_be_retried_after_the_user_fixes_onboarding(stack, sql) -> None:
     user_id, token = new_user(sql)
-    # Onboarding the database accepts but the pipeline cannot use: the attempt fails for good.
-    sql.execute("UPDATE onboarding_responses SET session_minutes = 12 WHERE user_id = %s", (user_id,))
+    # Lift history the database stores but the pipeline cannot use: the attempt fails for good.
+    sql.execute(
+        "UPDATE onboarding_responses SET lifts = %s::jsonb WHERE user_id = %s",
+        ('[{"exercise_id": "barbell_back_squat", "weight_kg": -20, "reps": 5}]', user_id),
+    )
     program_id = call(stack.url, "POST", "/programs", token=token).body["programId"]
     failed = _wait_final(stack, token, program_id)
     assert failed["status"] == "failed" and failed["error"]["code"] == "INVALID_USER_DATA"
 
-    sql.execute("UPDATE onboarding_responses SET session_minutes = 45 WHERE user_id = %s", (user_id,))
+    sql.execute("UPDATE onboarding_responses SET lifts = '[]' WHERE user_id = %s", (user_id,))
     retried = call(stack.url, "POST", f"/programs/{program_id}/retry", token=token)
     assert retried.status == 202 and retried.body["status"] == "pending"
     assert _wait_final(stack, token, program_id)["status"] == "completed"

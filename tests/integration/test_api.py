@@ -332,3 +332,40 @@ def test_a_signing_secret_that_cannot_be_read_fails_closed_with_a_json_503(sql, 
     get_settings.cache_clear()
     status, _, body = invoke_trigger(http_event("GET", "/programs", token=token))
     assert (status, body["error"]["code"]) == (503, "SERVICE_UNAVAILABLE")
+
+
+@pytest.mark.parametrize(
+    ("column", "table", "value", "accepted"),
+    [
+        ("session_minutes", "onboarding_responses", 19, False),
+        ("session_minutes", "onboarding_responses", 20, True),
+        ("session_minutes", "onboarding_responses", 180, True),
+        ("session_minutes", "onboarding_responses", 181, False),
+        ("weight_kg", "profiles", 30, False),
+        ("weight_kg", "profiles", 30.5, True),
+        ("height_cm", "profiles", 250, False),
+    ],
+)
+def test_onboarding_outside_what_the_pipeline_accepts_is_409_at_once(
+    sql, dispatcher, column, table, value, accepted
+) -> None:
+    """The accept statement's ranges are UserData's: checked on both sides of each bound."""
+    from pydantic import ValidationError
+
+    from tpg.personas import PERSONAS
+    from tpg.user_data import UserData
+
+    user_id, token = new_user(sql)
+    key = "id" if table == "profiles" else "user_id"
+    sql.execute(f"UPDATE {table} SET {column} = %s WHERE {key} = %s", (value, user_id))  # noqa: S608
+    status, _, body = _post(token, dispatcher)
+    assert status == (202 if accepted else 409)
+    if not accepted:
+        assert body["error"]["code"] == "ONBOARDING_INCOMPLETE"
+    persona = {k: v for k, v in PERSONAS["hypertrophy_hannah"].items()}
+    try:
+        UserData.model_validate({**persona, "user_id": user_id, column: value})
+        pipeline_accepts = True
+    except ValidationError:
+        pipeline_accepts = False
+    assert pipeline_accepts == accepted
