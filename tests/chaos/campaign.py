@@ -158,6 +158,7 @@ def _campaign_settings(lease_seconds: int) -> Iterator[None]:
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "CRITICAL",
         "LLM_PROVIDER": "offline",
+        "JWT_SECRET": os.environ.get("JWT_SECRET") or "chaos-campaign-secret-0123456789abcdef",
     }
     saved = {k: os.environ.get(k) for k in overrides}
     os.environ.update(overrides)
