@@ -27,7 +27,7 @@ from tpg.http import (
     error_headers,
     error_response,
     status_for,
-    validation_message,
+    validation_error,
 )
 from tpg.models import (
     AcceptedResponse,
@@ -213,8 +213,7 @@ def _app_error(exc: AppError) -> Response[str]:
 
 @app.exception_handler(RequestValidationError)
 def _validation_error(exc: RequestValidationError) -> Response[str]:
-    error, _ = validation_message(exc.errors())
-    return _app_error(error)
+    return _app_error(validation_error(exc.errors()))
 
 
 @app.not_found

@@ -75,16 +75,16 @@ def error_response(error: AppError) -> dict[str, Any]:
     return api_gateway_response(status_for(error), error_body(error), error_headers(error))
 
 
-def validation_message(errors: Any) -> tuple[AppError, list[str]]:
+def validation_error(errors: Any) -> AppError:
     """Turn pydantic/Powertools validation errors into a safe error (never echoing input)."""
     if any(e.get("type") == "json_invalid" for e in errors):
-        return MalformedJson(), []
+        return MalformedJson()
     fields = []
     for e in errors:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
         fields.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
     message = "Invalid request: " + "; ".join(fields[:5])
-    return InvalidRequest(message[:500]), fields
+    return InvalidRequest(message[:500])
 
 
 def describe_unexpected(exc: BaseException) -> dict[str, str]:
