@@ -22,7 +22,6 @@ from tpg.dispatch import Dispatcher, get_dispatcher
 from tpg.errors import AppError, PayloadTooLarge, ProgramNotFound, ServiceUnavailable
 from tpg.http import (
     JSON_HEADERS,
-    describe_unexpected,
     error_body,
     error_headers,
     error_response,
@@ -38,7 +37,7 @@ from tpg.models import (
     ProgramList,
     ProgramResponse,
 )
-from tpg.observability import logger
+from tpg.observability import describe_unexpected, logger
 from tpg.settings import get_settings
 
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})

@@ -19,9 +19,8 @@ from pydantic import ValidationError
 
 from tpg import repository
 from tpg.events import publish_generation_finished
-from tpg.http import describe_unexpected
 from tpg.models import GenerationEvent, Stage
-from tpg.observability import Metric, count, logger, milliseconds
+from tpg.observability import Metric, count, describe_unexpected, logger, milliseconds
 from tpg.pipeline import (
     CachedProgram,
     GenerationError,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 from tpg.errors import (
@@ -85,11 +84,3 @@ def validation_error(errors: Any) -> AppError:
         fields.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
     message = "Invalid request: " + "; ".join(fields[:5])
     return InvalidRequest(message[:500])
-
-
-def describe_unexpected(exc: BaseException) -> dict[str, str]:
-    """Log fields for an unexpected error: its type and where it was raised, never its message
-    (driver messages can contain SQL or connection details)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "unknown"
-    return {"error_type": type(exc).__name__, "where": where}

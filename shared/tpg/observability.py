@@ -13,6 +13,7 @@ the trigger's cold-start path, and only when the `aws-xray-sdk` package is insta
 from __future__ import annotations
 
 import functools
+import traceback
 import warnings
 from collections.abc import Callable
 from enum import StrEnum
@@ -94,6 +95,14 @@ def _add(metric: Metric, unit: MetricUnit, value: float, dimensions: dict[str, s
     point.add_metric(name=metric, unit=unit, value=value)
     point.add_dimensions(service=SERVICE_NAME, **dimensions)
     point.flush_metrics()
+
+
+def describe_unexpected(exc: BaseException) -> dict[str, str]:
+    """Log fields for an unexpected error: its type and where it was raised, never its message
+    (driver messages can contain SQL or connection details)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "unknown"
+    return {"error_type": type(exc).__name__, "where": where}
 
 
 # ------------------------------------------------------------------------------------ tracing

@@ -24,10 +24,9 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from tpg.analysis import EnhancedUserData, analyse
-from tpg.http import describe_unexpected
 from tpg.llm.prompt import PROMPT_VERSION, render_user_input
 from tpg.models import Stage
-from tpg.observability import Metric, count, logger
+from tpg.observability import Metric, count, describe_unexpected, logger
 from tpg.offline import generate_offline_program
 from tpg.program import TrainingProgram
 from tpg.user_data import UserData
