@@ -33,10 +33,7 @@ _PROGRAM_COLUMNS = """
 _ACCEPT = """
 WITH subscription AS (
     SELECT coalesce(max(t.daily_generation_quota), %(default_quota)s) AS quota
-    FROM subscriptions s LEFT JOIN subscription_tiers t ON t.tier = s.tier
-    WHERE s.user_id = %(user_id)s
-      AND s.status IN ('active', 'trialing')
-      AND (s.current_period_end IS NULL OR s.current_period_end > now())
+    FROM active_subscriptions(%(user_id)s) s LEFT JOIN subscription_tiers t ON t.tier = s.tier
     HAVING count(*) > 0
 ),
 recent AS (
@@ -163,11 +160,7 @@ WITH target AS (
     WHERE id = %(id)s AND user_id = %(user_id)s
 ),
 subscribed AS (
-    SELECT EXISTS (
-        SELECT 1 FROM subscriptions s
-        WHERE s.user_id = %(user_id)s AND s.status IN ('active', 'trialing')
-          AND (s.current_period_end IS NULL OR s.current_period_end > now())
-    ) AS ok
+    SELECT EXISTS (SELECT 1 FROM active_subscriptions(%(user_id)s)) AS ok
 ),
 updated AS (
     UPDATE training_programs tp
