@@ -180,7 +180,7 @@ def list_programs(
     security=BEARER,
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"model": AcceptedResponse}}},
-        **_errors(401, 402, 404, 409, 413, 503),
+        **_errors(401, 402, 404, 409, 413, 429, 503),
     },
 )
 def retry_program(program_id: str) -> Response[AcceptedResponse]:

@@ -28,22 +28,16 @@ _PROGRAM_COLUMNS = """
 """
 
 # A user may request a program when subscribed, onboarded and under the tier's daily quota; the
-# checks and the insert are one statement. ON CONFLICT against the one-in-flight index makes a
-# concurrent second request a no-op (and so also serialises the quota count per user).
+# checks, the insert and its entry in generation_requests are one statement. ON CONFLICT against
+# the one-in-flight index makes a concurrent second request a no-op (and so also serialises the
+# quota count per user).
 _ACCEPT = """
-WITH subscription AS (
-    SELECT coalesce(max(t.daily_generation_quota), %(default_quota)s) AS quota
-    FROM active_subscriptions(%(user_id)s) s LEFT JOIN subscription_tiers t ON t.tier = s.tier
-    HAVING count(*) > 0
-),
-recent AS (
-    SELECT count(*) AS used, min(created_at) AS oldest
-    FROM training_programs
-    WHERE user_id = %(user_id)s AND created_at > now() - interval '1 day'
+WITH quota AS (
+    SELECT * FROM generation_quota(%(user_id)s, %(default_quota)s)
 ),
 caller AS (
     SELECT
-        EXISTS (SELECT 1 FROM subscription) AS subscribed,
+        quota.subscribed,
         EXISTS (
             SELECT 1 FROM onboarding_responses o JOIN profiles p ON p.id = o.user_id
             WHERE o.user_id = %(user_id)s
@@ -61,10 +55,9 @@ caller AS (
             SELECT 1 FROM training_programs
             WHERE user_id = %(user_id)s AND generation_status IN ('pending', 'processing')
         ) AS in_flight,
-        coalesce((SELECT recent.used < subscription.quota FROM subscription, recent), false) AS under_quota,
-        -- seconds until the oldest generation in the window leaves it
-        (SELECT ceil(extract(epoch FROM recent.oldest + interval '1 day' - now())) FROM recent)::int
-            AS quota_resets_in
+        quota.under_quota,
+        quota.resets_in AS quota_resets_in
+    FROM quota
 ),
 inserted AS (
     INSERT INTO training_programs (user_id, name, request, max_attempts, stage, dispatched_at, dispatch_count)
@@ -73,6 +66,10 @@ inserted AS (
     WHERE caller.subscribed AND caller.onboarded AND caller.under_quota
     ON CONFLICT (user_id) WHERE generation_status IN ('pending', 'processing') DO NOTHING
     RETURNING id
+),
+logged AS (
+    INSERT INTO generation_requests (user_id, program_id, kind)
+    SELECT %(user_id)s, id, 'new' FROM inserted
 )
 SELECT caller.subscribed, caller.onboarded, caller.in_flight, caller.under_quota, caller.quota_resets_in,
        inserted.id
@@ -159,8 +156,8 @@ WITH target AS (
     SELECT id, generation_status FROM training_programs
     WHERE id = %(id)s AND user_id = %(user_id)s
 ),
-subscribed AS (
-    SELECT EXISTS (SELECT 1 FROM active_subscriptions(%(user_id)s)) AS ok
+quota AS (
+    SELECT * FROM generation_quota(%(user_id)s, %(default_quota)s)
 ),
 updated AS (
     UPDATE training_programs tp
@@ -169,12 +166,17 @@ updated AS (
         max_attempts = tp.attempts + %(max_attempts)s, lease_expires_at = NULL,
         error_code = NULL, generation_error = NULL, completed_at = NULL, started_at = NULL,
         dispatched_at = now(), dispatch_count = 1, updated_at = now()
-    FROM target, subscribed
-    WHERE tp.id = target.id AND tp.generation_status = 'failed' AND subscribed.ok
+    FROM target, quota
+    WHERE tp.id = target.id AND tp.generation_status = 'failed' AND quota.subscribed AND quota.under_quota
     RETURNING tp.id
+),
+logged AS (
+    INSERT INTO generation_requests (user_id, program_id, kind)
+    SELECT %(user_id)s, id, 'retry' FROM updated
 )
-SELECT target.generation_status, subscribed.ok AS subscribed, updated.id AS retried_id
-FROM target CROSS JOIN subscribed LEFT JOIN updated ON true
+SELECT target.generation_status, quota.subscribed, quota.under_quota, quota.resets_in AS quota_resets_in,
+       updated.id AS retried_id
+FROM target CROSS JOIN quota LEFT JOIN updated ON true
 """
 
 
@@ -182,21 +184,40 @@ FROM target CROSS JOIN subscribed LEFT JOIN updated ON true
 class RetryOutcome:
     found: bool
     subscribed: bool = False
+    failed: bool = False  # the program was in `failed`, the only status a retry applies to
+    under_quota: bool = True
+    quota_resets_in: int | None = None
     retried: bool = False
     # the user already has another generation in flight (the one-in-flight index refused it)
     in_flight_conflict: bool = False
 
 
-def retry_failed_program(program_id: UUID, user_id: UUID, *, max_attempts: int) -> RetryOutcome:
+def retry_failed_program(
+    program_id: UUID, user_id: UUID, *, max_attempts: int, default_quota: int
+) -> RetryOutcome:
     try:
         row = db.fetch_one(
-            _RETRY, {"id": program_id, "user_id": user_id, "max_attempts": max_attempts}, as_user=user_id
+            _RETRY,
+            {
+                "id": program_id,
+                "user_id": user_id,
+                "max_attempts": max_attempts,
+                "default_quota": default_quota,
+            },
+            as_user=user_id,
         )
     except UniqueViolation:
-        return RetryOutcome(found=True, subscribed=True, in_flight_conflict=True)
+        return RetryOutcome(found=True, subscribed=True, failed=True, in_flight_conflict=True)
     if row is None:
         return RetryOutcome(found=False)
-    return RetryOutcome(found=True, subscribed=row["subscribed"], retried=row["retried_id"] is not None)
+    return RetryOutcome(
+        found=True,
+        subscribed=row["subscribed"],
+        failed=row["generation_status"] == "failed",
+        under_quota=row["under_quota"],
+        quota_resets_in=row["quota_resets_in"],
+        retried=row["retried_id"] is not None,
+    )
 
 
 # --- The worker's statements -------------------------------------------------------------------

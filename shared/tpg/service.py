@@ -56,9 +56,7 @@ def request_generation(user_id: UUID, request: CreateProgramRequest, dispatcher:
     if outcome.in_flight:  # resuming the running program beats "come back tomorrow"
         raise _in_flight_error(user_id)
     if not outcome.under_quota:
-        # No generation in the window yet refused: the tier's quota is 0; ask again in a day.
-        wait = outcome.quota_resets_in if outcome.quota_resets_in is not None else QUOTA_WINDOW_SECONDS
-        raise QuotaExceeded(retry_after_seconds=max(1, wait))
+        raise _quota_error(outcome.quota_resets_in)
     if outcome.program_id is None:
         raise _in_flight_error(user_id)
     count(Metric.GENERATIONS_REQUESTED)
@@ -67,16 +65,30 @@ def request_generation(user_id: UUID, request: CreateProgramRequest, dispatcher:
 
 
 def retry_generation(user_id: UUID, program_id: UUID, dispatcher: Dispatcher) -> None:
-    outcome = repository.retry_failed_program(program_id, user_id, max_attempts=get_settings().max_attempts)
+    """failed -> pending, re-dispatched. A retry spends LLM calls, so it counts toward the quota."""
+    settings = get_settings()
+    outcome = repository.retry_failed_program(
+        program_id, user_id, max_attempts=settings.max_attempts, default_quota=settings.default_daily_quota
+    )
     if outcome.in_flight_conflict:
         raise _in_flight_error(user_id)
     if not outcome.found:
         raise ProgramNotFound()
     if not outcome.subscribed:
         raise SubscriptionRequired()
-    if not outcome.retried:
+    if not outcome.failed:
+        raise NotRetryable()
+    if not outcome.under_quota:
+        raise _quota_error(outcome.quota_resets_in)
+    if not outcome.retried:  # a concurrent retry of the same program won
         raise NotRetryable()
     _dispatch(dispatcher, program_id, reason="retry")
+
+
+def _quota_error(resets_in: int | None) -> QuotaExceeded:
+    # No request in the window and still refused: the tier's quota is 0; ask again in a day.
+    wait = resets_in if resets_in is not None else QUOTA_WINDOW_SECONDS
+    return QuotaExceeded(retry_after_seconds=max(1, wait))
 
 
 def _in_flight_error(user_id: UUID) -> GenerationInFlight:

@@ -266,11 +266,15 @@ def test_health_and_openapi_are_public() -> None:
 
 
 def _finished_programs(sql, user_id, n: int, hours_ago: float = 1) -> None:
+    """Programs requested (and finished) earlier, with the requests the quota counts."""
     for _ in range(n):
         sql.execute(
-            "INSERT INTO training_programs (user_id, name, generation_status, created_at)"
-            " VALUES (%s, 'earlier', 'completed', now() - make_interval(secs => %s))",
-            (user_id, hours_ago * 3600),
+            "WITH program AS ("
+            "  INSERT INTO training_programs (user_id, name, generation_status, created_at)"
+            "  VALUES (%(user)s, 'earlier', 'completed', now() - make_interval(secs => %(ago)s)) RETURNING id"
+            ") INSERT INTO generation_requests (user_id, program_id, kind, requested_at)"
+            " SELECT %(user)s, id, 'new', now() - make_interval(secs => %(ago)s) FROM program",
+            {"user": user_id, "ago": hours_ago * 3600},
         )
 
 
@@ -369,3 +373,18 @@ def test_onboarding_outside_what_the_pipeline_accepts_is_409_at_once(
     except ValidationError:
         pipeline_accepts = False
     assert pipeline_accepts == accepted
+
+
+def test_retries_count_toward_the_daily_quota(sql, dispatcher) -> None:
+    """A retry spends LLM calls like a new request: five requests a day in all, retries included."""
+    user_id, token = new_user(sql)
+    _finished_programs(sql, user_id, 3)
+    program_id = _post(token, dispatcher)[2]["programId"]  # the 4th request
+    retry = f"/programs/{program_id}/retry"
+    for expected in (202, 429):  # the retry is the 5th request; the next one is over the quota
+        sql.execute("UPDATE training_programs SET generation_status = 'failed' WHERE id = %s", (program_id,))
+        status, headers, body = invoke_trigger(http_event("POST", retry, token=token), dispatcher)
+        assert status == expected
+    assert body["error"]["code"] == "QUOTA_EXCEEDED" and int(headers["Retry-After"]) > 0
+    kinds = sql.execute("SELECT kind, count(*) AS n FROM generation_requests GROUP BY kind ORDER BY kind")
+    assert [(r["kind"], r["n"]) for r in kinds] == [("new", 4), ("retry", 1)]

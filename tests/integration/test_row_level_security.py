@@ -29,6 +29,7 @@ def test_a_query_without_a_user_filter_sees_only_the_callers_rows(two_users_with
         ("profiles", "id"),
         ("onboarding_responses", "user_id"),
         ("subscriptions", "user_id"),
+        ("generation_requests", "user_id"),
     ]:
         rows = db.fetch_all(f"SELECT {owner_column} AS owner FROM {table}", as_user=alice)  # noqa: S608
         assert {r["owner"] for r in rows} == {alice}, table
