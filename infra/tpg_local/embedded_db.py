@@ -36,11 +36,37 @@ def start_embedded_server() -> str:
         ) from exc
     pgdata = data_dir() / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_pid_file(pgdata)
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here
         warnings.simplefilter("ignore")
         server = pgserver.get_server(pgdata, cleanup_mode=None)
     return server.get_uri()
+
+
+def _remove_stale_pid_file(pgdata: Path) -> None:
+    """A server killed outright (a CI runner or a session ending) leaves postmaster.pid behind,
+    and pgserver then takes the dead server for a running one. Remove it if nothing runs."""
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return
+    if not _is_postgres_process(pid):
+        pid_file.unlink(missing_ok=True)
+
+
+def _is_postgres_process(pid: int) -> bool:
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if Path("/proc/self").exists():  # Linux: also rules out a reused pid
+        return cmdline.exists() and b"postgres" in cmdline.read_bytes()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user's process
+    return True
 
 
 def create_database(admin_url: str, name: str) -> str:
