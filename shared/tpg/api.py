@@ -21,7 +21,6 @@ from tpg.auth import AuthenticatedUser, bearer_token, verify_token
 from tpg.dispatch import Dispatcher, get_dispatcher
 from tpg.errors import AppError, PayloadTooLarge, ProgramNotFound, ServiceUnavailable
 from tpg.http import (
-    JSON_HEADERS,
     error_body,
     error_headers,
     error_response,
@@ -223,5 +222,4 @@ def _not_found(_: NotFoundError) -> Response[str]:
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response[str]:
     logger.error("unhandled error", extra=describe_unexpected(exc))
-    body = '{"error":{"code":"INTERNAL_ERROR","message":"Something went wrong on our side."}}'
-    return Response(500, "application/json", body, dict(JSON_HEADERS))
+    return _app_error(AppError())  # INTERNAL_ERROR, 500, from the one mapping

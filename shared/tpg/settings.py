@@ -32,7 +32,6 @@ class Settings(BaseModel):
     dispatch_mode: Literal["lambda", "local"] = "local"
     llm_provider: Literal["anthropic", "offline"] = "offline"
     anthropic_model: str = "claude-sonnet-5-5"
-    in_lambda: bool = False
     # Paces the offline engine like an LLM call (demo, benchmarks); 0 = as fast as it runs.
     offline_latency_seconds: float = Field(default=0.0, ge=0, le=120)
 
@@ -111,7 +110,6 @@ def _env(name: str) -> str | None:
 def get_settings() -> Settings:
     in_lambda = _env("AWS_LAMBDA_FUNCTION_NAME") is not None
     values: dict[str, object] = {
-        "in_lambda": in_lambda,
         "dispatch_mode": _env("DISPATCH_MODE") or ("lambda" if in_lambda else "local"),
         "llm_provider": _env("LLM_PROVIDER")
         or ("anthropic" if _env("ANTHROPIC_API_KEY") or _env("ANTHROPIC_API_KEY_SECRET_ARN") else "offline"),

@@ -332,7 +332,6 @@ def test_a_signing_secret_that_cannot_be_read_fails_closed_with_a_json_503(sql, 
 
     _, token = new_user(sql)
     monkeypatch.delenv("JWT_SECRET")
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "trigger")  # in Lambda: no development fallback
     get_settings.cache_clear()
     status, _, body = invoke_trigger(http_event("GET", "/programs", token=token))
     assert (status, body["error"]["code"]) == (503, "SERVICE_UNAVAILABLE")

@@ -271,17 +271,19 @@ class ClaudeProvider:
             reraise=True,
         )
         requests_before = self.budget.requests
+
+        def spent() -> dict[str, int]:  # HTTP requests of this call so far, failed ones included
+            return {"requests": self.budget.requests - requests_before}
+
         try:
             answer: _Answer = retrying(self._stream_once, messages, max_tokens, expected_chars, on_progress)
         except BudgetSpent:
-            usage = {"requests": self.budget.requests - requests_before}
-            raise TierError("LLM_BUDGET_EXHAUSTED", scope="provider", usage=usage) from None
+            raise TierError("LLM_BUDGET_EXHAUSTED", scope="provider", usage=spent()) from None
         except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
             logger.error("LLM credentials rejected", extra={"status": exc.status_code})
-            usage = {"requests": self.budget.requests - requests_before}
-            raise TierError("LLM_AUTH", scope="provider", usage=usage) from None
+            raise TierError("LLM_AUTH", scope="provider", usage=spent()) from None
         except anthropic.APIStatusError as exc:
-            usage = {"requests": self.budget.requests - requests_before}
+            usage = spent()
             if is_transient(exc):
                 # Retries spent (or a retry-after beyond what we wait): this model is unavailable now.
                 raise TierError("LLM_UNAVAILABLE", scope="model", usage=usage) from None
@@ -289,13 +291,12 @@ class ClaudeProvider:
             logger.error("LLM request rejected", extra={"status": exc.status_code, "tier": self.tier})
             raise TierError("LLM_REJECTED", scope="model", usage=usage) from None
         except (CallTimedOut, anthropic.APIConnectionError, httpx2.TransportError) as exc:
-            usage = {"requests": self.budget.requests - requests_before}
+            usage = spent()
             if _is_timeout(exc):
                 # Too slow for this ask: a smaller ask may still fit the time.
                 raise TierError("LLM_TIMEOUT", scope="tier", usage=usage) from None
             raise TierError("LLM_UNREACHABLE", scope="provider", usage=usage) from None
-        # Count every HTTP request of this call, the failed attempts before the answer included.
-        answer.usage["requests"] = self.budget.requests - requests_before
+        answer.usage["requests"] = spent()["requests"]
         return answer
 
     def _stream_once(
