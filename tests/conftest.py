@@ -13,9 +13,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tpg import db, dispatch
-from tpg.auth import issue_token
-from tpg.settings import get_settings
+from tpg.api.auth import issue_token
+from tpg.platform.settings import get_settings
+from tpg.store import db
+from tpg.worker import dispatch
 
 TEST_JWT_SECRET = "test-secret-for-the-suite-0123456789abcdef"
 _ADMIN_URL = os.environ.get("DATABASE_URL")  # read once, before any test changes the environment

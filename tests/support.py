@@ -11,7 +11,7 @@ from uuid import UUID
 import psycopg
 
 from tests.conftest import token_for
-from tpg.errors import DispatchError
+from tpg.platform.errors import DispatchError
 from tpg_local.lambda_context import LocalLambdaContext
 from tpg_local.seed import seed_user
 from tpg_local.server import api_gateway_event
@@ -59,7 +59,7 @@ def http_event(
 def invoke_trigger(event: dict[str, Any], dispatcher: Any = None) -> tuple[int, dict[str, Any], Any]:
     """Call the trigger's real handler module; return (status, headers, parsed body)."""
     from functions.trigger.app import lambda_handler
-    from tpg import dispatch
+    from tpg.worker import dispatch
 
     if dispatcher is not None:
         dispatch.install_dispatcher(dispatcher)

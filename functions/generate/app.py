@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tpg.generation import process_generation_event
-from tpg.observability import annotate, logger, metrics, trace_handler
+from tpg.platform.observability import annotate, logger, metrics, trace_handler
+from tpg.worker.generation import process_generation_event
 
 
 @logger.inject_lambda_context

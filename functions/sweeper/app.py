@@ -3,9 +3,9 @@ ones; also consumes generate's on-failure destination queue (SQS), then sweeps a
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tpg.dispatch import get_dispatcher
-from tpg.observability import logger, metrics, trace_handler
-from tpg.sweeper import consume_failed_invocations, sweep, sweep_soon
+from tpg.platform.observability import logger, metrics, trace_handler
+from tpg.worker.dispatch import get_dispatcher
+from tpg.worker.sweeper import consume_failed_invocations, sweep, sweep_soon
 
 
 @logger.inject_lambda_context

@@ -3,8 +3,8 @@
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tpg.api import handle
-from tpg.observability import logger, metrics
+from tpg.api.routes import handle
+from tpg.platform.observability import logger, metrics
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -18,12 +18,12 @@ def _local_defaults(command: str) -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if command == "serve" else "WARNING")
     os.environ.setdefault("DISPATCH_MODE", "local")
     if "JWT_SECRET_ARN" not in os.environ:
-        from tpg.settings import DEV_JWT_SECRET
+        from tpg.platform.settings import DEV_JWT_SECRET
 
         os.environ.setdefault("JWT_SECRET", DEV_JWT_SECRET)
     # platformdirs (under pgserver) warns when XDG_RUNTIME_DIR is unset, as in containers
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-    from tpg.observability import logger
+    from tpg.platform.observability import logger
 
     logger.registered_handler.setStream(sys.stderr)  # stdout carries the command's own output
 
@@ -39,8 +39,8 @@ def _prepare() -> str:
 
 
 def _token_for(user_id: uuid.UUID | str, ttl: int = 3600) -> str:
-    from tpg.auth import issue_token
-    from tpg.settings import get_settings
+    from tpg.api.auth import issue_token
+    from tpg.platform.settings import get_settings
 
     settings = get_settings()
     return issue_token(
@@ -80,7 +80,7 @@ def cmd_seed_user(args: argparse.Namespace) -> int:
 
 
 def _signs_with_dev_secret() -> bool:
-    from tpg.settings import DEV_JWT_SECRET
+    from tpg.platform.settings import DEV_JWT_SECRET
 
     return os.environ.get("JWT_SECRET") == DEV_JWT_SECRET
 
@@ -93,7 +93,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from tpg.sweeper import sweep
+    from tpg.worker.sweeper import sweep
     from tpg_local.dispatcher import LocalDispatcher
 
     _prepare()
@@ -125,7 +125,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from tpg.settings import DEV_JWT_SECRET
+    from tpg.platform.settings import DEV_JWT_SECRET
     from tpg_local.server import LocalStack
 
     _prepare()
@@ -158,7 +158,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tpg.personas import PERSONAS
+    from tpg_local.personas import PERSONAS
 
     parser = argparse.ArgumentParser(prog="tpg", description="Training-program generation: local tools")
     sub = parser.add_subparsers(dest="command", required=True)

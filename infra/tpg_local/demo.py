@@ -8,9 +8,9 @@ from typing import Any
 
 import psycopg
 
-from tpg.personas import PERSONAS
-from tpg.settings import get_settings
+from tpg.platform.settings import get_settings
 from tpg_local.client import call
+from tpg_local.personas import PERSONAS
 from tpg_local.seed import seed_user
 from tpg_local.server import LocalStack
 

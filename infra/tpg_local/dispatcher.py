@@ -10,9 +10,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
-from tpg.dispatch import generation_event
-from tpg.errors import DispatchError
-from tpg.observability import logger
+from tpg.platform.errors import DispatchError
+from tpg.platform.observability import logger
+from tpg.worker.dispatch import generation_event
 from tpg_local.lambda_context import LocalLambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tpg.settings import get_settings
+from tpg.platform.settings import get_settings
 
 DATABASE_NAME = "tpg"
 

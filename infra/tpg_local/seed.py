@@ -10,7 +10,7 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tpg.personas import PERSONAS
+from tpg_local.personas import PERSONAS
 
 DEFAULT_PERSONA = "hypertrophy_hannah"
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tpg import dispatch
-from tpg.observability import logger
+from tpg.platform.observability import logger
+from tpg.worker import dispatch
 from tpg_local.dispatcher import LocalDispatcher
 from tpg_local.lambda_context import LocalLambdaContext
 
@@ -94,7 +94,7 @@ def _static(name: str) -> Path | None:
 
 def persona_catalog() -> list[dict[str, Any]]:
     """The seeded personas as the page lists them: name, a readable label, the onboarding data."""
-    from tpg.personas import PERSONAS
+    from tpg_local.personas import PERSONAS
 
     return [
         {"name": name, "label": name.replace("_", " ").title(), "onboarding": _onboarding(data)}
@@ -128,9 +128,9 @@ def create_dev_session(persona: str) -> dict[str, Any]:
     """Seed a new subscribed, onboarded user from `persona`; return it with a token (local only)."""
     import psycopg
 
-    from tpg.auth import issue_token
-    from tpg.personas import PERSONAS
-    from tpg.settings import get_settings
+    from tpg.api.auth import issue_token
+    from tpg.platform.settings import get_settings
+    from tpg_local.personas import PERSONAS
     from tpg_local.seed import seed_user
 
     settings = get_settings()

@@ -104,7 +104,7 @@ def collect_stats(
     """The figures for rows created since `since` (all rows when None), in one round trip.
     `stuck_after_seconds` defaults to the sweeper's threshold: twice the lease."""
     if stuck_after_seconds is None:
-        from tpg.settings import get_settings
+        from tpg.platform.settings import get_settings
 
         stuck_after_seconds = 2 * get_settings().lease_seconds
     with conn.cursor(row_factory=dict_row) as cur:

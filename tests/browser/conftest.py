@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tpg.settings import get_settings
+from tpg.platform.settings import get_settings
 from tpg_local.server import LocalStack
 
 CHROMIUM = os.environ.get("TPG_CHROMIUM", "/usr/bin/chromium")

@@ -32,10 +32,12 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from tpg import db, generation
-from tpg.errors import DispatchError
-from tpg.pipeline import GenerationError, OfflineProvider
-from tpg.settings import get_settings
+from tpg.generation.offline import OfflineProvider
+from tpg.generation.ports import GenerationError
+from tpg.platform.errors import DispatchError
+from tpg.platform.settings import get_settings
+from tpg.store import db
+from tpg.worker import generation
 
 FAULTS = ("llm_error", "llm_garbage", "db_killed", "worker_died", "duplicate", "late", "dispatch_failed")
 
@@ -185,9 +187,9 @@ def run_campaign(
     lease_seconds: int = 2,
 ) -> Report:
     """Run the campaign against `database_url` (migrated; its users and programs are added to)."""
-    from tpg import dispatch
-    from tpg.auth import issue_token
-    from tpg.observability import logger
+    from tpg.api.auth import issue_token
+    from tpg.platform.observability import logger
+    from tpg.worker import dispatch
     from tpg_local.client import call
     from tpg_local.seed import seed_user
     from tpg_local.server import LocalStack
@@ -254,7 +256,7 @@ def run_campaign(
 
 
 def _sweep_until(stop: threading.Event, dispatcher: Any) -> None:
-    from tpg.sweeper import sweep
+    from tpg.worker.sweeper import sweep
 
     while not stop.wait(0.2):
         try:

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tpg.analysis import analyse
-from tpg.catalog import ALL_EXERCISES
-from tpg.llm.prompt import estimate_tokens
-from tpg.llm.schemas import TemplateWeekPlan
-from tpg.offline import generate_offline_program
-from tpg.settings import Settings
-from tpg.user_data import UserData
+from tpg.generation.claude.prompt import estimate_tokens
+from tpg.generation.claude.schemas import TemplateWeekPlan
+from tpg.platform.settings import Settings
+from tpg.training.analysis import analyse
+from tpg.training.catalog import ALL_EXERCISES
+from tpg.training.engine import generate_offline_program
+from tpg.training.user_data import UserData
 
 # --- What the fake can be told to do ---------------------------------------------------------
 

@@ -10,9 +10,9 @@ import pytest
 
 from tests.conftest import token_for
 from tests.support import RecordingDispatcher, http_event, invoke_trigger, new_user
-from tpg import service
-from tpg.errors import GenerationInFlight
-from tpg.models import CreateProgramRequest
+from tpg.api import service
+from tpg.api.models import CreateProgramRequest
+from tpg.platform.errors import GenerationInFlight
 
 
 @pytest.fixture
@@ -328,7 +328,7 @@ def test_a_tier_with_a_zero_quota_says_retry_in_a_day(sql, dispatcher) -> None:
 
 
 def test_a_signing_secret_that_cannot_be_read_fails_closed_with_a_json_503(sql, monkeypatch) -> None:
-    from tpg.settings import get_settings
+    from tpg.platform.settings import get_settings
 
     _, token = new_user(sql)
     monkeypatch.delenv("JWT_SECRET")
@@ -355,8 +355,8 @@ def test_onboarding_outside_what_the_pipeline_accepts_is_409_at_once(
     """The accept statement's ranges are UserData's: checked on both sides of each bound."""
     from pydantic import ValidationError
 
-    from tpg.personas import PERSONAS
-    from tpg.user_data import UserData
+    from tpg.training.user_data import UserData
+    from tpg_local.personas import PERSONAS
 
     user_id, token = new_user(sql)
     key = "id" if table == "profiles" else "user_id"

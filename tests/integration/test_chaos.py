@@ -18,9 +18,9 @@ def test_under_random_faults_nothing_is_stuck_and_no_attempt_calls_the_llm_twice
 
 def test_every_completed_program_passes_validation_after_the_campaign(database, sql) -> None:
     """I6 under faults: garbage from the 'LLM' never becomes a completed program."""
-    from tpg.analysis import analyse
-    from tpg.pipeline import user_data_from_row
-    from tpg.validation import parse_program, validate_program
+    from tpg.generation.pipeline import user_data_from_row
+    from tpg.training.analysis import analyse
+    from tpg.training.validation import parse_program, validate_program
 
     report = run_campaign(database, generations=20, fault_rate=0.5, seed=5, deadline_seconds=90)
     assert report.faults.get("llm_garbage", 0) >= 1

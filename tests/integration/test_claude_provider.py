@@ -25,11 +25,11 @@ from tests.fakes.anthropic_server import (
     rate_limited,
     settings_for,
 )
-from tpg.analysis import analyse
-from tpg.llm.client import ClaudeProvider, LlmBudget, get_client
-from tpg.personas import persona_user_data
-from tpg.pipeline import GenerationRequest, TierError
-from tpg.validation import validate_program
+from tpg.generation.claude.client import ClaudeProvider, LlmBudget, get_client
+from tpg.generation.ports import GenerationRequest, TierError
+from tpg.training.analysis import analyse
+from tpg.training.validation import validate_program
+from tpg_local.personas import persona_user_data
 
 
 def _provider(fake: FakeAnthropic, *, ask: str = "full", **overrides) -> ClaudeProvider:

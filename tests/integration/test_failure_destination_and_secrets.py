@@ -11,8 +11,9 @@ from moto import mock_aws
 
 from tests.conftest import TEST_JWT_SECRET
 from tests.support import RecordingDispatcher, http_event, invoke_trigger, new_user
-from tpg import db, generation
-from tpg.settings import get_settings
+from tpg.platform.settings import get_settings
+from tpg.store import db
+from tpg.worker import generation
 from tpg_local.lambda_context import LocalLambdaContext
 
 
@@ -42,7 +43,7 @@ def claimed(sql):
 
 def _sweeper(event: dict) -> dict:
     from functions.sweeper.app import lambda_handler
-    from tpg import dispatch
+    from tpg.worker import dispatch
 
     dispatch.install_dispatcher(RecordingDispatcher())
     return lambda_handler(event, LocalLambdaContext("sweeper"))
@@ -110,7 +111,7 @@ def test_secrets_are_read_from_secrets_manager_by_arn(sql, monkeypatch, database
 
 
 def test_a_failing_sweep_does_not_send_handled_records_back(sql, claimed, monkeypatch) -> None:
-    from tpg import repository
+    from tpg.store import repository
 
     def broken(**_: object) -> list:
         raise RuntimeError("database hiccup")

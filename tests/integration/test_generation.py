@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.support import RecordingDispatcher, http_event, invoke_generate, invoke_trigger, new_user
-from tpg import generation
-from tpg.pipeline import GenerationError, OfflineProvider
-from tpg.sweeper import SweepReport, sweep
+from tpg.generation.offline import OfflineProvider
+from tpg.generation.ports import GenerationError
+from tpg.worker import generation
+from tpg.worker.sweeper import SweepReport, sweep
 
 
 class CountingProvider(OfflineProvider):
@@ -218,7 +219,7 @@ def test_a_committed_row_whose_dispatch_failed_completes_after_a_sweep(sql, monk
     from tpg_local.dispatcher import LocalDispatcher
 
     monkeypatch.setenv("PENDING_REDISPATCH_AFTER_SECONDS", "1")
-    from tpg.settings import get_settings
+    from tpg.platform.settings import get_settings
 
     get_settings.cache_clear()
     _, token = new_user(sql)
@@ -240,7 +241,7 @@ def test_a_committed_row_whose_dispatch_failed_completes_after_a_sweep(sql, monk
 def test_a_pending_row_never_claimed_is_failed_after_bounded_dispatches(sql, accepted, monkeypatch) -> None:
     program_id, _ = accepted
     monkeypatch.setenv("GENERATION_MAX_DISPATCHES", "3")
-    from tpg.settings import get_settings
+    from tpg.platform.settings import get_settings
 
     get_settings.cache_clear()
     sql.execute(
@@ -277,7 +278,7 @@ def test_redispatch_backs_off_so_a_throttled_backlog_waits_instead_of_failing(sq
 
 
 def test_the_worker_reconnects_after_its_connection_is_killed(sql, accepted) -> None:
-    from tpg import db
+    from tpg.store import db
 
     program_id, _ = accepted
     pid = db.get_connection().info.backend_pid
@@ -291,7 +292,7 @@ def test_a_failed_final_write_is_raised_without_the_drivers_message(sql, accepte
     message, which can quote the row's data, is neither chained nor logged."""
     import psycopg
 
-    from tpg import repository
+    from tpg.store import repository
 
     program_id, _ = accepted
 
@@ -307,7 +308,8 @@ def test_a_failed_final_write_is_raised_without_the_drivers_message(sql, accepte
 
 
 def test_a_retry_never_reuses_an_attempt_number_so_an_old_worker_stays_fenced(sql, accepted) -> None:
-    from tpg import repository, service
+    from tpg.api import service
+    from tpg.store import repository
 
     program_id, _ = accepted
     user_id = _row(sql, program_id)["user_id"]

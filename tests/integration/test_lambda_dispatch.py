@@ -12,8 +12,8 @@ import pytest
 from moto import mock_aws
 
 from tests.support import http_event, invoke_trigger, new_user
-from tpg.dispatch import LambdaDispatcher, get_dispatcher
-from tpg.errors import DispatchError
+from tpg.platform.errors import DispatchError
+from tpg.worker.dispatch import LambdaDispatcher, get_dispatcher
 
 REGION = "eu-west-1"
 
@@ -71,7 +71,7 @@ def test_an_unreachable_lambda_service_is_a_dispatch_error(monkeypatch) -> None:
 
 
 def test_lambda_mode_is_chosen_by_the_environment(aws, monkeypatch) -> None:
-    from tpg.settings import get_settings
+    from tpg.platform.settings import get_settings
 
     monkeypatch.setenv("DISPATCH_MODE", "lambda")
     monkeypatch.setenv("GENERATE_FUNCTION_NAME", "generate")
@@ -80,7 +80,7 @@ def test_lambda_mode_is_chosen_by_the_environment(aws, monkeypatch) -> None:
 
 
 def test_the_accept_path_in_lambda_mode_inserts_and_dispatches(aws, sql, monkeypatch) -> None:
-    from tpg.settings import get_settings
+    from tpg.platform.settings import get_settings
 
     monkeypatch.setenv("DISPATCH_MODE", "lambda")
     monkeypatch.setenv("GENERATE_FUNCTION_NAME", "generate")

@@ -11,11 +11,12 @@ import pytest
 
 from tests.conftest import TEST_JWT_SECRET, token_for
 from tests.support import RecordingDispatcher, http_event, invoke_generate, invoke_trigger, new_user
-from tpg import db, generation
-from tpg.auth import issue_token
-from tpg.observability import logger
-from tpg.pipeline import OfflineProvider
-from tpg.settings import get_settings
+from tpg.api.auth import issue_token
+from tpg.generation.offline import OfflineProvider
+from tpg.platform.observability import logger
+from tpg.platform.settings import get_settings
+from tpg.store import db
+from tpg.worker import generation
 
 DB_PASSWORD = "db-pass-5ecret-value"  # noqa: S105 - a marker, trust auth ignores it
 API_KEY = "sk-ant-api03-" + "k" * 40

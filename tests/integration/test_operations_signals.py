@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 
 from tests.support import RecordingDispatcher, new_user
-from tpg import events
-from tpg.observability import Metric
-from tpg.sweeper import sweep
+from tpg.platform.observability import Metric
+from tpg.worker import events
+from tpg.worker.sweeper import sweep
 
 
 def test_each_sweep_reports_rows_unchanged_for_twice_the_lease(sql, monkeypatch) -> None:
-    from tpg.settings import get_settings
+    from tpg.platform.settings import get_settings
 
     monkeypatch.setenv("GENERATION_LEASE_SECONDS", "100")
     get_settings.cache_clear()
     emitted: list[tuple[str, float]] = []
     monkeypatch.setattr(
-        "tpg.sweeper.count", lambda metric, value=1, dimensions=None: emitted.append((metric, value))
+        "tpg.worker.sweeper.count", lambda metric, value=1, dimensions=None: emitted.append((metric, value))
     )
     assert sweep(RecordingDispatcher()).stuck == 0
     assert (Metric.STUCK_GENERATIONS, 0) in emitted  # emitted at 0 too: silence means no sweeper

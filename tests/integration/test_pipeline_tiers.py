@@ -27,13 +27,15 @@ from tests.fakes.anthropic_server import (
 )
 from tests.fakes.injection_corpus import INJECTIONS
 from tests.support import RecordingDispatcher, http_event, invoke_generate, invoke_trigger, new_user
-from tpg.analysis import analyse
-from tpg.llm.client import claude_tiers
-from tpg.llm.prompt import clean_free_text
-from tpg.models import Stage
-from tpg.personas import PERSONAS, persona_user_data
-from tpg.pipeline import GenerationRequest, OfflineProvider, PipelineResult, run_program_generation_pipeline
-from tpg.validation import validate_program
+from tpg.generation.claude.client import claude_tiers
+from tpg.generation.claude.prompt import clean_free_text
+from tpg.generation.offline import OfflineProvider
+from tpg.generation.pipeline import PipelineResult, run_program_generation_pipeline
+from tpg.generation.ports import GenerationRequest
+from tpg.store.rows import Stage
+from tpg.training.analysis import analyse
+from tpg.training.validation import validate_program
+from tpg_local.personas import PERSONAS, persona_user_data
 
 
 def _run(
@@ -173,7 +175,7 @@ def claude_env(fake, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
     monkeypatch.setenv("LLM_BACKOFF_INITIAL_SECONDS", "0.01")
     monkeypatch.setenv("LLM_BACKOFF_MAX_SECONDS", "0.05")
-    from tpg.settings import get_settings
+    from tpg.platform.settings import get_settings
 
     get_settings.cache_clear()
     return fake

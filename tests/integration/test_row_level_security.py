@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tests.support import RecordingDispatcher, http_event, invoke_trigger, new_user
-from tpg import db
+from tpg.store import db
 
 
 @pytest.fixture

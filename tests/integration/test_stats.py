@@ -103,7 +103,7 @@ def test_since_limits_the_rows_by_creation_time(sql) -> None:
 
 
 def test_the_stuck_threshold_defaults_to_twice_the_lease(sql, monkeypatch) -> None:
-    from tpg.settings import get_settings
+    from tpg.platform.settings import get_settings
 
     monkeypatch.setenv("GENERATION_LEASE_SECONDS", "100")
     get_settings.cache_clear()

@@ -62,7 +62,7 @@ def fresh_database() -> Iterator[tuple[str, str]]:
         migrate(url)
         yield admin, url
     finally:
-        from tpg import db
+        from tpg.store import db
 
         db.close_all()
         drop_database(admin, name)
@@ -70,8 +70,8 @@ def fresh_database() -> Iterator[tuple[str, str]]:
 
 def use_database(url: str, **env: str) -> None:
     """Point the code under test at `url` (and any other settings); drop cached state."""
-    from tpg import db
-    from tpg.settings import get_settings
+    from tpg.platform.settings import get_settings
+    from tpg.store import db
 
     os.environ["DATABASE_URL"] = url
     os.environ.update(env)
@@ -105,7 +105,7 @@ def seed_users(url: str, count: int) -> list[UUID]:
 
 
 def token(user_id: UUID) -> str:
-    from tpg.auth import issue_token
+    from tpg.api.auth import issue_token
 
     return issue_token(user_id, secret=JWT_SECRET)
 
@@ -127,7 +127,7 @@ def stubbed_lambda_dispatcher(calls: int) -> Any:
     import boto3
     from botocore.stub import Stubber
 
-    from tpg.dispatch import LambdaDispatcher
+    from tpg.worker.dispatch import LambdaDispatcher
 
     client = boto3.client(
         "lambda", region_name="eu-west-1", aws_access_key_id="bench", aws_secret_access_key="bench"
@@ -152,7 +152,7 @@ class FakeLlm:
         self._lock = threading.Lock()
 
     def generate(self, data: Any, request: Any, *, on_progress: Any) -> Any:
-        from tpg.pipeline import OfflineProvider
+        from tpg.generation.offline import OfflineProvider
 
         started = time.perf_counter()
         if self.replay is None:
@@ -171,7 +171,7 @@ class FakeLlm:
 @contextlib.contextmanager
 def provider(fake: Any) -> Iterator[None]:
     """The generate handler builds its provider itself; the benchmark swaps the default."""
-    from tpg import generation
+    from tpg.worker import generation
 
     original = generation.default_provider
     generation.default_provider = lambda: fake
@@ -184,7 +184,7 @@ def provider(fake: Any) -> Iterator[None]:
 def accept(user_ids: list[UUID], dispatcher: Any) -> list[UUID]:
     """Accept one generation per user through the service (setup, not timed)."""
     from functions.trigger.app import lambda_handler
-    from tpg import dispatch
+    from tpg.worker import dispatch
     from tpg_local.lambda_context import LocalLambdaContext
 
     dispatch.install_dispatcher(dispatcher)
@@ -231,7 +231,8 @@ FROM training_programs WHERE id = %(id)s
 
 def accept_and_poll(url: str, n: int, warmup: int) -> tuple[list[Row], dict[str, float]]:
     from functions.trigger.app import lambda_handler
-    from tpg import db, dispatch
+    from tpg.store import db
+    from tpg.worker import dispatch
     from tpg_local.lambda_context import LocalLambdaContext
 
     total = n + warmup
@@ -288,7 +289,7 @@ def accept_and_poll(url: str, n: int, warmup: int) -> tuple[list[Row], dict[str,
     def health_check(i: int) -> None:
         lambda_handler(health, context)
 
-    from tpg.auth import verify_token
+    from tpg.api.auth import verify_token
 
     tokens = [token(u) for u in accept_users]
 
@@ -418,7 +419,8 @@ def round_trips(url: str) -> list[Row]:
     from functions.generate.app import lambda_handler as generate_handler
     from functions.sweeper.app import lambda_handler as sweeper_handler
     from functions.trigger.app import lambda_handler as trigger_handler
-    from tpg import db, dispatch
+    from tpg.store import db
+    from tpg.worker import dispatch
     from tpg_local.lambda_context import LocalLambdaContext
 
     counter = RoundTripCounter(url)
@@ -684,9 +686,9 @@ def throughput(url: str) -> list[Row]:
 
 
 def _sample_user_data() -> Any:
-    from tpg.analysis import analyse
-    from tpg.personas import PERSONAS
-    from tpg.pipeline import user_data_from_row
+    from tpg.generation.pipeline import user_data_from_row
+    from tpg.training.analysis import analyse
+    from tpg_local.personas import PERSONAS
     from tpg_local.seed import DEFAULT_PERSONA
 
     persona = PERSONAS[DEFAULT_PERSONA]
@@ -699,7 +701,7 @@ def _sample_user_data() -> Any:
 
 
 def _sample_request() -> Any:
-    from tpg.pipeline import GenerationRequest
+    from tpg.generation.ports import GenerationRequest
 
     return GenerationRequest()
 
@@ -770,7 +772,7 @@ def _result_cache_hit(url: str) -> Row:
     """Two users with identical inputs: the second generation must be served without an LLM call."""
     what = "result-cache hit: second identical request, LLM calls made"
     try:
-        from tpg.generation import RepositoryResultCache, process_generation_event
+        from tpg.worker.generation import RepositoryResultCache, process_generation_event
     except ImportError:
         return Row("Cost", what, note="not measured: no result cache in tpg.generation")
     counter = RoundTripCounter(url)
@@ -799,7 +801,7 @@ def _result_cache_hit(url: str) -> Row:
     except Exception as exc:  # the cache is being written as this runs: report, do not fail the run
         return Row("Cost", what, note=f"could not run: {type(exc).__name__}: {exc}"[:200])
     finally:
-        from tpg import db
+        from tpg.store import db
 
         db.close_all()
         counter.close()

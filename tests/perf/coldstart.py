@@ -87,7 +87,7 @@ try:
 except ImportError:
     pass
 import {module}
-from tpg.settings import get_settings
+from tpg.platform.settings import get_settings
 print(json.dumps({{"events": events, "settings_read": get_settings.cache_info().currsize}}))
 """
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from tpg.analysis import (
+from tpg.training.analysis import (
     DayType,
     ProgressionModel,
     activity_factor,
@@ -29,9 +29,9 @@ from tpg.analysis import (
     training_status,
     weekly_volume_targets,
 )
-from tpg.catalog import CATALOG, MovementPattern, Muscle
-from tpg.personas import PERSONAS, persona_user_data
-from tpg.user_data import Equipment, ExperienceLevel, Goal, Injury, LiftRecord, Sex, UserData
+from tpg.training.catalog import CATALOG, MovementPattern, Muscle
+from tpg.training.user_data import Equipment, ExperienceLevel, Goal, Injury, LiftRecord, Sex, UserData
+from tpg_local.personas import PERSONAS, persona_user_data
 
 NOVICE, INTERMEDIATE, ADVANCED = (
     ExperienceLevel.NOVICE,

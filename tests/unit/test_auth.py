@@ -10,8 +10,8 @@ import uuid
 import pytest
 from jose import jwt
 
-from tpg.auth import AuthenticatedUser, bearer_token, issue_token, verify_token
-from tpg.errors import Unauthorized
+from tpg.api.auth import AuthenticatedUser, bearer_token, issue_token, verify_token
+from tpg.platform.errors import Unauthorized
 
 SECRET = "unit-test-secret-0123456789abcdef0123"
 AUD = "authenticated"

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tpg.analysis import AVOIDED_PATTERNS
-from tpg.catalog import (
+from tpg.training.analysis import AVOIDED_PATTERNS
+from tpg.training.catalog import (
     ALL_EXERCISES,
     CATALOG,
     MAJOR_MUSCLES,
@@ -17,7 +17,7 @@ from tpg.catalog import (
     exercises_for_muscle,
     substitutes_for,
 )
-from tpg.user_data import Equipment, ExperienceLevel, Injury
+from tpg.training.user_data import Equipment, ExperienceLevel, Injury
 
 FULL_GYM = frozenset(Equipment)
 HOME_DUMBBELLS = frozenset({Equipment.DUMBBELL, Equipment.BENCH, Equipment.BODYWEIGHT})

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tpg import events
+from tpg.worker import events
 
 
 class FakeEvents:

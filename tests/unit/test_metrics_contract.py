@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.unit.cfn_template import dashboard_body, resources
-from tpg.observability import METRICS_NAMESPACE, Metric
+from tpg.platform.observability import METRICS_NAMESPACE, Metric
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [*(ROOT / "shared" / "tpg").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]

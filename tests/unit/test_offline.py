@@ -7,19 +7,19 @@ from functools import cache
 
 import pytest
 
-from tpg.analysis import DELOAD_EXTRA_RIR, EnhancedUserData, analyse
-from tpg.catalog import CATALOG, Muscle
-from tpg.offline import generate_offline_program
-from tpg.personas import PERSONAS, persona_user_data
-from tpg.program import TrainingProgram
-from tpg.user_data import Equipment
-from tpg.validation import (
+from tpg.training.analysis import DELOAD_EXTRA_RIR, EnhancedUserData, analyse
+from tpg.training.catalog import CATALOG, Muscle
+from tpg.training.engine import generate_offline_program
+from tpg.training.program import TrainingProgram
+from tpg.training.user_data import Equipment
+from tpg.training.validation import (
     counted_volume,
     estimate_session_minutes,
     validate_program,
     week_total_sets,
     weekly_volume,
 )
+from tpg_local.personas import PERSONAS, persona_user_data
 
 USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 

@@ -7,9 +7,11 @@ import uuid
 
 import pytest
 
-from tpg.models import Stage
-from tpg.personas import persona_user_data
-from tpg.pipeline import GenerationRequest, OfflineProvider, ProviderResult, run_program_generation_pipeline
+from tpg.generation.offline import OfflineProvider
+from tpg.generation.pipeline import run_program_generation_pipeline
+from tpg.generation.ports import GenerationRequest, ProviderResult
+from tpg.store.rows import Stage
+from tpg_local.personas import persona_user_data
 
 
 class _LlmLikeTier(OfflineProvider):

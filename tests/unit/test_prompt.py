@@ -8,9 +8,7 @@ import uuid
 import pytest
 
 from tests.fakes.injection_corpus import INJECTIONS
-from tpg.analysis import analyse
-from tpg.catalog import ALL_EXERCISES
-from tpg.llm.prompt import (
+from tpg.generation.claude.prompt import (
     MAX_NOTE_CHARS,
     PROMPT_VERSION,
     clean_free_text,
@@ -20,12 +18,15 @@ from tpg.llm.prompt import (
     system_prompt,
     user_message,
 )
-from tpg.llm.schemas import TemplateWeekPlan, expand_template
-from tpg.offline import generate_offline_program
-from tpg.personas import PERSONAS, persona_user_data
-from tpg.pipeline import GenerationRequest, request_fingerprint
-from tpg.user_data import LiftRecord
-from tpg.validation import validate_program
+from tpg.generation.claude.schemas import TemplateWeekPlan, expand_template
+from tpg.generation.pipeline import request_fingerprint
+from tpg.generation.ports import GenerationRequest
+from tpg.training.analysis import analyse
+from tpg.training.catalog import ALL_EXERCISES
+from tpg.training.engine import generate_offline_program
+from tpg.training.user_data import LiftRecord
+from tpg.training.validation import validate_program
+from tpg_local.personas import PERSONAS, persona_user_data
 
 
 def _data(persona: str = "hypertrophy_hannah", **changes):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.unit.cfn_template import dashboard_body, dashboard_source, load_template, resources
-from tpg.settings import Settings
+from tpg.platform.settings import Settings
 
 FUNCTIONS = ("TriggerFunction", "GenerateFunction", "SweeperFunction")
 

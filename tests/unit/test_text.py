@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from tpg.models import CreateProgramRequest
-from tpg.text import PlainText
+from tpg.api.models import CreateProgramRequest
+from tpg.platform.text import PlainText
 
 _plain = TypeAdapter(PlainText)
 
@@ -23,10 +23,10 @@ def test_control_characters_are_refused(text: str) -> None:
 
 
 def test_a_program_from_an_llm_with_a_nul_fails_basic_validation() -> None:
-    from tpg.analysis import analyse
-    from tpg.offline import generate_offline_program
-    from tpg.personas import persona_user_data
-    from tpg.validation import ProgramSchemaError, parse_program
+    from tpg.training.analysis import analyse
+    from tpg.training.engine import generate_offline_program
+    from tpg.training.validation import ProgramSchemaError, parse_program
+    from tpg_local.personas import persona_user_data
 
     program = generate_offline_program(analyse(persona_user_data("hypertrophy_hannah", "0" * 32)))
     raw = program.model_dump(mode="json", by_alias=True)

@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from tpg.analysis import EnhancedUserData, analyse
-from tpg.offline import generate_offline_program
-from tpg.personas import persona_user_data
-from tpg.program import ExercisePrescription, TrainingProgram
-from tpg.validation import (
+from tpg.training.analysis import EnhancedUserData, analyse
+from tpg.training.engine import generate_offline_program
+from tpg.training.program import ExercisePrescription, TrainingProgram
+from tpg.training.validation import (
     ProgramSchemaError,
     Severity,
     ValidationReport,
@@ -24,6 +23,7 @@ from tpg.validation import (
     progression_kind,
     validate_program,
 )
+from tpg_local.personas import persona_user_data
 
 USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000002")
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
 
-from tpg.analysis import EnhancedUserData, ProgressionModel
-from tpg.catalog import CATALOG, MAJOR_MUSCLES, Muscle, equipment_available, level_allows
-from tpg.program import ExercisePrescription, TrainingProgram, TrainingWeek
-from tpg.user_data import ExperienceLevel
+from tpg.training.analysis import EnhancedUserData, ProgressionModel
+from tpg.training.catalog import CATALOG, MAJOR_MUSCLES, Muscle, equipment_available, level_allows
+from tpg.training.program import ExercisePrescription, TrainingProgram, TrainingWeek
+from tpg.training.user_data import ExperienceLevel
 
 # ---------------------------------------------------------------------------------------------------
 # Basic validation

@@ -19,8 +19,8 @@ from uuid import UUID
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
-from tpg import db
-from tpg.models import ProgramRow
+from tpg.store import db
+from tpg.store.rows import ProgramRow
 
 _PROGRAM_COLUMNS = """
     id, user_id, name, generation_status, stage, progress, error_code, generation_error,

@@ -16,28 +16,28 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from tpg import service
-from tpg.auth import AuthenticatedUser, bearer_token, verify_token
-from tpg.dispatch import Dispatcher, get_dispatcher
-from tpg.errors import AppError, PayloadTooLarge, ProgramNotFound, ServiceUnavailable
-from tpg.http import (
+from tpg.api import service
+from tpg.api.auth import AuthenticatedUser, bearer_token, verify_token
+from tpg.api.http import (
     error_body,
     error_headers,
     error_response,
     status_for,
     validation_error,
 )
-from tpg.models import (
+from tpg.api.models import (
     AcceptedResponse,
     CreateProgramRequest,
     ErrorResponse,
-    GenerationStatus,
     HealthResponse,
     ProgramList,
     ProgramResponse,
 )
-from tpg.observability import describe_unexpected, logger
-from tpg.settings import get_settings
+from tpg.platform.errors import AppError, PayloadTooLarge, ProgramNotFound, ServiceUnavailable
+from tpg.platform.observability import describe_unexpected, logger
+from tpg.platform.settings import get_settings
+from tpg.store.rows import GenerationStatus
+from tpg.worker.dispatch import Dispatcher, get_dispatcher
 
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
 BEARER = [{"bearerAuth": []}]  # the OpenAPI security requirement of every other route

@@ -20,8 +20,8 @@ from functools import lru_cache
 from typing import Any, Literal
 from uuid import UUID
 
-from tpg import aws
-from tpg.observability import Metric, count, logger
+from tpg.platform import aws
+from tpg.platform.observability import Metric, count, logger
 
 SOURCE = "tpg.generation"
 DETAIL_TYPES = {"completed": "Program generation completed", "failed": "Program generation failed"}

@@ -17,22 +17,21 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from tpg import repository
-from tpg.events import publish_generation_finished
-from tpg.models import GenerationEvent, Stage
-from tpg.observability import Metric, count, describe_unexpected, logger, milliseconds
-from tpg.pipeline import (
+from tpg.generation.offline import OfflineProvider
+from tpg.generation.pipeline import PipelineResult, run_program_generation_pipeline, user_data_from_row
+from tpg.generation.ports import (
     CachedProgram,
     GenerationError,
     GenerationRequest,
-    OfflineProvider,
-    PipelineResult,
     ProgramProvider,
     ResultCache,
-    run_program_generation_pipeline,
-    user_data_from_row,
 )
-from tpg.settings import get_settings
+from tpg.platform.observability import Metric, count, describe_unexpected, logger, milliseconds
+from tpg.platform.settings import get_settings
+from tpg.store import repository
+from tpg.store.rows import Stage
+from tpg.worker.dispatch import GenerationEvent
+from tpg.worker.events import publish_generation_finished
 
 
 class Outcome(StrEnum):
@@ -57,7 +56,7 @@ def default_provider() -> Providers:
     if settings.llm_provider != "anthropic":
         logger.info("using the offline provider (no ANTHROPIC_API_KEY)")
         return offline
-    from tpg.llm.client import claude_tiers  # the SDK loads only where Claude is used
+    from tpg.generation.claude.client import claude_tiers  # the SDK loads only where Claude is used
 
     return [*claude_tiers(settings), OfflineProvider()]
 

@@ -16,60 +16,34 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, Protocol, runtime_checkable
-from uuid import UUID
+from typing import Any
 
 from pydantic import ValidationError
 
-from tpg.analysis import EnhancedUserData, analyse
-from tpg.llm.prompt import PROMPT_VERSION, render_user_input
-from tpg.models import Stage
-from tpg.observability import Metric, count, describe_unexpected, logger
-from tpg.offline import generate_offline_program
-from tpg.program import TrainingProgram
-from tpg.user_data import UserData
-from tpg.validation import ProgramSchemaError, ValidationReport, parse_program, validate_program
+from tpg.generation.claude.prompt import PROMPT_VERSION, render_user_input
+from tpg.generation.ports import (
+    CachedProgram,
+    GenerationError,
+    GenerationRequest,
+    ProgramProvider,
+    ProviderResult,
+    RepairingProvider,
+    ResultCache,
+    TierError,
+)
+from tpg.platform.observability import Metric, count, describe_unexpected, logger
+from tpg.store.rows import Stage
+from tpg.training.analysis import EnhancedUserData, analyse
+from tpg.training.program import TrainingProgram
+from tpg.training.user_data import UserData
+from tpg.training.validation import ProgramSchemaError, ValidationReport, parse_program, validate_program
 
 ProgressCallback = Callable[[Stage, int], None]
 
 # Progress bands of the whole job (the claim writes analyzing/5).
 _GENERATING_FROM, _GENERATING_TO = 30, 80
-
-
-class GenerationError(Exception):
-    """A failed attempt, with a stable code, a message safe to show, and whether to try again."""
-
-    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retryable = retryable
-
-
-# What else a tier's failure rules out for this job: nothing else ("tier"), every tier on the same
-# model ("model": the model is overloaded, unknown or rejects our request), or every LLM tier
-# ("provider": bad credentials, unreachable API, spent budget, a refusal of this user's data).
-Scope = Literal["tier", "model", "provider"]
-
-
-class TierError(GenerationError):
-    """A tier could not produce a schema-valid program; the pipeline moves on to the next tier."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str = "The program generator is unavailable right now; we will try again.",
-        *,
-        scope: Scope = "tier",
-        validation_level: Literal["basic"] | None = None,
-        usage: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(code, message, retryable=True)
-        self.scope = scope
-        self.validation_level = validation_level
-        self.usage = usage or {}
 
 
 def _as_requested(produced: ProviderResult, request: GenerationRequest) -> ProviderResult:
@@ -79,88 +53,7 @@ def _as_requested(produced: ProviderResult, request: GenerationRequest) -> Provi
     return produced
 
 
-@dataclass(frozen=True, slots=True)
-class GenerationRequest:
-    weeks: int = 4
-    name: str | None = None
-    notes: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderResult:
-    program: TrainingProgram
-    model: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
-    # The model's answer as sent (a repair round quotes it back).
-    raw_output: str | None = None
-
-
-class ProgramProvider(Protocol):
-    name: str
-
-    def generate(
-        self, data: EnhancedUserData, request: GenerationRequest, *, on_progress: Callable[[int], None]
-    ) -> ProviderResult:
-        """Produce a schema-valid program; report 0-100 through `on_progress` while working."""
-        ...
-
-
-@runtime_checkable
-class RepairingProvider(Protocol):
-    def repair(
-        self,
-        data: EnhancedUserData,
-        request: GenerationRequest,
-        previous: ProviderResult,
-        report: ValidationReport,
-        *,
-        on_progress: Callable[[int], None],
-    ) -> ProviderResult:
-        """Produce a corrected program from `previous` and the violations in `report`."""
-        ...
-
-
-class OfflineProvider:
-    """The deterministic rules engine: the local default and the pipeline's last tier.
-
-    It answers in milliseconds; `latency_seconds` paces it like an LLM call (the demo uses it so
-    a person can watch the stages, and benchmarks use it as a fake LLM of known latency).
-    """
-
-    name = "offline"
-    tier = "offline"
-    model: str | None = None
-
-    def __init__(self, latency_seconds: float = 0.0) -> None:
-        self.latency_seconds = latency_seconds
-
-    def generate(
-        self, data: EnhancedUserData, request: GenerationRequest, *, on_progress: Callable[[int], None]
-    ) -> ProviderResult:
-        program = generate_offline_program(data, weeks=request.weeks, name=request.name)
-        if self.latency_seconds > 0:
-            steps = max(1, int(self.latency_seconds / 0.25))
-            for step in range(1, steps + 1):
-                time.sleep(self.latency_seconds / steps)
-                on_progress(100 * step // steps)
-        return ProviderResult(program=program, model=None)
-
-
 # --- The result cache seam ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CachedProgram:
-    program_id: UUID
-    program: dict[str, Any]
-    model: str | None
-    fallback_tier: str | None
-
-
-class ResultCache(Protocol):
-    def lookup(self, fingerprint: str) -> CachedProgram | None:
-        """A completed LLM program with this fingerprint, recent enough to reuse, or None."""
-        ...
 
 
 def request_fingerprint(data: EnhancedUserData, request: GenerationRequest, *, model: str) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from tpg.user_data import Equipment, ExperienceLevel, Injury
+from tpg.training.user_data import Equipment, ExperienceLevel, Injury
 
 
 class Muscle(StrEnum):

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tpg.catalog import (
+from tpg.training.catalog import (
     ALL_EXERCISES,
     MAJOR_MUSCLES,
     MovementPattern,
@@ -21,7 +21,7 @@ from tpg.catalog import (
     is_contraindicated,
     level_rank,
 )
-from tpg.user_data import Equipment, ExperienceLevel, Goal, Injury, LiftRecord, Sex, UserData
+from tpg.training.user_data import Equipment, ExperienceLevel, Goal, Injury, LiftRecord, Sex, UserData
 
 _NOVICE = ExperienceLevel.NOVICE
 _INTERMEDIATE = ExperienceLevel.INTERMEDIATE

@@ -1,35 +1,20 @@
-"""Models at the boundaries: HTTP request/response bodies, the async event, database rows.
+"""The HTTP API's request and response bodies (camelCase on the wire).
 
-HTTP bodies are camelCase; rows are snake_case and never leave the service as they are:
-`tpg.service` maps rows to responses explicitly.
+Rows (`tpg.store.rows`) never leave the service as they are: `tpg.api.service` maps them to these
+bodies explicitly.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from tpg.text import PlainText
-
-
-class GenerationStatus(StrEnum):
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-class Stage(StrEnum):
-    QUEUED = "queued"
-    ANALYZING = "analyzing"
-    GENERATING = "generating"
-    VALIDATING = "validating"
-    SAVING = "saving"
+from tpg.platform.text import PlainText
+from tpg.store.rows import GenerationStatus, Stage
 
 
 class ApiModel(BaseModel):
@@ -94,32 +79,3 @@ class ProgramList(ApiModel):
 
 class HealthResponse(ApiModel):
     status: str
-
-
-# --- Async event (trigger -> generate) ---------------------------------------------------------
-
-
-class GenerationEvent(ApiModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    program_id: UUID
-
-
-# --- Database rows -----------------------------------------------------------------------------
-
-
-class ProgramRow(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: UUID
-    user_id: UUID
-    name: str
-    generation_status: GenerationStatus
-    stage: Stage | None
-    progress: int
-    error_code: str | None
-    generation_error: str | None
-    program: dict[str, Any] | None = None
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None

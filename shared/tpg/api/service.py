@@ -7,9 +7,14 @@ import binascii
 from datetime import datetime
 from uuid import UUID
 
-from tpg import repository
-from tpg.dispatch import Dispatcher
-from tpg.errors import (
+from tpg.api.models import (
+    CreateProgramRequest,
+    ProgramError,
+    ProgramList,
+    ProgramResponse,
+    ProgramSummary,
+)
+from tpg.platform.errors import (
     DispatchError,
     GenerationInFlight,
     InvalidRequest,
@@ -19,17 +24,11 @@ from tpg.errors import (
     QuotaExceeded,
     SubscriptionRequired,
 )
-from tpg.models import (
-    CreateProgramRequest,
-    GenerationStatus,
-    ProgramError,
-    ProgramList,
-    ProgramResponse,
-    ProgramRow,
-    ProgramSummary,
-)
-from tpg.observability import Metric, count, logger
-from tpg.settings import get_settings
+from tpg.platform.observability import Metric, count, logger
+from tpg.platform.settings import get_settings
+from tpg.store import repository
+from tpg.store.rows import GenerationStatus, ProgramRow
+from tpg.worker.dispatch import Dispatcher
 
 DEFAULT_PROGRAM_NAME = "My training program"
 QUOTA_WINDOW_SECONDS = 24 * 3600

@@ -21,9 +21,9 @@ import unicodedata
 from functools import lru_cache
 from typing import Any, Literal
 
-from tpg.analysis import DELOAD_EXTRA_RIR, DELOAD_SET_FACTOR, EnhancedUserData
-from tpg.catalog import ALL_EXERCISES, Exercise
-from tpg.validation import SECONDS_PER_REP, SETUP_SECONDS_PER_EXERCISE, WARMUP_MINUTES
+from tpg.training.analysis import DELOAD_EXTRA_RIR, DELOAD_SET_FACTOR, EnhancedUserData
+from tpg.training.catalog import ALL_EXERCISES, Exercise
+from tpg.training.validation import SECONDS_PER_REP, SETUP_SECONDS_PER_EXERCISE, WARMUP_MINUTES
 
 # Bump on any change to the system prompt, the user message layout or the output schemas: it is
 # part of the result-cache fingerprint, so a new prompt never reuses programs written for an old one.

@@ -22,7 +22,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from tpg.analysis import (
+from tpg.training.analysis import (
     DELOAD_EXTRA_RIR,
     DELOAD_SET_FACTOR,
     DayType,
@@ -31,10 +31,10 @@ from tpg.analysis import (
     RepScheme,
     suggested_load_kg,
 )
-from tpg.catalog import CATALOG, MAJOR_MUSCLES, Exercise, MovementPattern, Muscle, catalog_order
-from tpg.program import ExercisePrescription, Progression, TrainingDay, TrainingProgram, TrainingWeek
-from tpg.user_data import Equipment, ExperienceLevel, Goal
-from tpg.validation import estimate_exercise_seconds, estimate_session_minutes
+from tpg.training.catalog import CATALOG, MAJOR_MUSCLES, Exercise, MovementPattern, Muscle, catalog_order
+from tpg.training.program import ExercisePrescription, Progression, TrainingDay, TrainingProgram, TrainingWeek
+from tpg.training.user_data import Equipment, ExperienceLevel, Goal
+from tpg.training.validation import estimate_exercise_seconds, estimate_session_minutes
 
 _P = MovementPattern
 

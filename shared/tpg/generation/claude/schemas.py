@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from tpg.analysis import DELOAD_EXTRA_RIR, DELOAD_SET_FACTOR, EnhancedUserData
-from tpg.program import ExercisePrescription, Progression, TrainingDay, TrainingProgram
-from tpg.validation import estimate_session_minutes
+from tpg.training.analysis import DELOAD_EXTRA_RIR, DELOAD_SET_FACTOR, EnhancedUserData
+from tpg.training.program import ExercisePrescription, Progression, TrainingDay, TrainingProgram
+from tpg.training.validation import estimate_session_minutes
 
 # The introductory week of a block is one RIR easier, up to this RIR (as the offline engine does).
 INTRO_WEEK_MAX_RIR = 4

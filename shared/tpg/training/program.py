@@ -9,8 +9,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from tpg.text import PlainText
-from tpg.user_data import ExperienceLevel, Goal
+from tpg.platform.text import PlainText
+from tpg.training.user_data import ExperienceLevel, Goal
 
 
 class _Model(BaseModel):

@@ -12,9 +12,12 @@ from functools import lru_cache
 from typing import Any, Protocol
 from uuid import UUID
 
-from tpg import aws
-from tpg.errors import DispatchError
-from tpg.settings import get_settings
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from tpg.platform import aws
+from tpg.platform.errors import DispatchError
+from tpg.platform.settings import get_settings
 
 
 class Dispatcher(Protocol):
@@ -22,8 +25,16 @@ class Dispatcher(Protocol):
         """Hand the program to the generate function; raise `DispatchError` if that failed."""
 
 
+class GenerationEvent(BaseModel):
+    """The event the generate function receives: the program to work on (other keys are ignored)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    program_id: UUID
+
+
 def generation_event(program_id: UUID, *, reason: str) -> dict[str, Any]:
-    """The event the generate function receives (see `tpg.models.GenerationEvent`)."""
+    """The event `GenerationEvent` parses, as the dispatcher sends it."""
     return {"programId": str(program_id), "reason": reason}
 
 

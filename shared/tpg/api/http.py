@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tpg.errors import (
+from tpg.api.models import ErrorDetail, ErrorResponse
+from tpg.platform.errors import (
     AppError,
     GenerationInFlight,
     InvalidRequest,
@@ -18,7 +19,6 @@ from tpg.errors import (
     SubscriptionRequired,
     Unauthorized,
 )
-from tpg.models import ErrorDetail, ErrorResponse
 
 STATUS_BY_ERROR: dict[type[AppError], int] = {
     MalformedJson: 400,

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 from uuid import UUID
 
-from tpg.user_data import UserData
+from tpg.training.user_data import UserData
 
 FULL_GYM = (
     "barbell",

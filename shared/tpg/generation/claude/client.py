@@ -33,14 +33,20 @@ import httpx2
 from pydantic import TypeAdapter, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
-from tpg.analysis import EnhancedUserData
-from tpg.llm.prompt import Ask, expected_output_chars, repair_message, system_blocks, user_message
-from tpg.llm.schemas import TemplateWeekPlan, expand_template
-from tpg.observability import Metric, count, logger, milliseconds
-from tpg.pipeline import GenerationRequest, ProviderResult, TierError
-from tpg.program import TrainingProgram
-from tpg.settings import Settings
-from tpg.validation import ProgramSchemaError, Severity, ValidationReport, parse_program
+from tpg.generation.claude.prompt import (
+    Ask,
+    expected_output_chars,
+    repair_message,
+    system_blocks,
+    user_message,
+)
+from tpg.generation.claude.schemas import TemplateWeekPlan, expand_template
+from tpg.generation.ports import GenerationRequest, ProviderResult, TierError
+from tpg.platform.observability import Metric, count, logger, milliseconds
+from tpg.platform.settings import Settings
+from tpg.training.analysis import EnhancedUserData
+from tpg.training.program import TrainingProgram
+from tpg.training.validation import ProgramSchemaError, Severity, ValidationReport, parse_program
 
 # Below this many seconds of budget a new request is not worth starting.
 MIN_REQUEST_SECONDS = 1.0

@@ -15,7 +15,7 @@ from uuid import UUID
 from jose import jwt
 from jose.exceptions import JOSEError
 
-from tpg.errors import Unauthorized
+from tpg.platform.errors import Unauthorized
 
 ALGORITHM = "HS256"
 MAX_TOKEN_LENGTH = 4096

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from tpg import repository
-from tpg.dispatch import Dispatcher
-from tpg.errors import DispatchError
-from tpg.events import publish_generations_failed
-from tpg.observability import Metric, count, logger
-from tpg.settings import get_settings
+from tpg.platform.errors import DispatchError
+from tpg.platform.observability import Metric, count, logger
+from tpg.platform.settings import get_settings
+from tpg.store import repository
+from tpg.worker.dispatch import Dispatcher
+from tpg.worker.events import publish_generations_failed
 
 
 @dataclass(slots=True)

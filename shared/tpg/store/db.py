@@ -23,8 +23,8 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from tpg.errors import DatabaseUnavailable
-from tpg.settings import get_settings
+from tpg.platform.errors import DatabaseUnavailable
+from tpg.platform.settings import get_settings
 
 Row = dict[str, Any]
 

@@ -1,0 +1,1 @@
+"""The HTTP API: routes, the error-to-HTTP mapping, the service, request/response bodies, auth."""

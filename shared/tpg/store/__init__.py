@@ -1,0 +1,1 @@
+"""Persistence: connection handling, every SQL statement, typed rows and job states."""

@@ -1,0 +1,1 @@
+"""Background work: the generate worker, the sweeper, dispatch to the generate function, events."""
