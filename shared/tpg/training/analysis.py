@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tpg.training.catalog import (
     ALL_EXERCISES,
+    CATALOG,
     MAJOR_MUSCLES,
     MovementPattern,
     Muscle,
@@ -21,6 +22,7 @@ from tpg.training.catalog import (
     is_contraindicated,
     level_rank,
 )
+from tpg.training.rules import Referral, SafetyPlan, safety_plan
 from tpg.training.user_data import Equipment, ExperienceLevel, Goal, Injury, LiftRecord, Sex, UserData
 
 _NOVICE = ExperienceLevel.NOVICE
@@ -128,6 +130,41 @@ def suggested_load_kg(one_rm_kg: float, reps: int, rir: int, *, step_kg: float =
         return None
     raw = one_rm_kg * percent / 100
     return max(step_kg, (raw // step_kg) * step_kg)
+
+
+# Plausibility of reported lifts [C: plausibility]: the estimated 1RM relative to body weight, against
+# ceilings per sex. "Trained" ceilings sit at elite level in the OpenPowerlifting data (few lifters in a
+# federation's records exceed them); "novice" ceilings are what a lifter in the first months reaches at
+# most (strength-standard tables put an advanced lifter there). A lift above the ceiling is a data error:
+# ignored for loads, and the user is told. Other exercises use the ceiling of their movement pattern.
+_PLAUSIBLE_RELATIVE_1RM: dict[tuple[Sex, str], tuple[float, float]] = {
+    # (sex, lift or pattern): (novice ceiling, trained ceiling), x body weight
+    (Sex.MALE, "squat"): (1.75, 3.2),
+    (Sex.MALE, "bench"): (1.3, 2.3),
+    (Sex.MALE, "deadlift"): (2.1, 3.5),
+    (Sex.MALE, "overhead"): (0.85, 1.5),
+    (Sex.MALE, "other"): (1.5, 2.5),
+    (Sex.FEMALE, "squat"): (1.4, 2.7),
+    (Sex.FEMALE, "bench"): (0.9, 1.7),
+    (Sex.FEMALE, "deadlift"): (1.6, 3.0),
+    (Sex.FEMALE, "overhead"): (0.6, 1.1),
+    (Sex.FEMALE, "other"): (1.1, 2.0),
+}
+_LIFT_FAMILY = {
+    MovementPattern.SQUAT: "squat",
+    MovementPattern.LUNGE: "squat",
+    MovementPattern.HINGE: "deadlift",
+    MovementPattern.HORIZONTAL_PUSH: "bench",
+    MovementPattern.VERTICAL_PUSH: "overhead",
+}
+
+
+def plausible_ceiling(exercise_id: str, sex: Sex, status: ExperienceLevel) -> float:
+    """The highest believable estimated 1RM / body weight for this lift, sex and training status."""
+    exercise = CATALOG.get(exercise_id)
+    family = _LIFT_FAMILY.get(exercise.pattern, "other") if exercise else "other"
+    novice, trained = _PLAUSIBLE_RELATIVE_1RM[(sex, family)]
+    return novice if status == _NOVICE else trained
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -300,7 +337,8 @@ def goal_prescription(goal: Goal, status: ExperienceLevel, *, older_adult: bool 
                 reps_min=5 if novice else 3,
                 reps_max=8 if novice else 6,
                 rir=2,
-                rest_seconds=150 if novice else 180,
+                # heavy triples and fives of advanced lifters need 3-5 minutes (NSCA)
+                rest_seconds=150 if novice else (240 if status == _ADVANCED else 180),
             ),
             isolation=RepScheme(reps_min=8, reps_max=12, rir=2, rest_seconds=90),
             compound_reps_window=(1, 10),
@@ -401,11 +439,6 @@ def planned_deload_weeks(weeks: int, every: int, status: ExperienceLevel) -> tup
     return planned
 
 
-# Heuristic, from the notes [A7]: cut sets by 30-50% and add 1-2 RIR in a deload week.
-DELOAD_SET_FACTOR = 0.6
-DELOAD_EXTRA_RIR = 2
-
-
 class ProgressionModel(StrEnum):
     LINEAR = "linear"
     DOUBLE = "double"
@@ -497,20 +530,6 @@ def allowed_exercise_ids(
     return tuple(e.id for e in available_exercises(equipment, injuries, level) if e.id not in excluded)
 
 
-_INJURY_NOTES: dict[Injury, str] = {
-    Injury.KNEE: "Knee: leg press, box squats to a set depth and hip thrusts replace deep squats, lunges "
-    "and jumps; stop any exercise that causes knee pain.",
-    Injury.SHOULDER: "Shoulder: neutral-grip and incline pressing replace overhead and straight-bar "
-    "pressing; raise arms only to shoulder height, thumbs up.",
-    Injury.LOWER_BACK: "Lower back: chest-supported rows, hip thrusts, leg press and leg curls replace "
-    "deadlifts, good mornings and bent-over rows (a heuristic, not a diagnosis).",
-    Injury.HIP: "Hip: deep single-leg and wide-stance work is left out; keep ranges pain-free.",
-    Injury.ELBOW: "Elbow: lying and overhead triceps extensions are left out; use pushdowns.",
-    Injury.WRIST: "Wrist: loaded wrist extension (push-ups, front squats) is left out; use handles "
-    "or dumbbells with a neutral grip.",
-}
-
-
 # ---------------------------------------------------------------------------------------------------
 # The result
 # ---------------------------------------------------------------------------------------------------
@@ -538,9 +557,58 @@ class EnhancedUserData(_Frozen):
     contraindicated_exercise_ids: tuple[str, ...]
     allowed_exercise_ids: tuple[str, ...]
     safety_notes: tuple[str, ...]
+    safety: SafetyPlan
+    days_per_week: int = Field(description="Sessions a week planned: the user's, capped by the safety rules")
+    excluded_reasons: dict[str, tuple[str, ...]] = Field(description="Excluded exercise id -> why")
+    implausible_lifts: tuple[str, ...] = Field(description="Reported lifts ignored as implausible")
+
+    @property
+    def referral(self) -> Referral | None:
+        return self.safety.refusal
 
     def planned_deload_weeks(self, weeks: int) -> tuple[int, ...]:
         return planned_deload_weeks(weeks, self.deload_every_weeks, self.training_status)
+
+
+def _with_floors(prescription: GoalPrescription, safety: SafetyPlan) -> GoalPrescription:
+    """Raise reps and reps in reserve to the safety floors (a floor never lowers anything)."""
+
+    def floored(scheme: RepScheme) -> RepScheme:
+        reps_min = max(scheme.reps_min, safety.min_reps)
+        return scheme.model_copy(
+            update={
+                "reps_min": reps_min,
+                "reps_max": max(scheme.reps_max, reps_min + 2)
+                if reps_min > scheme.reps_min
+                else scheme.reps_max,
+                "rir": max(scheme.rir, safety.min_rir),
+            }
+        )
+
+    low, high = prescription.compound_reps_window
+    return prescription.model_copy(
+        update={
+            "compound": floored(prescription.compound),
+            "isolation": floored(prescription.isolation),
+            "compound_reps_window": (max(low, safety.min_reps), max(high, safety.min_reps + 2)),
+            "min_rir": max(prescription.min_rir, safety.min_rir),
+        }
+    )
+
+
+def _plausible_best_lifts(
+    user: UserData, lifts: tuple[LiftEstimate, ...], status: ExperienceLevel
+) -> tuple[dict[str, float], list[str]]:
+    best: dict[str, float] = {}
+    implausible: list[str] = []
+    for lift in lifts:
+        if lift.estimated_1rm_kg is None or lift.relative_strength is None:
+            continue
+        if lift.relative_strength > plausible_ceiling(lift.exercise_id, user.sex, status):
+            implausible.append(lift.exercise_id)
+            continue
+        best[lift.exercise_id] = max(best.get(lift.exercise_id, 0.0), lift.estimated_1rm_kg)
+    return best, sorted(set(implausible))
 
 
 def analyse(user: UserData) -> EnhancedUserData:
@@ -552,37 +620,54 @@ def analyse(user: UserData) -> EnhancedUserData:
     # Under-18s get the conservative (novice) volume table too: a heuristic, not a finding.
     youth = user.age < YOUTH_AGE
     volume_level = _NOVICE if youth else status
+    safety = safety_plan(user, status)
+    days = min(user.days_per_week, safety.max_days or 7)
 
     lifts = tuple(estimate_lift(record, user.weight_kg) for record in user.lifts)
-    best: dict[str, float] = {}
-    for lift in lifts:
-        if lift.estimated_1rm_kg is not None:
-            best[lift.exercise_id] = max(best.get(lift.exercise_id, 0.0), lift.estimated_1rm_kg)
+    best, implausible = _plausible_best_lifts(user, lifts, status)
 
     cap = session_muscle_cap(volume_level, older_adult=older)
     budget = session_set_budget(user.session_minutes)
     targets, scale = fit_volume_to_time(
         weekly_volume_targets(volume_level, user.goal, older_adult=older),
-        days_per_week=user.days_per_week,
+        days_per_week=days,
         session_sets_max=budget.max_sets,
         session_cap=cap,
     )
 
-    notes = [_INJURY_NOTES[i] for i in Injury if i in user.injuries]
-    if older:
+    notes = list(safety.notes)
+    if implausible:
+        names = ", ".join(i.replace("_", " ") for i in implausible)
         notes.append(
-            "65+: 2-3 sets per exercise at moderate effort, about 2 minutes rest; add balance practice "
-            "and some faster (power) reps at moderate loads (NSCA 2019)."
+            f"The reported {names} is far above what is plausible for your body weight and training "
+            "history, so no starting load is taken from it; please check the numbers in your profile."
         )
-    if youth:
+    if days < user.days_per_week:
+        notes.append(
+            f"{days} sessions a week are planned instead of {user.days_per_week}: more does not help at "
+            "this age and recovery matters; walk or stretch on the other days."
+        )
+    if youth and safety.age_band is None:
         notes.append("Under 18: supervised technique first; loads stay moderate (novice volume).")
-    if status == _NOVICE and user.days_per_week > 4:
+    if status == _NOVICE and days > 4:
         notes.append(
             "ACSM 2009 suggests 2-3 sessions a week for novices: the weekly volume is spread thin over "
             "the extra days, so keep effort moderate."
         )
     if scale < 1:
         notes.append(f"Session time limits weekly volume: minimum targets scaled to {round(scale * 100)}%.")
+
+    injuries = user.injury_sites
+    legacy = set(contraindicated_exercise_ids(injuries))
+    excluded: dict[str, tuple[str, ...]] = dict(safety.excluded)
+    for exercise_id in sorted(legacy - set(excluded)):
+        excluded[exercise_id] = ("injury (catalog contraindication)",)
+    allowed = tuple(
+        e.id for e in available_exercises(user.equipment, injuries, status) if e.id not in excluded
+    )
+    progression = progression_model(status)
+    if safety.no_rpe_progression and progression == ProgressionModel.RPE:
+        progression = ProgressionModel.DOUBLE
 
     return EnhancedUserData(
         user=user,
@@ -596,14 +681,18 @@ def analyse(user: UserData) -> EnhancedUserData:
         volume_scale=scale,
         session_muscle_cap=cap,
         max_sets_per_exercise=max_sets_per_exercise(volume_level, older_adult=older),
-        prescription=goal_prescription(user.goal, status, older_adult=older),
+        prescription=_with_floors(goal_prescription(user.goal, status, older_adult=older), safety),
         session_set_budget=budget,
-        split=choose_split(user.days_per_week),
+        split=choose_split(days),
         deload_every_weeks=deload_every_weeks(status, older_adult=older),
-        progression_model=progression_model(status),
+        progression_model=progression,
         energy=energy_needs(user),
-        avoided_patterns=avoided_patterns(user.injuries),
-        contraindicated_exercise_ids=contraindicated_exercise_ids(user.injuries),
-        allowed_exercise_ids=allowed_exercise_ids(user.equipment, user.injuries, status),
+        avoided_patterns=avoided_patterns(injuries),
+        contraindicated_exercise_ids=tuple(sorted(excluded)),
+        allowed_exercise_ids=allowed,
         safety_notes=tuple(notes),
+        safety=safety,
+        days_per_week=days,
+        excluded_reasons=excluded,
+        implausible_lifts=tuple(implausible),
     )

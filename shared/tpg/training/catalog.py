@@ -1,5 +1,12 @@
 """The exercise catalog: the one list of exercises the generator, the validator and the LLM prompt share.
 
+The table is data: `data/exercises.json`, one exercise per line, keys in the order of `Exercise`'s
+fields. This module reads it once, on first use (the generate Lambda's cold start does not pay for it
+unless the catalog is used), validates every entry strictly (unknown or missing keys, unknown enum
+values, duplicate ids, substitutions naming unknown ids: each fails with the exercise id named) and
+builds `ALL_EXERCISES` (catalog order) and `CATALOG` (by id). Ids are a public contract: never rename
+or delete one.
+
 Written by hand from well-known facts (muscles worked, equipment, skill level). Contraindications are
 conservative defaults taken from the safety notes (docs: training-science.md A9), not diagnoses:
 - knee: deep loaded knee flexion, lunging and jumping ("leg press / hip thrust over deep squats");
@@ -7,6 +14,8 @@ conservative defaults taken from the safety notes (docs: training-science.md A9)
   pressing over overhead press"); a fixed straight bar for bench pressing is avoided too;
 - lower back: heavy axial loading and loaded spinal flexion (deadlifts, good mornings, unsupported rows,
   sit-ups); chest-supported rows, hip thrusts, leg press and leg curls are the substitutes.
+The attributes below (`loading`, `spinal_loading`, `deep_knee_flexion`, ...) describe the movement
+itself, so that safety rules can select exercises by what they do rather than by id.
 
 Muscles are counted for volume as the validator does: primary = 1 set, secondary = 0.5 set. Squats and
 lunges list glutes as secondary (quads are the target), so glute volume is not double-counted.
@@ -16,10 +25,16 @@ Bodyweight is always available: nobody lacks a body, even if onboarding did not 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+from importlib import resources
 from types import MappingProxyType
+from typing import Any, NamedTuple, TypeVar
 
 from tpg.training.user_data import Equipment, ExperienceLevel, Injury
 
@@ -70,6 +85,34 @@ class MovementPattern(StrEnum):
     PLYOMETRIC = "plyometric"
 
 
+class LoadingType(StrEnum):
+    """How an exercise is loaded (one each)."""
+
+    BARBELL = "barbell"  # heavy free-weight barbell / trap-bar lifts
+    FREE_WEIGHT = "free_weight"  # dumbbell / kettlebell grinding lifts (and the landmine)
+    MACHINE = "machine"  # machines, cable stacks, smith machine
+    BAND = "band"
+    BODYWEIGHT = "bodyweight"  # loaded by leverage and reps (push-ups, pull-ups, dips, bridges)
+    BALLISTIC = "ballistic"  # moved with intent to be fast: swings, jumps, throws, push press
+    ISOMETRIC = "isometric"  # holds prescribed in seconds
+
+
+class Demand(StrEnum):
+    """Technical (`skill`) or balance (`balance`) demand."""
+
+    LOW = "low"
+    MODERATE = "moderate"
+    HIGH = "high"
+
+
+class SpinalLoading(StrEnum):
+    """Axial compression / shear of the spine."""
+
+    NONE = "none"
+    LOW = "low"  # goblet squat, dumbbell RDL, seated dumbbell press, leg press
+    HIGH = "high"  # a barbell on the back or from the floor, standing barbell press, heavy carries
+
+
 _LEVEL_RANK = {ExperienceLevel.NOVICE: 0, ExperienceLevel.INTERMEDIATE: 1, ExperienceLevel.ADVANCED: 2}
 
 
@@ -87,9 +130,25 @@ class Exercise:
     secondary_muscles: tuple[Muscle, ...]
     equipment: frozenset[Equipment]  # all of these are required
     level: ExperienceLevel  # the minimum training level
-    contraindications: frozenset[Injury]
+    contraindications: frozenset[Injury]  # explicit, per exercise; rules may exclude more by attribute
     substitutions: tuple[str, ...]
     compound: bool
+    loading: LoadingType
+    skill: Demand  # technical demand (olympic-style lifts and the push press: high)
+    impact: bool  # landing, jumping, running
+    supine: bool  # performed lying on the back
+    spinal_loading: SpinalLoading
+    spinal_flexion: bool  # loaded or repeated spinal flexion (crunch, sit-up, hanging raises)
+    spinal_rotation: bool  # loaded twisting (woodchop)
+    deep_knee_flexion: bool  # knee well beyond 90 degrees under load (full squats, lunges, pistols)
+    deep_hip_flexion: bool  # hip beyond ~90 degrees under load (deep squats, leg press, floor deadlifts)
+    overhead: bool  # arms overhead under load (overhead presses, pull-ups and pulldowns, hanging)
+    wrist_extension: bool  # body weight or a heavy load on an extended wrist (push-ups, front rack, dips)
+    balance: Demand  # balance demand / fall risk
+    unilateral: bool  # one side at a time: a set takes twice as long (reps are per side)
+    timed: bool  # prescribed in seconds rather than reps (holds, carries)
+    power: bool  # a power-training option: moderate load moved with maximal intent
+    balance_training: bool  # its purpose is balance (single-leg stance, tandem stance, step-up)
 
     def works(self, muscle: Muscle) -> float:
         """Sets counted for `muscle` per working set of this exercise: 1 primary, 0.5 secondary, else 0."""
@@ -100,2042 +159,213 @@ class Exercise:
         return 0.0
 
 
-def _ex(
-    exercise_id: str,
-    name: str,
-    pattern: str,
-    primary: str,
-    secondary: str = "",
-    equipment: str = "bodyweight",
-    level: str = "novice",
-    avoid: str = "",
-    subs: str = "",
-    compound: bool = False,
-) -> Exercise:
-    # Space-separated names keep the table readable; the enum constructors reject any typo at import.
-    return Exercise(
-        id=exercise_id,
-        name=name,
-        pattern=MovementPattern(pattern),
-        primary_muscles=tuple(Muscle(m) for m in primary.split()),
-        secondary_muscles=tuple(Muscle(m) for m in secondary.split()),
-        equipment=frozenset(Equipment(e) for e in equipment.split()),
-        level=ExperienceLevel(level),
-        contraindications=frozenset(Injury(i) for i in avoid.split()),
-        substitutions=tuple(subs.split()),
-        compound=compound,
+# ---------------------------------------------------------------------------------------------------
+# Loading and validating the data
+# ---------------------------------------------------------------------------------------------------
+
+DATA_FILE = "data/exercises.json"  # relative to the tpg.training package
+
+_ID = re.compile(r"[a-z][a-z0-9_]*")
+_MAX_ID = 64
+_MAX_NAME = 80
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class CatalogError(ValueError):
+    """The exercise data is invalid; the message names the exercise (by id, else by position)."""
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):  # strictly true/false: no 0/1, no "true"
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _one(enum: type[_E]) -> Callable[[Any], _E]:
+    members = {m.value: m for m in enum}  # a dict lookup: several times faster than enum(value)
+
+    def convert(value: Any) -> _E:
+        member = members.get(value) if isinstance(value, str) else None
+        if member is None:
+            raise ValueError(f"unknown {enum.__name__} {value!r} (allowed: {', '.join(members)})")
+        return member
+
+    return convert
+
+
+def _many(enum: type[_E]) -> Callable[[Any], tuple[_E, ...]]:
+    one = _one(enum)
+
+    def convert(value: Any) -> tuple[_E, ...]:
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {value!r}")
+        items = tuple(one(v) for v in value)
+        if len(set(items)) != len(items):
+            raise ValueError(f"duplicate value in {value!r}")
+        return items
+
+    return convert
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list, got {value!r}")
+    items = tuple(_str(v) for v in value)
+    if len(set(items)) != len(items):
+        raise ValueError(f"duplicate id in {value!r}")
+    return items
+
+
+def _frozen(enum: type[_E]) -> Callable[[Any], frozenset[_E]]:
+    many = _many(enum)
+    return lambda value: frozenset(many(value))
+
+
+# One converter per field of Exercise, in field order (the JSON's key order).
+_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "id": _str,
+    "name": _str,
+    "pattern": _one(MovementPattern),
+    "primary_muscles": _many(Muscle),
+    "secondary_muscles": _many(Muscle),
+    "equipment": _frozen(Equipment),
+    "level": _one(ExperienceLevel),
+    "contraindications": _frozen(Injury),
+    "substitutions": _ids,
+    "compound": _bool,
+    "loading": _one(LoadingType),
+    "skill": _one(Demand),
+    "impact": _bool,
+    "supine": _bool,
+    "spinal_loading": _one(SpinalLoading),
+    "spinal_flexion": _bool,
+    "spinal_rotation": _bool,
+    "deep_knee_flexion": _bool,
+    "deep_hip_flexion": _bool,
+    "overhead": _bool,
+    "wrist_extension": _bool,
+    "balance": _one(Demand),
+    "unilateral": _bool,
+    "timed": _bool,
+    "power": _bool,
+    "balance_training": _bool,
+}
+assert tuple(_FIELDS) == tuple(f.name for f in dataclasses.fields(Exercise)), "one converter per field"
+
+
+def _entry(raw: Any, index: int) -> Exercise:
+    label = f"#{index}"
+    if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+        label = repr(raw["id"])
+    where = f"exercise {label}"
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: expected an object, got {type(raw).__name__}")
+    unknown = [k for k in raw if k not in _FIELDS]
+    missing = [k for k in _FIELDS if k not in raw]
+    if unknown or missing:
+        raise CatalogError(f"{where}: unknown keys {unknown}, missing keys {missing}")
+    values: dict[str, Any] = {}
+    for key, convert in _FIELDS.items():
+        try:
+            values[key] = convert(raw[key])
+        except ValueError as error:
+            raise CatalogError(f"{where}, {key}: {error}") from None
+    exercise = Exercise(**values)
+    problems = []
+    if not _ID.fullmatch(exercise.id) or len(exercise.id) > _MAX_ID:
+        problems.append(f"id must be snake_case, at most {_MAX_ID} characters")
+    if not 0 < len(exercise.name) <= _MAX_NAME:
+        problems.append(f"name must have 1-{_MAX_NAME} characters")
+    if not exercise.primary_muscles:
+        problems.append("no primary muscle")
+    if set(exercise.primary_muscles) & set(exercise.secondary_muscles):
+        problems.append("a muscle is both primary and secondary")
+    if not exercise.equipment:
+        problems.append("no equipment (use bodyweight)")
+    if not exercise.substitutions:
+        problems.append("no substitutions")
+    if exercise.id in exercise.substitutions:
+        problems.append("substitutes itself")
+    if problems:
+        raise CatalogError(f"{where}: " + "; ".join(problems))
+    return exercise
+
+
+def parse_catalog(text: str | bytes) -> tuple[Exercise, ...]:
+    """The exercises in `text` (the content of exercises.json), validated; raises CatalogError."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CatalogError(f"{DATA_FILE} is not valid JSON: {error}") from None
+    if not isinstance(data, list) or not data:
+        raise CatalogError(f"{DATA_FILE} must be a non-empty JSON array of exercises")
+    exercises = tuple(_entry(raw, index) for index, raw in enumerate(data))
+    seen: set[str] = set()
+    for exercise in exercises:
+        if exercise.id in seen:
+            raise CatalogError(f"exercise {exercise.id!r}: duplicate id")
+        seen.add(exercise.id)
+    for exercise in exercises:
+        unknown = [s for s in exercise.substitutions if s not in seen]
+        if unknown:
+            raise CatalogError(f"exercise {exercise.id!r}: substitutions name unknown ids {unknown}")
+    return exercises
+
+
+class _Catalog(NamedTuple):
+    exercises: tuple[Exercise, ...]
+    by_id: Mapping[str, Exercise]
+    order: Mapping[str, int]
+
+
+@cache
+def _catalog() -> _Catalog:
+    text = resources.files("tpg.training").joinpath(DATA_FILE).read_bytes()
+    try:
+        exercises = parse_catalog(text)
+    except CatalogError as error:
+        raise CatalogError(f"{DATA_FILE}: {error}") from None
+    return _Catalog(
+        exercises=exercises,
+        by_id=MappingProxyType({e.id: e for e in exercises}),
+        order=MappingProxyType({e.id: index for index, e in enumerate(exercises)}),
     )
 
 
-_C = True  # compound, for the table below
+# Built on first access (module __getattr__): `from tpg.training.catalog import CATALOG` works as before.
+ALL_EXERCISES: tuple[Exercise, ...]
+CATALOG: Mapping[str, Exercise]
+_LAZY: dict[str, Callable[[], Any]] = {
+    "ALL_EXERCISES": lambda: _catalog().exercises,
+    "CATALOG": lambda: _catalog().by_id,
+}
 
-ALL_EXERCISES: tuple[Exercise, ...] = (
-    # --- Squat pattern (quads targeted) ---
-    _ex(
-        "barbell_back_squat",
-        "Barbell Back Squat",
-        "squat",
-        "quads",
-        "glutes hamstrings lower_back",
-        "barbell",
-        "novice",
-        "knee lower_back",
-        "leg_press barbell_box_squat goblet_squat",
-        _C,
-    ),
-    _ex(
-        "barbell_front_squat",
-        "Barbell Front Squat",
-        "squat",
-        "quads",
-        "glutes abs lower_back",
-        "barbell",
-        "intermediate",
-        "knee wrist lower_back",
-        "barbell_back_squat goblet_squat hack_squat",
-        _C,
-    ),
-    _ex(
-        "barbell_box_squat",
-        "Barbell Box Squat",
-        "squat",
-        "quads",
-        "glutes hamstrings",
-        "barbell bench",
-        "intermediate",
-        "lower_back",
-        "leg_press dumbbell_box_squat",
-        _C,
-    ),
-    _ex(
-        "smith_machine_squat",
-        "Smith Machine Squat",
-        "squat",
-        "quads",
-        "glutes",
-        "machine",
-        "novice",
-        "knee lower_back",
-        "leg_press hack_squat",
-        _C,
-    ),
-    _ex(
-        "hack_squat",
-        "Hack Squat",
-        "squat",
-        "quads",
-        "glutes",
-        "machine",
-        "intermediate",
-        "knee",
-        "leg_press smith_machine_squat",
-        _C,
-    ),
-    _ex(
-        "leg_press",
-        "Leg Press",
-        "squat",
-        "quads",
-        "glutes hamstrings",
-        "machine",
-        "novice",
-        "",
-        "hack_squat dumbbell_box_squat",
-        _C,
-    ),
-    _ex(
-        "goblet_squat",
-        "Dumbbell Goblet Squat",
-        "squat",
-        "quads",
-        "glutes abs",
-        "dumbbell",
-        "novice",
-        "knee",
-        "dumbbell_box_squat kettlebell_goblet_squat",
-        _C,
-    ),
-    _ex(
-        "kettlebell_goblet_squat",
-        "Kettlebell Goblet Squat",
-        "squat",
-        "quads",
-        "glutes abs",
-        "kettlebell",
-        "novice",
-        "knee",
-        "goblet_squat dumbbell_box_squat",
-        _C,
-    ),
-    _ex(
-        "dumbbell_box_squat",
-        "Dumbbell Box Squat (to bench height)",
-        "squat",
-        "quads",
-        "glutes",
-        "dumbbell bench",
-        "novice",
-        "",
-        "bodyweight_box_squat leg_press",
-        _C,
-    ),
-    _ex(
-        "bodyweight_squat",
-        "Bodyweight Squat",
-        "squat",
-        "quads",
-        "glutes",
-        "bodyweight",
-        "novice",
-        "knee",
-        "bodyweight_box_squat band_squat",
-        _C,
-    ),
-    _ex(
-        "bodyweight_box_squat",
-        "Box Squat to a Chair (sit-to-stand)",
-        "squat",
-        "quads",
-        "glutes",
-        "bodyweight",
-        "novice",
-        "",
-        "wall_sit band_spanish_squat",
-        _C,
-    ),
-    _ex(
-        "wall_sit",
-        "Wall Sit",
-        "squat",
-        "quads",
-        "glutes",
-        "bodyweight",
-        "novice",
-        "",
-        "bodyweight_box_squat band_spanish_squat",
-    ),
-    _ex(
-        "band_squat",
-        "Banded Squat",
-        "squat",
-        "quads",
-        "glutes",
-        "band",
-        "novice",
-        "knee",
-        "bodyweight_box_squat band_spanish_squat",
-        _C,
-    ),
-    _ex(
-        "band_spanish_squat",
-        "Spanish Squat (band behind the knees)",
-        "squat",
-        "quads",
-        "glutes",
-        "band",
-        "novice",
-        "",
-        "wall_sit bodyweight_box_squat",
-        _C,
-    ),
-    _ex(
-        "pistol_squat",
-        "Pistol Squat",
-        "squat",
-        "quads",
-        "glutes abs",
-        "bodyweight",
-        "advanced",
-        "knee hip",
-        "bodyweight_split_squat bodyweight_box_squat",
-        _C,
-    ),
-    # --- Knee-dominant isolation ---
-    _ex(
-        "leg_extension",
-        "Leg Extension",
-        "isolation_lower",
-        "quads",
-        "",
-        "machine",
-        "novice",
-        "",
-        "band_terminal_knee_extension leg_press",
-    ),
-    _ex(
-        "band_terminal_knee_extension",
-        "Banded Terminal Knee Extension",
-        "isolation_lower",
-        "quads",
-        "",
-        "band",
-        "novice",
-        "",
-        "wall_sit leg_extension",
-    ),
-    _ex(
-        "sissy_squat",
-        "Sissy Squat",
-        "isolation_lower",
-        "quads",
-        "abs",
-        "bodyweight",
-        "advanced",
-        "knee",
-        "leg_extension wall_sit",
-    ),
-    # --- Lunge / single leg ---
-    _ex(
-        "barbell_lunge",
-        "Barbell Lunge",
-        "lunge",
-        "quads",
-        "glutes hamstrings",
-        "barbell",
-        "intermediate",
-        "knee lower_back",
-        "dumbbell_reverse_lunge leg_press",
-        _C,
-    ),
-    _ex(
-        "dumbbell_walking_lunge",
-        "Dumbbell Walking Lunge",
-        "lunge",
-        "quads",
-        "glutes hamstrings",
-        "dumbbell",
-        "intermediate",
-        "knee",
-        "dumbbell_reverse_lunge dumbbell_box_squat",
-        _C,
-    ),
-    _ex(
-        "dumbbell_reverse_lunge",
-        "Dumbbell Reverse Lunge",
-        "lunge",
-        "quads",
-        "glutes hamstrings",
-        "dumbbell",
-        "novice",
-        "knee",
-        "dumbbell_step_up dumbbell_box_squat",
-        _C,
-    ),
-    _ex(
-        "bulgarian_split_squat",
-        "Dumbbell Bulgarian Split Squat",
-        "lunge",
-        "quads",
-        "glutes hamstrings",
-        "dumbbell bench",
-        "intermediate",
-        "knee hip",
-        "dumbbell_reverse_lunge dumbbell_box_squat",
-        _C,
-    ),
-    _ex(
-        "dumbbell_step_up",
-        "Dumbbell Step-Up",
-        "lunge",
-        "quads",
-        "glutes",
-        "dumbbell bench",
-        "novice",
-        "knee",
-        "dumbbell_box_squat dumbbell_hip_thrust",
-        _C,
-    ),
-    _ex(
-        "bodyweight_reverse_lunge",
-        "Bodyweight Reverse Lunge",
-        "lunge",
-        "quads",
-        "glutes hamstrings",
-        "bodyweight",
-        "novice",
-        "knee",
-        "bodyweight_box_squat glute_bridge",
-        _C,
-    ),
-    _ex(
-        "bodyweight_split_squat",
-        "Bodyweight Split Squat",
-        "lunge",
-        "quads",
-        "glutes",
-        "bodyweight",
-        "novice",
-        "knee",
-        "bodyweight_box_squat wall_sit",
-        _C,
-    ),
-    _ex(
-        "bodyweight_step_up",
-        "Step-Up (stair or box)",
-        "lunge",
-        "quads",
-        "glutes",
-        "bodyweight",
-        "novice",
-        "knee",
-        "bodyweight_box_squat glute_bridge",
-        _C,
-    ),
-    _ex(
-        "lateral_lunge",
-        "Lateral Lunge",
-        "lunge",
-        "quads",
-        "glutes",
-        "bodyweight",
-        "novice",
-        "knee hip",
-        "bodyweight_box_squat band_lateral_walk",
-        _C,
-    ),
-    _ex(
-        "band_split_squat",
-        "Banded Split Squat",
-        "lunge",
-        "quads",
-        "glutes hamstrings",
-        "band",
-        "novice",
-        "knee",
-        "band_spanish_squat bodyweight_box_squat",
-        _C,
-    ),
-    # --- Hinge ---
-    _ex(
-        "barbell_deadlift",
-        "Barbell Deadlift",
-        "hinge",
-        "hamstrings glutes",
-        "lower_back quads back traps forearms",
-        "barbell",
-        "novice",
-        "lower_back",
-        "barbell_hip_thrust cable_pull_through lying_leg_curl",
-        _C,
-    ),
-    _ex(
-        "sumo_deadlift",
-        "Sumo Deadlift",
-        "hinge",
-        "glutes hamstrings",
-        "quads lower_back traps forearms",
-        "barbell",
-        "intermediate",
-        "lower_back hip",
-        "barbell_deadlift barbell_hip_thrust",
-        _C,
-    ),
-    _ex(
-        "barbell_romanian_deadlift",
-        "Barbell Romanian Deadlift",
-        "hinge",
-        "hamstrings",
-        "glutes lower_back forearms",
-        "barbell",
-        "novice",
-        "lower_back",
-        "dumbbell_romanian_deadlift lying_leg_curl",
-        _C,
-    ),
-    _ex(
-        "good_morning",
-        "Barbell Good Morning",
-        "hinge",
-        "hamstrings",
-        "glutes lower_back",
-        "barbell",
-        "advanced",
-        "lower_back",
-        "barbell_romanian_deadlift back_extension",
-        _C,
-    ),
-    _ex(
-        "dumbbell_romanian_deadlift",
-        "Dumbbell Romanian Deadlift",
-        "hinge",
-        "hamstrings",
-        "glutes lower_back forearms",
-        "dumbbell",
-        "novice",
-        "lower_back",
-        "dumbbell_lying_leg_curl dumbbell_hip_thrust",
-        _C,
-    ),
-    _ex(
-        "single_leg_dumbbell_rdl",
-        "Single-Leg Dumbbell Romanian Deadlift",
-        "hinge",
-        "hamstrings",
-        "glutes abs",
-        "dumbbell",
-        "intermediate",
-        "lower_back",
-        "dumbbell_romanian_deadlift slider_leg_curl",
-        _C,
-    ),
-    _ex(
-        "kettlebell_deadlift",
-        "Kettlebell Deadlift",
-        "hinge",
-        "hamstrings glutes",
-        "quads lower_back",
-        "kettlebell",
-        "novice",
-        "lower_back",
-        "kettlebell_swing glute_bridge",
-        _C,
-    ),
-    _ex(
-        "kettlebell_swing",
-        "Kettlebell Swing",
-        "hinge",
-        "glutes hamstrings",
-        "lower_back shoulders abs",
-        "kettlebell",
-        "intermediate",
-        "lower_back",
-        "kettlebell_deadlift cable_pull_through",
-        _C,
-    ),
-    _ex(
-        "cable_pull_through",
-        "Cable Pull-Through",
-        "hinge",
-        "glutes",
-        "hamstrings",
-        "cable",
-        "novice",
-        "",
-        "barbell_hip_thrust back_extension",
-        _C,
-    ),
-    _ex(
-        "band_pull_through",
-        "Banded Pull-Through",
-        "hinge",
-        "glutes",
-        "hamstrings",
-        "band",
-        "novice",
-        "",
-        "band_glute_bridge glute_bridge",
-        _C,
-    ),
-    _ex(
-        "band_good_morning",
-        "Banded Good Morning",
-        "hinge",
-        "hamstrings",
-        "glutes lower_back",
-        "band",
-        "novice",
-        "lower_back",
-        "band_pull_through band_lying_leg_curl",
-        _C,
-    ),
-    _ex(
-        "back_extension",
-        "45-Degree Back Extension (controlled range)",
-        "hinge",
-        "glutes lower_back",
-        "hamstrings",
-        "machine",
-        "novice",
-        "",
-        "cable_pull_through barbell_hip_thrust",
-        _C,
-    ),
-    _ex(
-        "barbell_hip_thrust",
-        "Barbell Hip Thrust",
-        "hinge",
-        "glutes",
-        "hamstrings",
-        "barbell bench",
-        "novice",
-        "",
-        "dumbbell_hip_thrust glute_bridge",
-        _C,
-    ),
-    _ex(
-        "dumbbell_hip_thrust",
-        "Dumbbell Hip Thrust",
-        "hinge",
-        "glutes",
-        "hamstrings",
-        "dumbbell bench",
-        "novice",
-        "",
-        "barbell_hip_thrust glute_bridge",
-        _C,
-    ),
-    _ex(
-        "glute_bridge",
-        "Glute Bridge",
-        "hinge",
-        "glutes",
-        "hamstrings",
-        "bodyweight",
-        "novice",
-        "",
-        "single_leg_glute_bridge band_glute_bridge",
-    ),
-    _ex(
-        "single_leg_glute_bridge",
-        "Single-Leg Glute Bridge",
-        "hinge",
-        "glutes",
-        "hamstrings",
-        "bodyweight",
-        "novice",
-        "",
-        "glute_bridge band_glute_bridge",
-    ),
-    _ex(
-        "band_glute_bridge",
-        "Banded Glute Bridge",
-        "hinge",
-        "glutes",
-        "hamstrings",
-        "band",
-        "novice",
-        "",
-        "glute_bridge band_pull_through",
-    ),
-    # --- Hamstring curls ---
-    _ex(
-        "lying_leg_curl",
-        "Lying Leg Curl",
-        "isolation_lower",
-        "hamstrings",
-        "calves",
-        "machine",
-        "novice",
-        "",
-        "seated_leg_curl cable_leg_curl",
-    ),
-    _ex(
-        "seated_leg_curl",
-        "Seated Leg Curl",
-        "isolation_lower",
-        "hamstrings",
-        "",
-        "machine",
-        "novice",
-        "",
-        "lying_leg_curl cable_leg_curl",
-    ),
-    _ex(
-        "cable_leg_curl",
-        "Standing Cable Leg Curl",
-        "isolation_lower",
-        "hamstrings",
-        "",
-        "cable",
-        "novice",
-        "",
-        "lying_leg_curl band_lying_leg_curl",
-    ),
-    _ex(
-        "band_lying_leg_curl",
-        "Banded Lying Leg Curl",
-        "isolation_lower",
-        "hamstrings",
-        "",
-        "band",
-        "novice",
-        "",
-        "slider_leg_curl band_standing_leg_curl",
-    ),
-    _ex(
-        "band_standing_leg_curl",
-        "Banded Standing Leg Curl",
-        "isolation_lower",
-        "hamstrings",
-        "",
-        "band",
-        "novice",
-        "",
-        "band_lying_leg_curl slider_leg_curl",
-    ),
-    _ex(
-        "dumbbell_lying_leg_curl",
-        "Dumbbell Lying Leg Curl (on a bench)",
-        "isolation_lower",
-        "hamstrings",
-        "",
-        "dumbbell bench",
-        "novice",
-        "",
-        "slider_leg_curl dumbbell_romanian_deadlift",
-    ),
-    _ex(
-        "slider_leg_curl",
-        "Slider (Towel) Leg Curl",
-        "isolation_lower",
-        "hamstrings",
-        "glutes",
-        "bodyweight",
-        "novice",
-        "",
-        "band_lying_leg_curl single_leg_glute_bridge",
-    ),
-    _ex(
-        "nordic_hamstring_curl",
-        "Nordic Hamstring Curl",
-        "isolation_lower",
-        "hamstrings",
-        "",
-        "bodyweight",
-        "advanced",
-        "knee",
-        "slider_leg_curl lying_leg_curl",
-    ),
-    # --- Glute isolation ---
-    _ex(
-        "cable_glute_kickback",
-        "Cable Glute Kickback",
-        "isolation_lower",
-        "glutes",
-        "hamstrings",
-        "cable",
-        "novice",
-        "",
-        "band_glute_kickback hip_abduction_machine",
-    ),
-    _ex(
-        "band_glute_kickback",
-        "Banded Glute Kickback",
-        "isolation_lower",
-        "glutes",
-        "hamstrings",
-        "band",
-        "novice",
-        "",
-        "cable_glute_kickback glute_bridge",
-    ),
-    _ex(
-        "band_lateral_walk",
-        "Banded Lateral Walk",
-        "isolation_lower",
-        "glutes",
-        "",
-        "band",
-        "novice",
-        "",
-        "band_clamshell side_lying_hip_abduction",
-    ),
-    _ex(
-        "band_clamshell",
-        "Banded Clamshell",
-        "isolation_lower",
-        "glutes",
-        "",
-        "band",
-        "novice",
-        "",
-        "band_lateral_walk side_lying_hip_abduction",
-    ),
-    _ex(
-        "hip_abduction_machine",
-        "Hip Abduction Machine",
-        "isolation_lower",
-        "glutes",
-        "",
-        "machine",
-        "novice",
-        "",
-        "band_lateral_walk cable_glute_kickback",
-    ),
-    _ex(
-        "side_lying_hip_abduction",
-        "Side-Lying Hip Abduction",
-        "isolation_lower",
-        "glutes",
-        "",
-        "bodyweight",
-        "novice",
-        "",
-        "band_clamshell glute_bridge",
-    ),
-    # --- Calves ---
-    _ex(
-        "standing_calf_raise_machine",
-        "Standing Calf Raise (machine)",
-        "isolation_lower",
-        "calves",
-        "",
-        "machine",
-        "novice",
-        "",
-        "seated_calf_raise dumbbell_calf_raise",
-    ),
-    _ex(
-        "seated_calf_raise",
-        "Seated Calf Raise",
-        "isolation_lower",
-        "calves",
-        "",
-        "machine",
-        "novice",
-        "",
-        "standing_calf_raise_machine leg_press_calf_raise",
-    ),
-    _ex(
-        "leg_press_calf_raise",
-        "Leg Press Calf Raise",
-        "isolation_lower",
-        "calves",
-        "",
-        "machine",
-        "novice",
-        "",
-        "standing_calf_raise_machine seated_calf_raise",
-    ),
-    _ex(
-        "dumbbell_calf_raise",
-        "Dumbbell Standing Calf Raise",
-        "isolation_lower",
-        "calves",
-        "",
-        "dumbbell",
-        "novice",
-        "",
-        "single_leg_calf_raise bodyweight_calf_raise",
-    ),
-    _ex(
-        "bodyweight_calf_raise",
-        "Bodyweight Calf Raise",
-        "isolation_lower",
-        "calves",
-        "",
-        "bodyweight",
-        "novice",
-        "",
-        "single_leg_calf_raise band_calf_raise",
-    ),
-    _ex(
-        "single_leg_calf_raise",
-        "Single-Leg Calf Raise",
-        "isolation_lower",
-        "calves",
-        "",
-        "bodyweight",
-        "novice",
-        "",
-        "bodyweight_calf_raise dumbbell_calf_raise",
-    ),
-    _ex(
-        "band_calf_raise",
-        "Banded Calf Raise",
-        "isolation_lower",
-        "calves",
-        "",
-        "band",
-        "novice",
-        "",
-        "bodyweight_calf_raise single_leg_calf_raise",
-    ),
-    # --- Horizontal push (chest) ---
-    _ex(
-        "barbell_bench_press",
-        "Barbell Bench Press",
-        "horizontal_push",
-        "chest",
-        "triceps shoulders",
-        "barbell bench",
-        "novice",
-        "shoulder",
-        "dumbbell_bench_press machine_chest_press",
-        _C,
-    ),
-    _ex(
-        "incline_barbell_bench_press",
-        "Incline Barbell Bench Press",
-        "horizontal_push",
-        "chest",
-        "shoulders triceps",
-        "barbell bench",
-        "intermediate",
-        "shoulder",
-        "incline_dumbbell_press machine_chest_press",
-        _C,
-    ),
-    _ex(
-        "close_grip_bench_press",
-        "Close-Grip Bench Press",
-        "horizontal_push",
-        "triceps",
-        "chest shoulders",
-        "barbell bench",
-        "intermediate",
-        "wrist",
-        "dumbbell_close_grip_press cable_triceps_pushdown",
-        _C,
-    ),
-    _ex(
-        "dumbbell_bench_press",
-        "Dumbbell Bench Press",
-        "horizontal_push",
-        "chest",
-        "triceps shoulders",
-        "dumbbell bench",
-        "novice",
-        "",
-        "neutral_grip_dumbbell_press machine_chest_press",
-        _C,
-    ),
-    _ex(
-        "incline_dumbbell_press",
-        "Incline Dumbbell Press",
-        "horizontal_push",
-        "chest",
-        "shoulders triceps",
-        "dumbbell bench",
-        "novice",
-        "",
-        "neutral_grip_dumbbell_press incline_push_up",
-        _C,
-    ),
-    _ex(
-        "neutral_grip_dumbbell_press",
-        "Neutral-Grip Dumbbell Press",
-        "horizontal_push",
-        "chest",
-        "triceps shoulders",
-        "dumbbell bench",
-        "novice",
-        "",
-        "dumbbell_floor_press machine_chest_press",
-        _C,
-    ),
-    _ex(
-        "dumbbell_floor_press",
-        "Dumbbell Floor Press",
-        "horizontal_push",
-        "chest",
-        "triceps",
-        "dumbbell",
-        "novice",
-        "",
-        "neutral_grip_dumbbell_press push_up",
-        _C,
-    ),
-    _ex(
-        "machine_chest_press",
-        "Machine Chest Press",
-        "horizontal_push",
-        "chest",
-        "triceps shoulders",
-        "machine",
-        "novice",
-        "",
-        "dumbbell_bench_press push_up",
-        _C,
-    ),
-    _ex(
-        "landmine_press",
-        "Half-Kneeling Landmine Press",
-        "horizontal_push",
-        "shoulders chest",
-        "triceps",
-        "barbell",
-        "intermediate",
-        "",
-        "incline_dumbbell_press machine_chest_press",
-        _C,
-    ),
-    _ex(
-        "push_up",
-        "Push-Up",
-        "horizontal_push",
-        "chest",
-        "triceps shoulders abs",
-        "bodyweight",
-        "novice",
-        "wrist",
-        "incline_push_up band_chest_press",
-        _C,
-    ),
-    _ex(
-        "incline_push_up",
-        "Incline Push-Up (hands on a bench or wall)",
-        "horizontal_push",
-        "chest",
-        "triceps shoulders",
-        "bodyweight",
-        "novice",
-        "",
-        "push_up band_chest_press",
-        _C,
-    ),
-    _ex(
-        "decline_push_up",
-        "Decline Push-Up",
-        "horizontal_push",
-        "chest",
-        "shoulders triceps",
-        "bodyweight",
-        "intermediate",
-        "shoulder wrist",
-        "push_up band_push_up",
-        _C,
-    ),
-    _ex(
-        "band_push_up",
-        "Banded Push-Up",
-        "horizontal_push",
-        "chest",
-        "triceps shoulders",
-        "band bodyweight",
-        "intermediate",
-        "wrist",
-        "push_up band_chest_press",
-        _C,
-    ),
-    _ex(
-        "band_chest_press",
-        "Banded Chest Press (anchored)",
-        "horizontal_push",
-        "chest",
-        "triceps shoulders",
-        "band",
-        "novice",
-        "",
-        "push_up incline_push_up",
-        _C,
-    ),
-    _ex(
-        "parallel_bar_dip",
-        "Parallel Bar Dip (dip station)",
-        "horizontal_push",
-        "chest triceps",
-        "shoulders",
-        "machine",
-        "intermediate",
-        "shoulder",
-        "machine_chest_press close_grip_bench_press",
-        _C,
-    ),
-    # --- Chest isolation ---
-    _ex(
-        "dumbbell_fly",
-        "Dumbbell Fly",
-        "isolation_upper",
-        "chest",
-        "shoulders",
-        "dumbbell bench",
-        "novice",
-        "shoulder",
-        "cable_fly band_chest_fly",
-    ),
-    _ex(
-        "cable_fly",
-        "Cable Fly",
-        "isolation_upper",
-        "chest",
-        "shoulders",
-        "cable",
-        "novice",
-        "",
-        "pec_deck dumbbell_fly",
-    ),
-    _ex(
-        "pec_deck",
-        "Pec Deck",
-        "isolation_upper",
-        "chest",
-        "",
-        "machine",
-        "novice",
-        "",
-        "cable_fly dumbbell_fly",
-    ),
-    _ex(
-        "band_chest_fly",
-        "Banded Chest Fly",
-        "isolation_upper",
-        "chest",
-        "shoulders",
-        "band",
-        "novice",
-        "",
-        "band_chest_press cable_fly",
-    ),
-    # --- Vertical push (overhead) ---
-    _ex(
-        "barbell_overhead_press",
-        "Barbell Overhead Press",
-        "vertical_push",
-        "shoulders",
-        "triceps abs",
-        "barbell",
-        "novice",
-        "shoulder lower_back",
-        "dumbbell_shoulder_press landmine_press",
-        _C,
-    ),
-    _ex(
-        "push_press",
-        "Push Press",
-        "vertical_push",
-        "shoulders",
-        "triceps quads",
-        "barbell",
-        "advanced",
-        "shoulder lower_back",
-        "barbell_overhead_press",
-        _C,
-    ),
-    _ex(
-        "dumbbell_shoulder_press",
-        "Seated Dumbbell Shoulder Press",
-        "vertical_push",
-        "shoulders",
-        "triceps",
-        "dumbbell bench",
-        "novice",
-        "shoulder",
-        "machine_shoulder_press landmine_press",
-        _C,
-    ),
-    _ex(
-        "standing_dumbbell_shoulder_press",
-        "Standing Dumbbell Shoulder Press",
-        "vertical_push",
-        "shoulders",
-        "triceps abs",
-        "dumbbell",
-        "novice",
-        "shoulder",
-        "dumbbell_shoulder_press band_overhead_press",
-        _C,
-    ),
-    _ex(
-        "arnold_press",
-        "Arnold Press",
-        "vertical_push",
-        "shoulders",
-        "triceps",
-        "dumbbell",
-        "intermediate",
-        "shoulder",
-        "dumbbell_shoulder_press",
-        _C,
-    ),
-    _ex(
-        "machine_shoulder_press",
-        "Machine Shoulder Press",
-        "vertical_push",
-        "shoulders",
-        "triceps",
-        "machine",
-        "novice",
-        "shoulder",
-        "dumbbell_shoulder_press landmine_press",
-        _C,
-    ),
-    _ex(
-        "kettlebell_overhead_press",
-        "Kettlebell Overhead Press",
-        "vertical_push",
-        "shoulders",
-        "triceps abs",
-        "kettlebell",
-        "intermediate",
-        "shoulder",
-        "standing_dumbbell_shoulder_press landmine_press",
-        _C,
-    ),
-    _ex(
-        "band_overhead_press",
-        "Banded Overhead Press",
-        "vertical_push",
-        "shoulders",
-        "triceps",
-        "band",
-        "novice",
-        "shoulder",
-        "band_lateral_raise band_chest_press",
-        _C,
-    ),
-    _ex(
-        "pike_push_up",
-        "Pike Push-Up",
-        "vertical_push",
-        "shoulders",
-        "triceps",
-        "bodyweight",
-        "intermediate",
-        "shoulder wrist",
-        "band_overhead_press push_up",
-        _C,
-    ),
-    # --- Shoulder isolation ---
-    _ex(
-        "dumbbell_lateral_raise",
-        "Dumbbell Lateral Raise (scapular plane, to shoulder height)",
-        "isolation_upper",
-        "shoulders",
-        "traps",
-        "dumbbell",
-        "novice",
-        "",
-        "cable_lateral_raise band_lateral_raise",
-    ),
-    _ex(
-        "cable_lateral_raise",
-        "Cable Lateral Raise",
-        "isolation_upper",
-        "shoulders",
-        "traps",
-        "cable",
-        "novice",
-        "",
-        "dumbbell_lateral_raise band_lateral_raise",
-    ),
-    _ex(
-        "band_lateral_raise",
-        "Banded Lateral Raise",
-        "isolation_upper",
-        "shoulders",
-        "traps",
-        "band",
-        "novice",
-        "",
-        "dumbbell_lateral_raise band_face_pull",
-    ),
-    _ex(
-        "dumbbell_scaption_raise",
-        "Dumbbell Scaption Raise (thumbs up, full can)",
-        "isolation_upper",
-        "shoulders",
-        "traps",
-        "dumbbell",
-        "novice",
-        "",
-        "dumbbell_lateral_raise band_lateral_raise",
-    ),
-    _ex(
-        "dumbbell_front_raise",
-        "Dumbbell Front Raise",
-        "isolation_upper",
-        "shoulders",
-        "",
-        "dumbbell",
-        "novice",
-        "",
-        "dumbbell_scaption_raise",
-    ),
-    _ex(
-        "dumbbell_rear_delt_fly",
-        "Chest-Supported Dumbbell Rear Delt Fly",
-        "isolation_upper",
-        "shoulders",
-        "back traps",
-        "dumbbell bench",
-        "novice",
-        "",
-        "reverse_pec_deck band_pull_apart",
-    ),
-    _ex(
-        "reverse_pec_deck",
-        "Reverse Pec Deck",
-        "isolation_upper",
-        "shoulders",
-        "back traps",
-        "machine",
-        "novice",
-        "",
-        "face_pull dumbbell_rear_delt_fly",
-    ),
-    _ex(
-        "face_pull",
-        "Cable Face Pull",
-        "isolation_upper",
-        "shoulders",
-        "back traps",
-        "cable",
-        "novice",
-        "",
-        "band_face_pull reverse_pec_deck",
-    ),
-    _ex(
-        "band_face_pull",
-        "Banded Face Pull",
-        "isolation_upper",
-        "shoulders",
-        "back traps",
-        "band",
-        "novice",
-        "",
-        "band_pull_apart face_pull",
-    ),
-    _ex(
-        "band_pull_apart",
-        "Band Pull-Apart",
-        "isolation_upper",
-        "shoulders",
-        "back traps",
-        "band",
-        "novice",
-        "",
-        "band_face_pull dumbbell_rear_delt_fly",
-    ),
-    _ex(
-        "prone_y_raise",
-        "Prone Y Raise (floor)",
-        "isolation_upper",
-        "shoulders",
-        "traps back",
-        "bodyweight",
-        "novice",
-        "",
-        "band_pull_apart dumbbell_rear_delt_fly",
-    ),
-    _ex(
-        "barbell_upright_row",
-        "Barbell Upright Row",
-        "isolation_upper",
-        "shoulders",
-        "traps biceps",
-        "barbell",
-        "intermediate",
-        "shoulder",
-        "dumbbell_lateral_raise cable_lateral_raise",
-    ),
-    # --- Horizontal pull (rows) ---
-    _ex(
-        "barbell_bent_over_row",
-        "Barbell Bent-Over Row",
-        "horizontal_pull",
-        "back",
-        "biceps lower_back traps",
-        "barbell",
-        "novice",
-        "lower_back",
-        "chest_supported_machine_row seated_cable_row",
-        _C,
-    ),
-    _ex(
-        "pendlay_row",
-        "Pendlay Row",
-        "horizontal_pull",
-        "back",
-        "biceps lower_back traps",
-        "barbell",
-        "intermediate",
-        "lower_back",
-        "barbell_bent_over_row chest_supported_machine_row",
-        _C,
-    ),
-    _ex(
-        "seated_cable_row",
-        "Seated Cable Row",
-        "horizontal_pull",
-        "back",
-        "biceps traps",
-        "cable",
-        "novice",
-        "",
-        "chest_supported_machine_row one_arm_dumbbell_row",
-        _C,
-    ),
-    _ex(
-        "chest_supported_machine_row",
-        "Chest-Supported Machine Row",
-        "horizontal_pull",
-        "back",
-        "biceps traps",
-        "machine",
-        "novice",
-        "",
-        "seated_cable_row chest_supported_dumbbell_row",
-        _C,
-    ),
-    _ex(
-        "one_arm_dumbbell_row",
-        "One-Arm Dumbbell Row (bench-supported)",
-        "horizontal_pull",
-        "back",
-        "biceps",
-        "dumbbell bench",
-        "novice",
-        "",
-        "chest_supported_dumbbell_row seated_cable_row",
-        _C,
-    ),
-    _ex(
-        "chest_supported_dumbbell_row",
-        "Chest-Supported Dumbbell Row (incline bench)",
-        "horizontal_pull",
-        "back",
-        "biceps traps",
-        "dumbbell bench",
-        "novice",
-        "",
-        "one_arm_dumbbell_row chest_supported_machine_row",
-        _C,
-    ),
-    _ex(
-        "dumbbell_bent_over_row",
-        "Dumbbell Bent-Over Row",
-        "horizontal_pull",
-        "back",
-        "biceps lower_back",
-        "dumbbell",
-        "novice",
-        "lower_back",
-        "one_arm_dumbbell_row chest_supported_dumbbell_row",
-        _C,
-    ),
-    _ex(
-        "kettlebell_row",
-        "One-Arm Kettlebell Row (bench-supported)",
-        "horizontal_pull",
-        "back",
-        "biceps",
-        "kettlebell bench",
-        "novice",
-        "",
-        "one_arm_dumbbell_row",
-        _C,
-    ),
-    _ex(
-        "renegade_row",
-        "Renegade Row",
-        "horizontal_pull",
-        "back",
-        "abs biceps",
-        "dumbbell",
-        "advanced",
-        "wrist lower_back",
-        "one_arm_dumbbell_row",
-        _C,
-    ),
-    _ex(
-        "inverted_row",
-        "Inverted Row (bar in a rack)",
-        "horizontal_pull",
-        "back",
-        "biceps",
-        "barbell",
-        "novice",
-        "",
-        "seated_cable_row band_seated_row",
-        _C,
-    ),
-    _ex(
-        "band_seated_row",
-        "Banded Seated Row",
-        "horizontal_pull",
-        "back",
-        "biceps traps",
-        "band",
-        "novice",
-        "",
-        "band_single_arm_row band_lat_pulldown",
-        _C,
-    ),
-    _ex(
-        "band_single_arm_row",
-        "Banded Single-Arm Row (split stance)",
-        "horizontal_pull",
-        "back",
-        "biceps",
-        "band",
-        "novice",
-        "",
-        "band_seated_row band_lat_pulldown",
-        _C,
-    ),
-    _ex(
-        "band_bent_over_row",
-        "Banded Bent-Over Row",
-        "horizontal_pull",
-        "back",
-        "biceps lower_back",
-        "band",
-        "novice",
-        "lower_back",
-        "band_seated_row band_single_arm_row",
-        _C,
-    ),
-    # --- Vertical pull ---
-    _ex(
-        "lat_pulldown",
-        "Lat Pulldown",
-        "vertical_pull",
-        "back",
-        "biceps",
-        "cable",
-        "novice",
-        "",
-        "close_grip_lat_pulldown assisted_pull_up_machine",
-        _C,
-    ),
-    _ex(
-        "pull_up",
-        "Pull-Up",
-        "vertical_pull",
-        "back",
-        "biceps forearms",
-        "pullup_bar",
-        "intermediate",
-        "",
-        "lat_pulldown band_assisted_pull_up",
-        _C,
-    ),
-    _ex(
-        "chin_up",
-        "Chin-Up",
-        "vertical_pull",
-        "back biceps",
-        "forearms",
-        "pullup_bar",
-        "intermediate",
-        "elbow",
-        "close_grip_lat_pulldown band_assisted_pull_up",
-        _C,
-    ),
-    _ex(
-        "close_grip_lat_pulldown",
-        "Neutral-Grip Lat Pulldown",
-        "vertical_pull",
-        "back",
-        "biceps",
-        "cable",
-        "novice",
-        "",
-        "lat_pulldown seated_cable_row",
-        _C,
-    ),
-    _ex(
-        "assisted_pull_up_machine",
-        "Machine-Assisted Pull-Up",
-        "vertical_pull",
-        "back",
-        "biceps",
-        "machine",
-        "novice",
-        "",
-        "lat_pulldown band_assisted_pull_up",
-        _C,
-    ),
-    _ex(
-        "band_assisted_pull_up",
-        "Band-Assisted Pull-Up",
-        "vertical_pull",
-        "back",
-        "biceps",
-        "pullup_bar band",
-        "novice",
-        "",
-        "lat_pulldown band_lat_pulldown",
-        _C,
-    ),
-    _ex(
-        "behind_the_neck_pulldown",
-        "Behind-the-Neck Pulldown",
-        "vertical_pull",
-        "back",
-        "biceps",
-        "cable",
-        "advanced",
-        "shoulder",
-        "lat_pulldown close_grip_lat_pulldown",
-        _C,
-    ),
-    _ex(
-        "band_lat_pulldown",
-        "Banded Kneeling Lat Pulldown",
-        "vertical_pull",
-        "back",
-        "biceps",
-        "band",
-        "novice",
-        "knee",
-        "band_straight_arm_pulldown band_seated_row",
-        _C,
-    ),
-    _ex(
-        "straight_arm_pulldown",
-        "Cable Straight-Arm Pulldown",
-        "vertical_pull",
-        "back",
-        "triceps",
-        "cable",
-        "novice",
-        "",
-        "band_straight_arm_pulldown dumbbell_pullover",
-    ),
-    _ex(
-        "band_straight_arm_pulldown",
-        "Banded Straight-Arm Pulldown",
-        "vertical_pull",
-        "back",
-        "triceps",
-        "band",
-        "novice",
-        "",
-        "straight_arm_pulldown band_lat_pulldown",
-    ),
-    _ex(
-        "dumbbell_pullover",
-        "Dumbbell Pullover",
-        "vertical_pull",
-        "back",
-        "chest triceps",
-        "dumbbell bench",
-        "intermediate",
-        "shoulder",
-        "straight_arm_pulldown one_arm_dumbbell_row",
-    ),
-    # --- Traps / forearms ---
-    _ex(
-        "barbell_shrug",
-        "Barbell Shrug",
-        "isolation_upper",
-        "traps",
-        "forearms",
-        "barbell",
-        "novice",
-        "",
-        "dumbbell_shrug",
-    ),
-    _ex(
-        "dumbbell_shrug",
-        "Dumbbell Shrug",
-        "isolation_upper",
-        "traps",
-        "forearms",
-        "dumbbell",
-        "novice",
-        "",
-        "barbell_shrug",
-    ),
-    _ex(
-        "dumbbell_wrist_curl",
-        "Dumbbell Wrist Curl",
-        "isolation_upper",
-        "forearms",
-        "",
-        "dumbbell",
-        "novice",
-        "wrist",
-        "hammer_curl",
-    ),
-    # --- Biceps ---
-    _ex(
-        "barbell_curl",
-        "Barbell Curl",
-        "isolation_upper",
-        "biceps",
-        "forearms",
-        "barbell",
-        "novice",
-        "wrist elbow",
-        "dumbbell_curl cable_curl",
-    ),
-    _ex(
-        "dumbbell_curl",
-        "Dumbbell Curl",
-        "isolation_upper",
-        "biceps",
-        "forearms",
-        "dumbbell",
-        "novice",
-        "",
-        "hammer_curl cable_curl",
-    ),
-    _ex(
-        "hammer_curl",
-        "Dumbbell Hammer Curl",
-        "isolation_upper",
-        "biceps",
-        "forearms",
-        "dumbbell",
-        "novice",
-        "",
-        "dumbbell_curl band_hammer_curl",
-    ),
-    _ex(
-        "incline_dumbbell_curl",
-        "Incline Dumbbell Curl",
-        "isolation_upper",
-        "biceps",
-        "",
-        "dumbbell bench",
-        "intermediate",
-        "shoulder",
-        "dumbbell_curl concentration_curl",
-    ),
-    _ex(
-        "concentration_curl",
-        "Concentration Curl",
-        "isolation_upper",
-        "biceps",
-        "",
-        "dumbbell",
-        "novice",
-        "",
-        "dumbbell_curl hammer_curl",
-    ),
-    _ex(
-        "cable_curl",
-        "Cable Curl",
-        "isolation_upper",
-        "biceps",
-        "forearms",
-        "cable",
-        "novice",
-        "",
-        "dumbbell_curl preacher_curl_machine",
-    ),
-    _ex(
-        "preacher_curl_machine",
-        "Machine Preacher Curl",
-        "isolation_upper",
-        "biceps",
-        "",
-        "machine",
-        "novice",
-        "",
-        "cable_curl dumbbell_curl",
-    ),
-    _ex(
-        "band_curl",
-        "Banded Curl",
-        "isolation_upper",
-        "biceps",
-        "forearms",
-        "band",
-        "novice",
-        "",
-        "band_hammer_curl dumbbell_curl",
-    ),
-    _ex(
-        "band_hammer_curl",
-        "Banded Hammer Curl",
-        "isolation_upper",
-        "biceps",
-        "forearms",
-        "band",
-        "novice",
-        "",
-        "band_curl hammer_curl",
-    ),
-    # --- Triceps ---
-    _ex(
-        "cable_triceps_pushdown",
-        "Cable Triceps Pushdown",
-        "isolation_upper",
-        "triceps",
-        "",
-        "cable",
-        "novice",
-        "",
-        "band_triceps_pushdown dumbbell_triceps_kickback",
-    ),
-    _ex(
-        "overhead_cable_triceps_extension",
-        "Overhead Cable Triceps Extension",
-        "isolation_upper",
-        "triceps",
-        "",
-        "cable",
-        "novice",
-        "shoulder",
-        "cable_triceps_pushdown dumbbell_skull_crusher",
-    ),
-    _ex(
-        "dumbbell_overhead_triceps_extension",
-        "Dumbbell Overhead Triceps Extension",
-        "isolation_upper",
-        "triceps",
-        "",
-        "dumbbell",
-        "novice",
-        "shoulder elbow",
-        "dumbbell_skull_crusher dumbbell_triceps_kickback",
-    ),
-    _ex(
-        "dumbbell_skull_crusher",
-        "Dumbbell Lying Triceps Extension",
-        "isolation_upper",
-        "triceps",
-        "",
-        "dumbbell bench",
-        "novice",
-        "elbow",
-        "dumbbell_triceps_kickback dumbbell_close_grip_press",
-    ),
-    _ex(
-        "barbell_skull_crusher",
-        "Barbell Skull Crusher",
-        "isolation_upper",
-        "triceps",
-        "",
-        "barbell bench",
-        "intermediate",
-        "elbow",
-        "dumbbell_skull_crusher cable_triceps_pushdown",
-    ),
-    _ex(
-        "dumbbell_triceps_kickback",
-        "Dumbbell Triceps Kickback",
-        "isolation_upper",
-        "triceps",
-        "",
-        "dumbbell",
-        "novice",
-        "",
-        "dumbbell_skull_crusher band_triceps_kickback",
-    ),
-    _ex(
-        "dumbbell_close_grip_press",
-        "Dumbbell Close-Grip (Neutral) Press",
-        "horizontal_push",
-        "triceps",
-        "chest shoulders",
-        "dumbbell bench",
-        "novice",
-        "",
-        "close_grip_bench_press close_grip_push_up",
-        _C,
-    ),
-    _ex(
-        "close_grip_push_up",
-        "Close-Grip Push-Up",
-        "horizontal_push",
-        "triceps",
-        "chest shoulders",
-        "bodyweight",
-        "intermediate",
-        "wrist",
-        "dumbbell_close_grip_press band_triceps_pushdown",
-        _C,
-    ),
-    _ex(
-        "bench_dip",
-        "Bench Dip",
-        "horizontal_push",
-        "triceps",
-        "chest shoulders",
-        "bench",
-        "novice",
-        "shoulder wrist",
-        "dumbbell_triceps_kickback close_grip_push_up",
-        _C,
-    ),
-    _ex(
-        "band_triceps_pushdown",
-        "Banded Triceps Pushdown",
-        "isolation_upper",
-        "triceps",
-        "",
-        "band",
-        "novice",
-        "",
-        "band_triceps_kickback cable_triceps_pushdown",
-    ),
-    _ex(
-        "band_overhead_triceps_extension",
-        "Banded Overhead Triceps Extension",
-        "isolation_upper",
-        "triceps",
-        "",
-        "band",
-        "novice",
-        "shoulder",
-        "band_triceps_pushdown band_triceps_kickback",
-    ),
-    _ex(
-        "band_triceps_kickback",
-        "Banded Triceps Kickback",
-        "isolation_upper",
-        "triceps",
-        "",
-        "band",
-        "novice",
-        "",
-        "band_triceps_pushdown dumbbell_triceps_kickback",
-    ),
-    # --- Core ---
-    _ex("plank", "Plank", "core", "abs", "shoulders", "bodyweight", "novice", "", "dead_bug side_plank"),
-    _ex(
-        "side_plank",
-        "Side Plank",
-        "core",
-        "abs",
-        "",
-        "bodyweight",
-        "novice",
-        "shoulder",
-        "plank band_pallof_press",
-    ),
-    _ex("dead_bug", "Dead Bug", "core", "abs", "", "bodyweight", "novice", "", "bird_dog plank"),
-    _ex(
-        "bird_dog",
-        "Bird Dog",
-        "core",
-        "abs",
-        "lower_back glutes",
-        "bodyweight",
-        "novice",
-        "",
-        "dead_bug plank",
-    ),
-    _ex("crunch", "Crunch", "core", "abs", "", "bodyweight", "novice", "lower_back", "dead_bug cable_crunch"),
-    _ex(
-        "reverse_crunch",
-        "Reverse Crunch",
-        "core",
-        "abs",
-        "",
-        "bodyweight",
-        "novice",
-        "lower_back",
-        "dead_bug hanging_knee_raise",
-    ),
-    _ex("sit_up", "Sit-Up", "core", "abs", "", "bodyweight", "novice", "lower_back", "dead_bug crunch"),
-    _ex(
-        "hollow_body_hold",
-        "Hollow Body Hold",
-        "core",
-        "abs",
-        "",
-        "bodyweight",
-        "intermediate",
-        "lower_back",
-        "dead_bug plank",
-    ),
-    _ex(
-        "mountain_climber",
-        "Mountain Climber",
-        "core",
-        "abs",
-        "shoulders quads",
-        "bodyweight",
-        "novice",
-        "wrist",
-        "plank dead_bug",
-    ),
-    _ex(
-        "hanging_knee_raise",
-        "Hanging Knee Raise",
-        "core",
-        "abs",
-        "forearms",
-        "pullup_bar",
-        "novice",
-        "",
-        "reverse_crunch dead_bug",
-    ),
-    _ex(
-        "hanging_leg_raise",
-        "Hanging Leg Raise",
-        "core",
-        "abs",
-        "forearms",
-        "pullup_bar",
-        "intermediate",
-        "lower_back",
-        "hanging_knee_raise",
-    ),
-    _ex(
-        "cable_crunch",
-        "Cable Crunch",
-        "core",
-        "abs",
-        "",
-        "cable",
-        "novice",
-        "lower_back",
-        "crunch pallof_press",
-    ),
-    _ex(
-        "pallof_press",
-        "Cable Pallof Press",
-        "core",
-        "abs",
-        "",
-        "cable",
-        "novice",
-        "",
-        "band_pallof_press dead_bug",
-    ),
-    _ex(
-        "band_pallof_press",
-        "Banded Pallof Press",
-        "core",
-        "abs",
-        "",
-        "band",
-        "novice",
-        "",
-        "pallof_press side_plank",
-    ),
-    _ex(
-        "cable_woodchop",
-        "Cable Woodchop",
-        "core",
-        "abs",
-        "shoulders",
-        "cable",
-        "intermediate",
-        "lower_back",
-        "pallof_press",
-    ),
-    # --- Carries ---
-    _ex(
-        "farmers_carry",
-        "Dumbbell Farmer's Carry",
-        "carry",
-        "forearms traps",
-        "abs glutes",
-        "dumbbell",
-        "novice",
-        "",
-        "kettlebell_farmers_carry suitcase_carry",
-        _C,
-    ),
-    _ex(
-        "kettlebell_farmers_carry",
-        "Kettlebell Farmer's Carry",
-        "carry",
-        "forearms traps",
-        "abs glutes",
-        "kettlebell",
-        "novice",
-        "",
-        "farmers_carry",
-        _C,
-    ),
-    _ex(
-        "suitcase_carry",
-        "Suitcase Carry (one hand)",
-        "carry",
-        "abs forearms",
-        "traps",
-        "dumbbell",
-        "novice",
-        "",
-        "farmers_carry side_plank",
-        _C,
-    ),
-    # --- Plyometric / conditioning ---
-    _ex(
-        "jump_squat",
-        "Jump Squat",
-        "plyometric",
-        "quads",
-        "glutes calves",
-        "bodyweight",
-        "intermediate",
-        "knee lower_back",
-        "bodyweight_squat",
-        _C,
-    ),
-    _ex(
-        "box_jump",
-        "Box Jump",
-        "plyometric",
-        "quads",
-        "glutes calves",
-        "bodyweight",
-        "intermediate",
-        "knee",
-        "jump_squat",
-        _C,
-    ),
-    _ex(
-        "burpee",
-        "Burpee",
-        "plyometric",
-        "quads chest",
-        "shoulders abs triceps",
-        "bodyweight",
-        "novice",
-        "knee shoulder wrist",
-        "mountain_climber push_up",
-        _C,
-    ),
-)
 
-CATALOG: Mapping[str, Exercise] = MappingProxyType({exercise.id: exercise for exercise in ALL_EXERCISES})
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return _LAZY[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-# Catalog order, for deterministic iteration everywhere.
-_ORDER = {exercise.id: index for index, exercise in enumerate(ALL_EXERCISES)}
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Queries
+# ---------------------------------------------------------------------------------------------------
 
 
 def get_exercise(exercise_id: str) -> Exercise | None:
-    return CATALOG.get(exercise_id)
+    return _catalog().by_id.get(exercise_id)
 
 
 def equipment_available(exercise: Exercise, equipment: Iterable[Equipment]) -> bool:
@@ -2166,7 +396,7 @@ def available_exercises(
 ) -> list[Exercise]:
     """Exercises this user can do: all equipment present, no contraindication, level reached."""
     equipment, injuries = frozenset(equipment), frozenset(injuries)
-    return [e for e in ALL_EXERCISES if is_available(e, equipment, injuries, level)]
+    return [e for e in _catalog().exercises if is_available(e, equipment, injuries, level)]
 
 
 def exercises_for_muscle(
@@ -2181,12 +411,13 @@ def substitutes_for(
     exercise_id: str, equipment: Iterable[Equipment], injuries: Iterable[Injury], level: ExperienceLevel
 ) -> list[Exercise]:
     """Available replacements: the listed substitutions first, then same pattern and primary muscle."""
-    original = CATALOG.get(exercise_id)
+    by_id = _catalog().by_id
+    original = by_id.get(exercise_id)
     if original is None:
         return []
     allowed = available_exercises(equipment, injuries, level)
     allowed_ids = {e.id for e in allowed}
-    listed = [CATALOG[s] for s in original.substitutions if s in allowed_ids]
+    listed = [by_id[s] for s in original.substitutions if s in allowed_ids]
     similar = [
         e
         for e in allowed
@@ -2200,4 +431,5 @@ def substitutes_for(
 
 def catalog_order(exercise_id: str) -> int:
     """Position in the catalog (unknown ids sort last): a stable tie-breaker."""
-    return _ORDER.get(exercise_id, len(_ORDER))
+    order = _catalog().order
+    return order.get(exercise_id, len(order))

@@ -12,29 +12,51 @@ How it works:
 3. sets are handed out one at a time to the exercise that most reduces the remaining gap to each
    muscle's weekly target, never exceeding the weekly ceiling, the per-session cap per muscle, the
    per-exercise cap, the session set budget or the session's minutes (same estimate as the validator);
-4. the week is repeated; the first week of each block is one RIR easier, deload weeks cut sets by 40%
-   and add 2 RIR.
+4. sets keep being added while the session has time (80-100% of the budget is used), within the same
+   ceilings;
+5. the weeks are periodised: within each block the first week is one RIR easier, then effort rises
+   and, for strength, the reps fall week by week (never below the safety and loadability floors);
+   deload weeks cut sets by 40% and add 2 RIR; a competition date gets a taper week.
+
+Safety comes from the analysis' `SafetyPlan` (tpg.training.rules): excluded exercises are never
+candidates, rep and effort floors apply to every week, and the work the rules require (balance and
+power for older adults) is placed in the week.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from tpg.training.analysis import (
-    DELOAD_EXTRA_RIR,
-    DELOAD_SET_FACTOR,
     DayType,
     EnhancedUserData,
     ProgressionModel,
     RepScheme,
     suggested_load_kg,
 )
-from tpg.training.catalog import CATALOG, MAJOR_MUSCLES, Exercise, MovementPattern, Muscle, catalog_order
+from tpg.training.catalog import (
+    CATALOG,
+    MAJOR_MUSCLES,
+    Exercise,
+    LoadingType,
+    MovementPattern,
+    Muscle,
+    catalog_order,
+)
+from tpg.training.formulas import (
+    deload_rir,
+    deload_sets,
+    estimate_exercise_seconds,
+    estimate_session_minutes,
+    intro_week_rir,
+)
 from tpg.training.program import ExercisePrescription, Progression, TrainingDay, TrainingProgram, TrainingWeek
+from tpg.training.rules import min_reps_for
 from tpg.training.user_data import Equipment, ExperienceLevel, Goal
-from tpg.training.validation import estimate_exercise_seconds, estimate_session_minutes
 
 _P = MovementPattern
 
@@ -93,6 +115,10 @@ _DAY_NAMES = {
 _HOLDS = frozenset({"plank", "side_plank", "wall_sit", "hollow_body_hold"})
 
 MIN_EXERCISES_PER_SESSION = 3
+_PUSH = frozenset({_P.HORIZONTAL_PUSH, _P.VERTICAL_PUSH})
+_PULL = frozenset({_P.HORIZONTAL_PULL, _P.VERTICAL_PULL})
+PUSH_PULL_TARGET = 1.5  # the validator's limit is 2.0; deload rounding needs the room
+TIME_USE_TARGET = 0.95  # fill sessions to about this share of the budget (the validator allows 110%)
 MAX_EXERCISES_PER_SESSION = 8
 
 
@@ -103,8 +129,41 @@ class _Item:
     scheme: RepScheme
 
 
+# A light dumbbell cannot make a heavy set: with small dumbbells at home, sets stay at 8+ reps.
+LIGHT_DUMBBELL_KG = 15.0
+
+
 def _scheme(data: EnhancedUserData, exercise: Exercise) -> RepScheme:
-    return data.prescription.compound if exercise.compound else data.prescription.isolation
+    """The goal's scheme, fitted to how the exercise can be loaded and to the safety floors."""
+    base = data.prescription.compound if exercise.compound else data.prescription.isolation
+    floor = max(min_reps_for(exercise), data.safety.min_reps)
+    if exercise.power:
+        # Power: few fast reps far from failure (Fragala 2019), as many as the floors ask for.
+        reps_min = max(3, floor)
+        return RepScheme(reps_min=reps_min, reps_max=reps_min + 2, rir=max(3, base.rir), rest_seconds=120)
+    light_dumbbell = (
+        data.user.max_dumbbell_kg is not None
+        and data.user.max_dumbbell_kg <= LIGHT_DUMBBELL_KG
+        and exercise.loading == LoadingType.FREE_WEIGHT
+    )
+    if light_dumbbell:
+        floor = max(floor, 8)
+    if data.user.goal == Goal.STRENGTH and exercise.compound and not is_main_lift(exercise):
+        # Strength work beyond the main lifts (one-sided, dumbbell, machine) supports them at 6-10 reps.
+        floor = max(floor, 6)
+        base = base.model_copy(update={"rest_seconds": min(base.rest_seconds, 150)})
+    if base.reps_min >= floor:
+        return base
+    return base.model_copy(update={"reps_min": floor, "reps_max": max(base.reps_max, floor + 4)})
+
+
+def is_main_lift(exercise: Exercise) -> bool:
+    """A two-sided barbell lift of a main pattern: what strength blocks load heaviest."""
+    return (
+        exercise.loading == LoadingType.BARBELL
+        and not exercise.unilateral
+        and exercise.pattern in (_P.SQUAT, _P.HINGE, _P.HORIZONTAL_PUSH, _P.VERTICAL_PUSH)
+    )
 
 
 @dataclass(frozen=True)
@@ -116,7 +175,9 @@ class _Preferences:
 
 def _preferences(data: EnhancedUserData) -> _Preferences:
     return _Preferences(
-        vary_across_days=data.training_status != ExperienceLevel.NOVICE,
+        # Strength is specific: the main lifts come back every session they fit (a lifter who competes
+        # in the squat squats twice a week); hypertrophy and the rest vary the exercises.
+        vary_across_days=data.training_status != ExperienceLevel.NOVICE and data.user.goal != Goal.STRENGTH,
         avoid_barbell=data.older_adult,
         single_target=data.user.goal != Goal.STRENGTH,
     )
@@ -220,10 +281,37 @@ def _select(data: EnhancedUserData) -> list[list[_Item]]:
             used_this_week[exercise.id] += 1
             for muscle in MAJOR_MUSCLES:
                 projected[muscle] += exercise.works(muscle) * _PLANNED_SETS_PER_EXERCISE
-        # Large before small, compound before isolation (ACSM 2009); sorted() is stable.
-        ordered = sorted(today, key=lambda e: not e.compound)
-        days.append([_Item(exercise=e, sets=1, scheme=_scheme(data, e)) for e in ordered])
+        days.append([_Item(exercise=e, sets=1, scheme=_scheme(data, e)) for e in today])
+    _add_required_work(data, allowed, days)
+    for items in days:
+        items.sort(key=lambda item: _order_key(item.exercise))
     return days
+
+
+def _order_key(exercise: Exercise) -> int:
+    """Power first (fresh), then the main lifts, then the rest, balance practice last (ACSM 2009)."""
+    if exercise.power:
+        return 0
+    if exercise.balance_training:
+        return 3
+    return 1 if exercise.compound and exercise.pattern not in (_P.CORE, _P.CARRY) else 2
+
+
+def _add_required_work(data: EnhancedUserData, allowed: list[Exercise], days: list[list[_Item]]) -> None:
+    """Place what the safety rules require: a power exercise on day 1, balance practice on day 1 and
+    (with 3+ days) day 3, as the NSCA recommends for older adults (Fragala 2019)."""
+
+    def first(predicate: Callable[[Exercise], bool]) -> Exercise | None:
+        return min((e for e in allowed if predicate(e)), key=lambda e: catalog_order(e.id), default=None)
+
+    power = first(lambda e: e.power) if data.safety.requires_power else None
+    balance = first(lambda e: e.balance_training) if data.safety.requires_balance_training else None
+    if power is not None and not any(i.exercise.power for items in days for i in items):
+        days[0].insert(0, _Item(exercise=power, sets=1, scheme=_scheme(data, power)))
+    if balance is not None:
+        for index in sorted({0, 2} & set(range(len(days)))):
+            if not any(i.exercise.balance_training for i in days[index]):
+                days[index].append(_Item(exercise=balance, sets=1, scheme=_scheme(data, balance)))
 
 
 def _item_seconds(item: _Item, sets: int) -> float:
@@ -231,13 +319,16 @@ def _item_seconds(item: _Item, sets: int) -> float:
     return estimate_exercise_seconds(prescription)
 
 
-def _prescription(item: _Item, *, sets: int, rir: int, notes: str | None = None) -> ExercisePrescription:
+def _prescription(
+    item: _Item, *, sets: int, rir: int, reps: tuple[int, int] | None = None, notes: str | None = None
+) -> ExercisePrescription:
+    reps_min, reps_max = reps or (item.scheme.reps_min, item.scheme.reps_max)
     return ExercisePrescription(
         exercise_id=item.exercise.id,
         name=item.exercise.name[:80],
         sets=sets,
-        reps_min=item.scheme.reps_min,
-        reps_max=item.scheme.reps_max,
+        reps_min=reps_min,
+        reps_max=reps_max,
         rir=rir,
         rest_seconds=item.scheme.rest_seconds,
         notes=notes,
@@ -320,7 +411,7 @@ def _allocate(data: EnhancedUserData, days: list[list[_Item]]) -> None:
         for item in list(items):
             if len(items) <= MIN_EXERCISES_PER_SESSION:
                 break
-            if item.sets > 1 or item.exercise.compound:
+            if item.sets > 1 or item.exercise.compound or _required(item):
                 continue
             if all(weekly[m] - item.exercise.works(m) >= minimums[m] for m in item.exercise.primary_muscles):
                 items.remove(item)
@@ -331,6 +422,43 @@ def _allocate(data: EnhancedUserData, days: list[list[_Item]]) -> None:
     session[:] = [_session_volume(items) for items in days]
     close_gaps()
 
+    # Then use the session: more sets while time is left (up to TIME_USE_TARGET of it), main lifts
+    # first and, for strength, only them; every ceiling above still holds.
+    strength = data.user.goal == Goal.STRENGTH
+    for index, items in enumerate(days):
+        while seconds[index] < TIME_USE_TARGET * seconds_available:
+            candidates = [
+                item
+                for item in items
+                if fits(index, item)
+                and not item.exercise.balance_training
+                and not item.exercise.power
+                and (item.exercise.compound or not strength)
+            ]
+            if not candidates:
+                break
+            add_set(index, min(candidates, key=lambda item: (item.sets, _order_key(item.exercise))))
+
+    # Shoulders like balance: at most PUSH_PULL_TARGET pressing sets per pulling set. Add pulling
+    # where it fits, else take pressing sets away (from the exercise with the most sets).
+    def pattern_sets(patterns: frozenset[MovementPattern]) -> int:
+        return sum(i.sets for items in days for i in items if i.exercise.pattern in patterns)
+
+    while pattern_sets(_PUSH) > PUSH_PULL_TARGET * max(1, pattern_sets(_PULL)):
+        pulls = [(index, i) for index, items in enumerate(days) for i in items if i.exercise.pattern in _PULL]
+        growable = [(index, i) for index, i in pulls if fits(index, i)]
+        if growable:
+            add_set(*min(growable, key=lambda pair: pair[1].sets))
+            continue
+        pushes = [
+            (index, i) for index, items in enumerate(days) for i in items if i.exercise.pattern in _PUSH
+        ]
+        index, item = max(pushes, key=lambda pair: pair[1].sets)
+        if item.sets <= 1:
+            days[index].remove(item)
+        else:
+            item.sets -= 1
+
 
 def _session_volume(items: list[_Item]) -> dict[Muscle, float]:
     volume: dict[Muscle, float] = defaultdict(float)
@@ -340,24 +468,37 @@ def _session_volume(items: list[_Item]) -> dict[Muscle, float]:
     return volume
 
 
+def _required(item: _Item) -> bool:
+    return item.exercise.power or item.exercise.balance_training
+
+
 def _trim_to_time(data: EnhancedUserData, days: list[list[_Item]]) -> None:
-    """Drop trailing exercises from any session whose one-set-each start is already too long."""
+    """Drop the last optional exercise of any session whose one-set-each start is already too long
+    (the power and balance work the rules require stays)."""
     for items in days:
         while (
             len(items) > 1
             and estimate_session_minutes(_prescription(i, sets=i.sets, rir=i.scheme.rir) for i in items)
             > data.user.session_minutes
         ):
-            items.pop()
+            optional = [index for index, item in enumerate(items) if not _required(item)]
+            if not optional:
+                break
+            items.pop(optional[-1])
 
 
-def _load_note(data: EnhancedUserData, item: _Item, rir: int) -> str | None:
-    if item.exercise.id in _HOLDS:
+def _load_note(data: EnhancedUserData, prescription: ExercisePrescription) -> str | None:
+    if prescription.exercise_id in _HOLDS:
         return "Hold each rep for about 5 seconds."
-    one_rm = data.one_rep_max_kg.get(item.exercise.id)
+    exercise = CATALOG[prescription.exercise_id]
+    if exercise.power:
+        return "Move each rep as fast as you can with control; stop the set when speed drops."
+    if exercise.balance_training:
+        return "Stand next to something stable to hold if needed; build up to holding each position longer."
+    one_rm = data.one_rep_max_kg.get(prescription.exercise_id)  # plausible lifts only
     if one_rm is None:
         return None
-    load = suggested_load_kg(one_rm, item.scheme.reps_max, rir)
+    load = suggested_load_kg(one_rm, prescription.reps_max, prescription.rir)
     if load is None:
         return None
     return f"Start near {load:g} kg (estimated 1RM {one_rm:g} kg); adjust to hit the target RIR."
@@ -404,14 +545,37 @@ _PROGRESSION_TEXT = {
 }
 
 
-def _program_notes(data: EnhancedUserData, deloads: tuple[int, ...]) -> list[str]:
-    user = data.user
+_BODYWEIGHT_PROGRESSION = (
+    "Bodyweight progression: add reps until every set reaches the top of the range at the target RIR, "
+    "then make the exercise harder: slower lowering (3 seconds), a pause, or a harder variation "
+    "(incline to floor push-up, two legs to split stance), and restart at the bottom of the range."
+)
+
+
+def _progression(data: EnhancedUserData, days: list[list[_Item]]) -> Progression:
+    loaded = any(
+        i.exercise.loading not in (LoadingType.BODYWEIGHT, LoadingType.BAND) for d in days for i in d
+    )
+    if not loaded:
+        return Progression(model=ProgressionModel.DOUBLE.value, description=_BODYWEIGHT_PROGRESSION)
+    return Progression(
+        model=data.progression_model.value, description=_PROGRESSION_TEXT[data.progression_model]
+    )
+
+
+def _program_notes(data: EnhancedUserData, deloads: tuple[int, ...], taper: int | None) -> list[str]:
     notes = [
-        f"{data.split.name}, {user.days_per_week} session(s) a week; each muscle is trained at least twice "
+        f"{data.split.name}, {data.days_per_week} session(s) a week; each muscle is trained at least twice "
         "a week where the days allow (Schoenfeld 2016).",
         "Warm up for about 5 minutes, then 1-2 lighter ramp-up sets before the first lift (not counted).",
         "RIR = reps in reserve: end each set with that many good reps left (RPE = 10 - RIR).",
     ]
+    if taper is not None:
+        notes.append(
+            f"Competition on {data.user.event_date}: week {taper} is the taper (about 40% fewer sets) so "
+            "you arrive fresh; practise your competition commands and attempts with your coach."
+        )
+    deloads = tuple(w for w in deloads if w != taper)
     if deloads:
         weeks = ", ".join(str(w) for w in deloads)
         notes.append(
@@ -427,6 +591,52 @@ def _program_notes(data: EnhancedUserData, deloads: tuple[int, ...]) -> list[str
     return [note[:400] for note in notes[:10]]
 
 
+def weeks_until(event: date | None, *, today: date | None = None) -> int | None:
+    """The program week (1-based, starting this week) in which `event` falls, or None."""
+    if event is None:
+        return None
+    days = (event - (today or date.today())).days
+    return days // 7 + 1 if days >= 0 else None
+
+
+def _week_plan(data: EnhancedUserData, weeks: int) -> tuple[tuple[int, ...], int | None]:
+    """(deload weeks, taper week): the analysis' deloads, and before a competition a taper week."""
+    deloads = set(data.planned_deload_weeks(weeks))
+    event_week = weeks_until(data.user.event_date)
+    taper = None
+    if event_week is not None and 2 <= event_week <= weeks + 1:
+        taper = event_week - 1  # the week before the meet: fewer sets, effort kept (Pritchard 2015)
+        deloads = {w for w in deloads if abs(w - taper) > 1} | {taper}
+    return tuple(sorted(deloads)), taper
+
+
+def _periodised(data: EnhancedUserData, item: _Item, position: int) -> tuple[int, int, int]:
+    """(reps_min, reps_max, rir) for the `position`-th loading week of a block (0 = introductory).
+
+    Effort rises through a block: RIR +1 in the first week, then the goal's RIR; trained lifters go
+    one more rep closer to failure from the third week (never below the floors). For strength, the
+    reps of compound lifts fall by one a week from the second week, down to the safety and
+    loadability floors (linear periodisation: heavier as the block goes on)."""
+    scheme = item.scheme
+    floor_rir = max(data.prescription.min_rir, data.safety.min_rir)
+    if position == 0:
+        rir = intro_week_rir(scheme.rir)
+    elif position >= 2 and data.training_status != ExperienceLevel.NOVICE:
+        rir = max(floor_rir, scheme.rir - 1)
+    else:
+        rir = scheme.rir
+    reps_min, reps_max = scheme.reps_min, scheme.reps_max
+    strength_lift = (
+        data.user.goal == Goal.STRENGTH and is_main_lift(item.exercise) and not item.exercise.power
+    )
+    # Novices progress by adding load at the same reps (linear progression), not by fewer reps.
+    if strength_lift and position >= 1 and data.training_status != ExperienceLevel.NOVICE:
+        floor = max(min_reps_for(item.exercise), data.safety.min_reps, 3)
+        shift = min(position, 2, reps_min - floor) if reps_min > floor else 0
+        reps_min, reps_max = reps_min - shift, reps_max - shift
+    return reps_min, reps_max, rir
+
+
 def generate_offline_program(
     data: EnhancedUserData, *, weeks: int = 4, name: str | None = None
 ) -> TrainingProgram:
@@ -435,27 +645,26 @@ def generate_offline_program(
     days = _select(data)
     _trim_to_time(data, days)
     _allocate(data, days)
-    deloads = data.planned_deload_weeks(weeks)
+    deloads, taper = _week_plan(data, weeks)
     day_names = _day_names(data)
 
     schedule: list[TrainingWeek] = []
-    block_start = 1
+    position = 0  # loading weeks since the last deload
     for week_number in range(1, weeks + 1):
         is_deload = week_number in deloads
-        first_of_block = week_number == block_start
         training_days = []
         for index, items in enumerate(days):
             prescriptions = []
             for item in items:
                 if is_deload:
-                    sets = max(1, round(item.sets * DELOAD_SET_FACTOR))
-                    rir = min(5, item.scheme.rir + DELOAD_EXTRA_RIR)
+                    reps_min, reps_max, rir = item.scheme.reps_min, item.scheme.reps_max, item.scheme.rir
+                    sets, rir = deload_sets(item.sets), deload_rir(rir)
                 else:
                     sets = item.sets
-                    # An introductory week per block: one rep further from failure (max 4 = still hard).
-                    rir = min(4, item.scheme.rir + 1) if first_of_block else item.scheme.rir
+                    reps_min, reps_max, rir = _periodised(data, item, position)
+                prescription = _prescription(item, sets=sets, rir=rir, reps=(reps_min, reps_max))
                 prescriptions.append(
-                    _prescription(item, sets=sets, rir=rir, notes=_load_note(data, item, rir))
+                    prescription.model_copy(update={"notes": _load_note(data, prescription)})
                 )
             training_days.append(
                 TrainingDay(
@@ -467,8 +676,7 @@ def generate_offline_program(
                 )
             )
         schedule.append(TrainingWeek(week=week_number, is_deload=is_deload, days=training_days))
-        if is_deload:
-            block_start = week_number + 1
+        position = 0 if is_deload else position + 1
 
     user = data.user
     goal_label = user.goal.value.replace("_", " ").capitalize()
@@ -477,12 +685,10 @@ def generate_offline_program(
         goal=user.goal,
         level=data.training_status,
         weeks=weeks,
-        days_per_week=user.days_per_week,
+        days_per_week=data.days_per_week,
         session_minutes=user.session_minutes,
         split=data.split.name[:60],
-        progression=Progression(
-            model=data.progression_model.value, description=_PROGRESSION_TEXT[data.progression_model]
-        ),
+        progression=_progression(data, days),
         schedule=schedule,
-        notes=_program_notes(data, deloads),
+        notes=_program_notes(data, deloads, taper),
     )
