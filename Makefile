@@ -10,9 +10,10 @@ help:
 	@echo "make demo      run the main job end to end on embedded defaults"
 	@echo "make test      run the test suite (unit, integration, e2e)"
 	@echo "make serve     the local stack on http://127.0.0.1:3000"
-	@echo "make lint      ruff"
+	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make chaos     the fault-injection campaign (300 generations)"
 	@echo "make bench     benchmarks against their floors -> docs/performance.md"
+	@echo "make program-report  test profiles x 4/8/12 weeks, validator mutations -> docs/program-quality.md"
 	@echo "make fuzz      schemathesis against the local stack's OpenAPI (>= 1,000 requests)"
 	@echo "make validate  sam validate --lint"
 	@echo "make build     sam build (the arm64 layer and functions, no container)"
@@ -41,8 +42,11 @@ EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 test-external: $(STAMP)
 	DATABASE_URL=$(EXTERNAL_DATABASE_URL) $(BIN)/pytest tests/integration tests/e2e
 
+# The static checks (also the pre-commit hooks, .pre-commit-config.yaml): lint, format, types.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -69,4 +73,16 @@ build:
 	bash infra/sam_tools.sh build
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache
+
+# The schema as a document: migrations/snapshot/schema.sql, dumped from a database the migrations
+# build (on DATABASE_URL's server, else the embedded one). Run after adding a migration; commit both.
+.PHONY: schema
+schema: $(STAMP)
+	$(BIN)/python -m tpg_local.schema --write
+
+# The program-quality report: every test profile at 4, 8 and 12 weeks through `tpg program`'s functions,
+# plus the validator's mutation corpus (tests/program_quality) -> docs/program-quality.md.
+.PHONY: program-report
+program-report: $(STAMP)
+	$(BIN)/python -m tests.program_quality.report

@@ -1,7 +1,14 @@
-"""Shared fixtures: environment isolation, a real PostgreSQL database per test session.
+"""Shared fixtures: environment isolation, a real PostgreSQL database per test session, and the
+handlers wired to it.
 
 The database is created on the server named by DATABASE_URL when it is set (CI points it at
 the machine's PostgreSQL), else on the embedded server; it is dropped at the end.
+
+The handlers get their collaborators the way they get them in Lambda, through their composition
+roots (`functions/*/app.py`, `dependencies`): the `handlers` fixture installs explicit settings (the
+test database, the test signing secret) and lets a test change them, the dispatcher, the event
+publisher or the providers (`handlers.update(...)`). Nothing under test reads the environment; it
+is only isolated here for the local tooling run in subprocesses.
 """
 
 from __future__ import annotations
@@ -14,9 +21,9 @@ import psycopg
 import pytest
 
 from tpg.api.auth import issue_token
-from tpg.platform.settings import get_settings
+from tpg.platform.settings import Settings
 from tpg.store import db
-from tpg.worker import dispatch
+from tpg_local.wiring import Wiring, reset_handlers
 
 TEST_JWT_SECRET = "test-secret-for-the-suite-0123456789abcdef"
 _ADMIN_URL = os.environ.get("DATABASE_URL")  # read once, before any test changes the environment
@@ -36,10 +43,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("DISPATCH_MODE", "local")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    get_settings.cache_clear()
     yield
-    dispatch.install_dispatcher(None)
-    get_settings.cache_clear()
+    reset_handlers()  # the handler modules back to their own composition roots
 
 
 @pytest.fixture(scope="session")
@@ -66,18 +71,31 @@ def database_url(database_server_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A migrated, empty database; DATABASE_URL points at it for the code under test."""
+    """A migrated, empty database (DATABASE_URL points at it for the local tooling's subprocesses)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("TRUNCATE profiles, onboarding_responses, subscriptions, training_programs CASCADE")
     monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
     db.close_all()
     yield database_url
     db.close_all()
 
 
+def settings_for_tests(database_url: str | None = None, **values: object) -> Settings:
+    """The settings tests run the service with: the test signing secret, local dispatch."""
+    return Settings.model_validate({"jwt_secret": TEST_JWT_SECRET, "database_url": database_url, **values})
+
+
 @pytest.fixture
-def sql(database: str) -> Iterator[psycopg.Connection]:
+def handlers(database: str) -> Iterator[Wiring]:
+    """The three handlers wired to the test database through their composition roots. Without a
+    dispatcher given (`handlers.update(dispatcher=...)`), none is configured, as in local mode."""
+    wiring = Wiring(settings_for_tests(database)).install()
+    yield wiring
+    wiring.uninstall()
+
+
+@pytest.fixture
+def sql(database: str, handlers: Wiring) -> Iterator[psycopg.Connection]:
     """A separate connection for tests to arrange and inspect rows."""
     from psycopg.rows import dict_row
 

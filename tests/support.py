@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
 from tests.conftest import token_for
+from tpg.generation.ports import ProgramProvider
 from tpg.platform.errors import DispatchError
+from tpg.worker.dispatch import Dispatcher
+from tpg.worker.generation import GenerateDependencies, Outcome, process_generation_event
+from tpg.worker.sweeper import SweeperDependencies
 from tpg_local.lambda_context import LocalLambdaContext
 from tpg_local.seed import seed_user
 from tpg_local.server import api_gateway_event
@@ -57,13 +62,13 @@ def http_event(
 
 
 def invoke_trigger(event: dict[str, Any], dispatcher: Any = None) -> tuple[int, dict[str, Any], Any]:
-    """Call the trigger's real handler module; return (status, headers, parsed body)."""
-    from functions.trigger.app import lambda_handler
-    from tpg.worker import dispatch
+    """Call the trigger's real handler module; return (status, headers, parsed body). A dispatcher
+    given replaces the trigger's (through its composition root) from then on."""
+    from functions.trigger import app
 
     if dispatcher is not None:
-        dispatch.install_dispatcher(dispatcher)
-    response = lambda_handler(event, LocalLambdaContext("trigger"))
+        app.dependencies.override(replace(app.dependencies(), dispatcher=dispatcher))
+    response = app.lambda_handler(event, LocalLambdaContext("trigger"))
     body = json.loads(response["body"]) if response.get("body") else None
     return response["statusCode"], response.get("headers") or {}, body
 
@@ -72,6 +77,33 @@ def invoke_generate(program_id: UUID | str) -> str:
     from functions.generate.app import lambda_handler
 
     return lambda_handler({"programId": str(program_id)}, LocalLambdaContext("generate"))["outcome"]
+
+
+def generate_dependencies(**changes: Any) -> GenerateDependencies:
+    """The generate handler's dependencies (as installed by the `handlers` fixture), changed."""
+    from functions.generate import app
+
+    return replace(app.dependencies(), **changes)
+
+
+def process(
+    event: dict[str, Any],
+    *,
+    provider: ProgramProvider | None = None,
+    request_id: str | None = None,
+    **changes: Any,
+) -> Outcome:
+    """Run the generate worker on `event` with the handler's dependencies, `provider` as its tiers."""
+    if provider is not None:
+        changes["providers"] = lambda: provider
+    return process_generation_event(event, generate_dependencies(**changes), request_id=request_id)
+
+
+def sweeper_dependencies(dispatcher: Dispatcher, **changes: Any) -> SweeperDependencies:
+    """The sweeper handler's dependencies (as installed by the `handlers` fixture) with `dispatcher`."""
+    from functions.sweeper import app
+
+    return replace(app.dependencies(), dispatcher=dispatcher, **changes)
 
 
 def random_id() -> str:

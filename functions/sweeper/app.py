@@ -4,16 +4,27 @@ ones; also consumes generate's on-failure destination queue (SQS), then sweeps a
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tpg.platform.observability import logger, metrics, trace_handler
-from tpg.worker.dispatch import get_dispatcher
-from tpg.worker.sweeper import consume_failed_invocations, sweep, sweep_soon
+from tpg.platform.settings import Settings
+from tpg.platform.wiring import Lazy
+from tpg.worker.sweeper import SweeperDependencies, consume_failed_invocations, sweep, sweep_soon
+
+
+def compose() -> SweeperDependencies:
+    """The composition root: settings, database access, the dispatcher and the event publisher,
+    once per environment."""
+    return SweeperDependencies.from_settings(Settings.from_environment())
+
+
+dependencies = Lazy(compose)  # built on the first invocation (never at import)
 
 
 @logger.inject_lambda_context
 @trace_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    deps = dependencies()
     if "Records" in event:
-        retry = consume_failed_invocations(event["Records"])
-        sweep_soon(get_dispatcher())  # a failed sweep must not send handled records back
+        retry = consume_failed_invocations(deps.db, event["Records"])
+        sweep_soon(deps)  # a failed sweep must not send handled records back
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
-    return sweep(get_dispatcher()).as_dict()
+    return sweep(deps).as_dict()

@@ -39,17 +39,10 @@ def _prepare() -> str:
 
 
 def _token_for(user_id: uuid.UUID | str, ttl: int = 3600) -> str:
-    from tpg.api.auth import issue_token
-    from tpg.platform.settings import get_settings
+    from tpg.platform.settings import Settings
+    from tpg_local.seed import token_for
 
-    settings = get_settings()
-    return issue_token(
-        user_id,
-        secret=settings.jwt_signing_secret,
-        audience=settings.jwt_audience,
-        issuer=settings.jwt_issuer,
-        ttl_seconds=ttl,
-    )
+    return token_for(user_id, Settings.from_environment(), ttl_seconds=ttl)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -93,14 +86,15 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from tpg.worker.sweeper import sweep
+    from tpg.platform.settings import Settings
+    from tpg.worker.sweeper import SweeperDependencies, sweep
     from tpg_local.dispatcher import LocalDispatcher
 
     _prepare()
     from functions.generate.app import lambda_handler
 
     dispatcher = LocalDispatcher(lambda_handler)
-    report = sweep(dispatcher)
+    report = sweep(SweeperDependencies.from_settings(Settings.from_environment(), dispatcher=dispatcher))
     dispatcher.drain(timeout=600)
     dispatcher.shutdown()
     print(json.dumps(report.as_dict()))
@@ -194,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--hours", type=float, default=None, help="only programs created in the last N hours")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.set_defaults(func=cmd_stats)
+
+    from tpg_local.program_lab import add_program_parser
+
+    add_program_parser(sub)  # tpg program generate | validate | profile-schema
     return parser
 
 

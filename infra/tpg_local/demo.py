@@ -8,25 +8,23 @@ from typing import Any
 
 import psycopg
 
-from tpg.platform.settings import get_settings
+from tpg.platform.settings import Settings
 from tpg_local.client import call
 from tpg_local.personas import PERSONAS
-from tpg_local.seed import seed_user
+from tpg_local.seed import seed_user, token_for
 from tpg_local.server import LocalStack
 
 
 def run_demo(*, persona: str, timeout: float = 120.0, embedded_database: bool = True) -> int:
     # Pace the offline engine like an LLM so the stages can be watched (OFFLINE_LATENCY_SECONDS).
-    os.environ.setdefault("OFFLINE_LATENCY_SECONDS", "3")
-    get_settings.cache_clear()
-    settings = get_settings()
-    url = os.environ["DATABASE_URL"]
+    settings = Settings.from_environment({"OFFLINE_LATENCY_SECONDS": "3", **os.environ})
+    url = settings.database_url_value
+    if url is None:
+        raise RuntimeError("DATABASE_URL is not set")
 
     with psycopg.connect(url, autocommit=True) as conn:
         user_id = seed_user(conn, persona=persona)
-    from tpg_local.cli import _token_for
-
-    token = _token_for(user_id)
+    token = token_for(user_id, settings)
     profile = PERSONAS[persona]
 
     print("Training-program generation: local demo")
@@ -40,7 +38,7 @@ def run_demo(*, persona: str, timeout: float = 120.0, embedded_database: bool = 
         + (f", injuries {', '.join(profile['injuries'])}" if profile.get("injuries") else "")
     )
 
-    with LocalStack(port=0, sweep_interval=5.0) as stack:
+    with LocalStack(port=0, sweep_interval=5.0, settings=settings) as stack:
         print(f"  local API {stack.url}\n")
         started = time.monotonic()
         accepted = call(stack.url, "POST", "/programs", token=token, body={"weeks": 4})

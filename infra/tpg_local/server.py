@@ -23,9 +23,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tpg.platform.observability import logger
-from tpg.worker import dispatch
+from tpg.platform.settings import Settings
 from tpg_local.dispatcher import LocalDispatcher
 from tpg_local.lambda_context import LocalLambdaContext
+from tpg_local.wiring import Wiring
 
 # API Gateway refuses payloads above 10 MB before any function runs; so does the local stack.
 API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024
@@ -124,28 +125,19 @@ def _onboarding(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_dev_session(persona: str) -> dict[str, Any]:
+def create_dev_session(persona: str, settings: Settings) -> dict[str, Any]:
     """Seed a new subscribed, onboarded user from `persona`; return it with a token (local only)."""
     import psycopg
 
-    from tpg.api.auth import issue_token
-    from tpg.platform.settings import get_settings
     from tpg_local.personas import PERSONAS
-    from tpg_local.seed import seed_user
+    from tpg_local.seed import seed_user, token_for
 
-    settings = get_settings()
     url = settings.database_url_value
     if not url:
         raise RuntimeError("DATABASE_URL is not set")
     with psycopg.connect(url, autocommit=True) as conn:
         user_id = seed_user(conn, persona=persona)
-    token = issue_token(
-        user_id,
-        secret=settings.jwt_signing_secret,
-        audience=settings.jwt_audience,
-        issuer=settings.jwt_issuer,
-        ttl_seconds=8 * 3600,
-    )
+    token = token_for(user_id, settings, ttl_seconds=8 * 3600)
     return {
         "userId": str(user_id),
         "token": token,
@@ -258,7 +250,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if persona not in {p["name"] for p in persona_catalog()}:
                 return _error(422, "INVALID_REQUEST", "Invalid request: persona: unknown persona")
             try:
-                return _json(201, create_dev_session(persona))
+                return _json(201, create_dev_session(persona, self.server.settings))
             except Exception as exc:  # a local tool: say it failed, log what, keep serving
                 logger.error("dev session failed", extra={"error_type": type(exc).__name__})
                 return _error(503, "SERVICE_UNAVAILABLE", "Could not seed a user. Is the database up?")
@@ -284,9 +276,12 @@ class _Server(ThreadingHTTPServer):
     # socketserver's listen backlog is 5: a burst of concurrent clients would see resets.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], trigger: Handler, *, dev_sessions: bool = True) -> None:
+    def __init__(
+        self, address: tuple[str, int], trigger: Handler, settings: Settings, *, dev_sessions: bool = True
+    ) -> None:
         super().__init__(address, _RequestHandler)
         self._trigger = trigger
+        self.settings = settings
         # A Lambda execution environment serves one invocation at a time, and the handler's module
         # state (the Powertools resolver's current event and context) relies on it. The HTTP
         # server is threaded, so the trigger invocations take turns, as in one environment.
@@ -299,7 +294,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class LocalStack:
-    """Trigger behind HTTP, generate behind the local dispatcher, sweeper on a timer."""
+    """Trigger behind HTTP, generate behind the local dispatcher, sweeper on a timer.
+
+    The handlers run with the stack's collaborators, given through their composition roots
+    (`self.wiring`): `settings` (default: read from the environment, as `tpg serve` sets it up),
+    one database access, and the local dispatcher. `self.wiring.update(...)` changes them while
+    the stack runs.
+    """
 
     def __init__(
         self,
@@ -309,6 +310,7 @@ class LocalStack:
         generate_concurrency: int = 4,
         sweep_interval: float | None = 30.0,
         dev_sessions: bool = True,
+        settings: Settings | None = None,
     ) -> None:
         """`dev_sessions`: serve /dev/personas and /dev/session (seed a user, mint a token)."""
         # The handler modules are imported here, as the Lambda runtime would import them.
@@ -316,20 +318,26 @@ class LocalStack:
         from functions.sweeper.app import lambda_handler as sweeper_handler
         from functions.trigger.app import lambda_handler as trigger_handler
 
+        settings = settings or Settings.from_environment()
         self.dispatcher = LocalDispatcher(generate_handler, max_workers=generate_concurrency)
+        self.wiring = Wiring(settings, dispatcher=self.dispatcher)
         self._sweeper_handler = sweeper_handler
         self._sweep_interval = sweep_interval
         self._stop = threading.Event()
-        self._server = _Server((host, port), trigger_handler, dev_sessions=dev_sessions)
+        self._server = _Server((host, port), trigger_handler, settings, dev_sessions=dev_sessions)
         self._threads: list[threading.Thread] = []
+
+    @property
+    def settings(self) -> Settings:
+        return self.wiring.settings
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> LocalStack:
-        dispatch.install_dispatcher(self.dispatcher)
+        self.wiring.install()
         self._threads.append(threading.Thread(target=self._server.serve_forever, name="http", daemon=True))
         if self._sweep_interval:
             self._threads.append(threading.Thread(target=self._sweep_forever, name="sweeper", daemon=True))
@@ -338,9 +346,10 @@ class LocalStack:
         return self
 
     def sweep_once(self) -> dict[str, Any]:
-        return self._sweeper_handler(
+        result: dict[str, Any] = self._sweeper_handler(
             {"source": "local.timer"}, LocalLambdaContext("sweeper", timeout_seconds=60)
         )
+        return result
 
     def _sweep_forever(self) -> None:
         while not self._stop.wait(self._sweep_interval):
@@ -354,7 +363,7 @@ class LocalStack:
         self._server.shutdown()
         self._server.server_close()
         self.dispatcher.shutdown(wait=True)
-        dispatch.install_dispatcher(None)
+        self.wiring.uninstall()
 
     def __enter__(self) -> LocalStack:
         return self.start()

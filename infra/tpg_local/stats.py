@@ -104,9 +104,9 @@ def collect_stats(
     """The figures for rows created since `since` (all rows when None), in one round trip.
     `stuck_after_seconds` defaults to the sweeper's threshold: twice the lease."""
     if stuck_after_seconds is None:
-        from tpg.platform.settings import get_settings
+        from tpg.platform.settings import Settings
 
-        stuck_after_seconds = 2 * get_settings().lease_seconds
+        stuck_after_seconds = 2 * Settings.from_environment().lease_seconds
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(_STATS, {"since": since, "stuck_after": stuck_after_seconds}).fetchone()
     assert row is not None  # an aggregate query always yields one row

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tpg.platform.settings import get_settings
 from tpg_local.server import LocalStack
+from tpg_local.wiring import Wiring
 
 CHROMIUM = os.environ.get("TPG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -52,18 +52,17 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def stack(database: str) -> Iterator[LocalStack]:
-    with LocalStack(port=0, sweep_interval=0.5) as running:
+def stack(handlers: Wiring) -> Iterator[LocalStack]:
+    with LocalStack(port=0, sweep_interval=0.5, settings=handlers.settings) as running:
         yield running
 
 
 @pytest.fixture
-def generation_latency(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
-    """Make the offline engine take this long, like an LLM call (read per generation)."""
+def generation_latency(stack: LocalStack) -> Callable[[float], None]:
+    """Make the offline engine take this long, like an LLM call (from the next generation on)."""
 
     def set_latency(seconds: float) -> None:
-        monkeypatch.setenv("OFFLINE_LATENCY_SECONDS", str(seconds))
-        get_settings.cache_clear()
+        stack.wiring.update(settings=stack.settings.model_copy(update={"offline_latency_seconds": seconds}))
 
     return set_latency
 

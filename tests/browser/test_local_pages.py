@@ -7,6 +7,7 @@ import urllib.request
 
 from tpg_local.client import call
 from tpg_local.server import LocalStack
+from tpg_local.wiring import Wiring
 
 
 def _get(url: str) -> tuple[int, dict[str, str], bytes]:
@@ -74,8 +75,8 @@ def test_dev_session_errors(stack: LocalStack) -> None:
     assert call(stack.url, "GET", "/dev/nothing").status == 404
 
 
-def test_dev_sessions_can_be_switched_off(database: str) -> None:
-    with LocalStack(port=0, sweep_interval=None, dev_sessions=False) as stack:
+def test_dev_sessions_can_be_switched_off(handlers: Wiring) -> None:
+    with LocalStack(port=0, sweep_interval=None, dev_sessions=False, settings=handlers.settings) as stack:
         assert call(stack.url, "GET", "/dev/personas").status == 404
         assert call(stack.url, "POST", "/dev/session", body={"persona": "hypertrophy_hannah"}).status == 404
         assert call(stack.url, "GET", "/health").status == 200

@@ -23,8 +23,7 @@ import time
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -35,9 +34,9 @@ from psycopg.rows import dict_row
 from tpg.generation.offline import OfflineProvider
 from tpg.generation.ports import GenerationError
 from tpg.platform.errors import DispatchError
-from tpg.platform.settings import get_settings
+from tpg.platform.settings import Settings
 from tpg.store import db
-from tpg.worker import generation
+from tpg.store.db import Database
 
 FAULTS = ("llm_error", "llm_garbage", "db_killed", "worker_died", "duplicate", "late", "dispatch_failed")
 
@@ -63,6 +62,7 @@ class ChaosProvider(OfflineProvider):
     def __init__(self, rng: random.Random, rate: float, tally: Tally, admin_url: str) -> None:
         super().__init__(latency_seconds=0.02)
         self.rng, self.rate, self.tally, self.admin_url = rng, rate, tally, admin_url
+        self.database: Database | None = None  # the workers' database access (the stack's)
 
     def generate(self, data: Any, request: Any, *, on_progress: Any) -> Any:
         with self.tally.lock:
@@ -76,7 +76,8 @@ class ChaosProvider(OfflineProvider):
             if kind == "worker_died":
                 raise WorkerDied()
             if kind == "db_killed":
-                pid = db.get_connection().info.backend_pid
+                assert self.database is not None
+                pid = self.database.connection().info.backend_pid
                 with psycopg.connect(self.admin_url, autocommit=True) as admin:
                     admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         result = super().generate(data, request, on_progress=on_progress)
@@ -148,32 +149,20 @@ class Report:
         return "\n".join(lines)
 
 
-@contextmanager
-def _campaign_settings(lease_seconds: int) -> Iterator[None]:
-    overrides = {
-        "GENERATION_LEASE_SECONDS": str(lease_seconds),
-        "PENDING_REDISPATCH_AFTER_SECONDS": "1",
-        "PENDING_REDISPATCH_MAX_INTERVAL_SECONDS": "2",
-        "GENERATION_MAX_ATTEMPTS": "3",
-        "GENERATION_MAX_DISPATCHES": "8",
-        "GENERATION_DAILY_QUOTA": "1000",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "CRITICAL",
-        "LLM_PROVIDER": "offline",
-        "JWT_SECRET": os.environ.get("JWT_SECRET") or "chaos-campaign-secret-0123456789abcdef",
-    }
-    saved = {k: os.environ.get(k) for k in overrides}
-    os.environ.update(overrides)
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
+def _campaign_settings(database_url: str, lease_seconds: int) -> Settings:
+    return Settings.model_validate(
+        {
+            "database_url": database_url,
+            "jwt_secret": "chaos-campaign-secret-0123456789abcdef",
+            "lease_seconds": lease_seconds,
+            "pending_redispatch_after_seconds": 1,
+            "redispatch_max_interval_seconds": 2,
+            "max_attempts": 3,
+            "max_dispatches": 8,
+            "default_daily_quota": 1000,
+            "llm_provider": "offline",
+        }
+    )
 
 
 def run_campaign(
@@ -189,7 +178,6 @@ def run_campaign(
     """Run the campaign against `database_url` (migrated; its users and programs are added to)."""
     from tpg.api.auth import issue_token
     from tpg.platform.observability import logger
-    from tpg.worker import dispatch
     from tpg_local.client import call
     from tpg_local.seed import seed_user
     from tpg_local.server import LocalStack
@@ -198,39 +186,37 @@ def run_campaign(
     tally = Tally()
     provider = ChaosProvider(random.Random(seed + 1), fault_rate, tally, database_url)
     logger.setLevel("CRITICAL")
-    original_default_provider = generation.default_provider
-    generation.default_provider = lambda: provider  # the provider seam: every attempt gets the faults
+    settings = _campaign_settings(database_url, lease_seconds)
     started = time.monotonic()
     try:
-        with _campaign_settings(lease_seconds):
-            os.environ["DATABASE_URL"] = database_url
-            get_settings.cache_clear()
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                users = [seed_user(conn, persona="hypertrophy_hannah") for _ in range(generations)]
-            secret = get_settings().jwt_signing_secret
-            with LocalStack(port=0, generate_concurrency=concurrency, sweep_interval=None) as stack:
-                chaos = ChaosDispatcher(stack.dispatcher, rng, fault_rate, tally)
-                dispatch.install_dispatcher(chaos)
-                stop = threading.Event()
-                sweepers = [
-                    threading.Thread(target=_sweep_until, args=(stop, chaos), daemon=True) for _ in range(2)
-                ]
-                for sweeper in sweepers:
-                    sweeper.start()
-                accepted: list[str] = []
-                for user_id in users:
-                    token = issue_token(user_id, secret=secret)
-                    response = call(stack.url, "POST", "/programs", token=token)
-                    if response.status == 202:
-                        accepted.append(response.body["programId"])
-                final = _wait_all_final(database_url, accepted, deadline_seconds)
-                stop.set()
-                for sweeper in sweepers:
-                    sweeper.join(timeout=5)
-                stack.dispatcher.drain(timeout=30)
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            users = [seed_user(conn, persona="hypertrophy_hannah") for _ in range(generations)]
+        secret = settings.jwt_signing_secret
+        with LocalStack(
+            port=0, generate_concurrency=concurrency, sweep_interval=None, settings=settings
+        ) as stack:
+            chaos = ChaosDispatcher(stack.dispatcher, rng, fault_rate, tally)
+            # the handlers' seams: every attempt gets the faults, every hand-off goes through chaos
+            stack.wiring.update(dispatcher=chaos, providers=lambda: provider)
+            provider.database = stack.wiring.generate.db
+            stop = threading.Event()
+            sweepers = [
+                threading.Thread(target=_sweep_until, args=(stop, stack), daemon=True) for _ in range(2)
+            ]
+            for sweeper in sweepers:
+                sweeper.start()
+            accepted: list[str] = []
+            for user_id in users:
+                token = issue_token(user_id, secret=secret)
+                response = call(stack.url, "POST", "/programs", token=token)
+                if response.status == 202:
+                    accepted.append(response.body["programId"])
+            final = _wait_all_final(database_url, accepted, deadline_seconds)
+            stop.set()
+            for sweeper in sweepers:
+                sweeper.join(timeout=5)
+            stack.dispatcher.drain(timeout=30)
     finally:
-        generation.default_provider = original_default_provider
-        dispatch.install_dispatcher(None)
         db.close_all()
 
     rows = {str(r["id"]): r for r in final}
@@ -255,12 +241,12 @@ def run_campaign(
     )
 
 
-def _sweep_until(stop: threading.Event, dispatcher: Any) -> None:
+def _sweep_until(stop: threading.Event, stack: Any) -> None:
     from tpg.worker.sweeper import sweep
 
     while not stop.wait(0.2):
         try:
-            sweep(dispatcher)
+            sweep(stack.wiring.sweeper)
         except Exception:  # noqa: S112 - a sweep racing a killed connection retries on the next tick
             continue
 
@@ -290,6 +276,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # Powertools' own switch: no EMF here
 
     from tpg_local.embedded_db import create_database, drop_database, start_embedded_server
     from tpg_local.migrate import migrate

@@ -24,10 +24,10 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("TPG_FUZZ_EXAMPLES", "10"))
 OPAQUE_INPUT_OPERATIONS = {"GET /programs"}
 
 
-def test_every_response_is_documented_and_none_is_a_server_error(database, sql) -> None:
+def test_every_response_is_documented_and_none_is_a_server_error(handlers, sql) -> None:
     requests: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
-    with LocalStack(port=0, sweep_interval=None) as stack:
+    with LocalStack(port=0, sweep_interval=None, settings=handlers.settings) as stack:
         _, token = new_user(sql)
         schema = schemathesis.openapi.from_dict(call(stack.url, "GET", "/openapi.json").body)
         operations = [result.ok() for result in schema.get_all_operations()]

@@ -14,8 +14,8 @@ from tpg_local.server import LocalStack
 
 
 @pytest.fixture
-def stack(database):
-    with LocalStack(port=0, sweep_interval=0.5) as running:
+def stack(handlers):
+    with LocalStack(port=0, sweep_interval=0.5, settings=handlers.settings) as running:
         yield running
 
 

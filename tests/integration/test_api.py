@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
@@ -88,16 +89,17 @@ def test_a_second_request_while_one_is_in_flight_is_409_naming_it(sql, dispatche
     }
 
 
-def test_twenty_concurrent_requests_for_one_user_accept_exactly_one(sql, dispatcher) -> None:
+def test_twenty_concurrent_requests_for_one_user_accept_exactly_one(sql, dispatcher, handlers) -> None:
     """I1 under concurrency. Twenty Lambda environments, each with its own connection: threads
     calling the accept logic (a handler module, like Lambda's, serves one request at a time)."""
     user_id, _ = new_user(sql)
     barrier = threading.Barrier(20)
+    deps = replace(handlers.trigger, dispatcher=dispatcher)  # one connection per thread
 
     def request() -> str:
         barrier.wait()
         try:
-            return str(service.request_generation(user_id, CreateProgramRequest(), dispatcher))
+            return str(service.request_generation(deps, user_id, CreateProgramRequest()))
         except GenerationInFlight as conflict:
             return f"409:{conflict.program_id}"
 
@@ -221,7 +223,9 @@ def test_retry_moves_failed_to_pending_and_redispatches(sql, dispatcher) -> None
 def test_retry_is_refused_while_another_generation_is_in_flight(sql, dispatcher) -> None:
     _, token = new_user(sql)
     failed = _post(token, dispatcher)[2]["programId"]
-    sql.execute("UPDATE training_programs SET generation_status = 'failed' WHERE id = %s", (failed,))
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'failed', error_code = 'X' WHERE id = %s", (failed,)
+    )
     in_flight = _post(token, dispatcher)[2]["programId"]
     status, _, body = invoke_trigger(http_event("POST", f"/programs/{failed}/retry", token=token), dispatcher)
     assert (status, body["error"]["code"], body["error"]["programId"]) == (
@@ -236,7 +240,11 @@ def test_list_is_newest_first_and_paginates(sql, dispatcher) -> None:
     ids = []
     for _ in range(5):
         ids.append(_post(token, dispatcher)[2]["programId"])
-        sql.execute("UPDATE training_programs SET generation_status = 'completed' WHERE id = %s", (ids[-1],))
+        sql.execute(
+            "UPDATE training_programs SET generation_status = 'completed', program = '{}',"
+            " completed_at = now() WHERE id = %s",
+            (ids[-1],),
+        )
     seen, cursor = [], None
     while True:
         query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
@@ -270,8 +278,10 @@ def _finished_programs(sql, user_id, n: int, hours_ago: float = 1) -> None:
     for _ in range(n):
         sql.execute(
             "WITH program AS ("
-            "  INSERT INTO training_programs (user_id, name, generation_status, created_at)"
-            "  VALUES (%(user)s, 'earlier', 'completed', now() - make_interval(secs => %(ago)s)) RETURNING id"
+            "  INSERT INTO training_programs"
+            "    (user_id, name, generation_status, program, created_at, completed_at)"
+            "  VALUES (%(user)s, 'earlier', 'completed', '{}', now() - make_interval(secs => %(ago)s), now())"
+            "  RETURNING id"
             ") INSERT INTO generation_requests (user_id, program_id, kind, requested_at)"
             " SELECT %(user)s, id, 'new', now() - make_interval(secs => %(ago)s) FROM program",
             {"user": user_id, "ago": hours_ago * 3600},
@@ -300,7 +310,11 @@ def test_the_quota_is_set_per_subscription_tier(sql, dispatcher) -> None:
     sql.execute("UPDATE subscriptions SET tier = 'premium' WHERE user_id = %s", (user_id,))
     _finished_programs(sql, user_id, 19)
     assert _post(token, dispatcher)[0] == 202  # premium: 20 a day
-    sql.execute("UPDATE training_programs SET generation_status = 'completed' WHERE user_id = %s", (user_id,))
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'completed', program = '{}', completed_at = now()"
+        " WHERE user_id = %s",
+        (user_id,),
+    )
     assert _post(token, dispatcher)[0] == 429
 
 
@@ -327,12 +341,9 @@ def test_a_tier_with_a_zero_quota_says_retry_in_a_day(sql, dispatcher) -> None:
     assert (status, headers["Retry-After"]) == (429, str(24 * 3600))
 
 
-def test_a_signing_secret_that_cannot_be_read_fails_closed_with_a_json_503(sql, monkeypatch) -> None:
-    from tpg.platform.settings import get_settings
-
+def test_a_signing_secret_that_cannot_be_read_fails_closed_with_a_json_503(sql, handlers) -> None:
     _, token = new_user(sql)
-    monkeypatch.delenv("JWT_SECRET")
-    get_settings.cache_clear()
+    handlers.update(settings=handlers.settings.model_copy(update={"jwt_secret": None}))
     status, _, body = invoke_trigger(http_event("GET", "/programs", token=token))
     assert (status, body["error"]["code"]) == (503, "SERVICE_UNAVAILABLE")
 
@@ -381,7 +392,10 @@ def test_retries_count_toward_the_daily_quota(sql, dispatcher) -> None:
     program_id = _post(token, dispatcher)[2]["programId"]  # the 4th request
     retry = f"/programs/{program_id}/retry"
     for expected in (202, 429):  # the retry is the 5th request; the next one is over the quota
-        sql.execute("UPDATE training_programs SET generation_status = 'failed' WHERE id = %s", (program_id,))
+        sql.execute(
+            "UPDATE training_programs SET generation_status = 'failed', error_code = 'X' WHERE id = %s",
+            (program_id,),
+        )
         status, headers, body = invoke_trigger(http_event("POST", retry, token=token), dispatcher)
         assert status == expected
     assert body["error"]["code"] == "QUOTA_EXCEEDED" and int(headers["Retry-After"]) > 0

@@ -18,7 +18,7 @@ def test_under_random_faults_nothing_is_stuck_and_no_attempt_calls_the_llm_twice
 
 def test_every_completed_program_passes_validation_after_the_campaign(database, sql) -> None:
     """I6 under faults: garbage from the 'LLM' never becomes a completed program."""
-    from tpg.generation.pipeline import user_data_from_row
+    from tpg.store.rows import ProfileRow, user_data_from_row
     from tpg.training.analysis import analyse
     from tpg.training.validation import parse_program, validate_program
 
@@ -33,5 +33,7 @@ def test_every_completed_program_passes_validation_after_the_campaign(database, 
     ).fetchall()
     assert len(rows) == report.completed > 0
     for row in rows:
-        verdict = validate_program(parse_program(row["program"]), analyse(user_data_from_row(row)))
+        verdict = validate_program(
+            parse_program(row["program"]), analyse(user_data_from_row(ProfileRow.from_row(row)))
+        )
         assert verdict.ok, verdict.codes("error")

@@ -75,10 +75,10 @@ def test_a_good_answer_streams_with_progress_usage_and_the_cached_system_prompt(
     assert body["messages"][0]["role"] == "user" and len(body["messages"]) == 1
 
     # The first request writes the cached prefix, the next one reads it.
-    assert result.usage["cache_creation_input_tokens"] > 0 and result.usage["cache_read_input_tokens"] == 0
+    assert result.usage.cache_creation_input_tokens > 0 and result.usage.cache_read_input_tokens == 0
     again = _generate(provider)
-    assert again.usage["cache_read_input_tokens"] == result.usage["cache_creation_input_tokens"]
-    assert again.usage["requests"] == 1 and again.usage["output_tokens"] > 0
+    assert again.usage.cache_read_input_tokens == result.usage.cache_creation_input_tokens
+    assert again.usage.requests == 1 and again.usage.output_tokens > 0
 
 
 def test_the_sdk_does_not_retry_on_its_own(fake) -> None:
@@ -99,7 +99,7 @@ def test_429_waits_for_retry_after_then_succeeds(fake) -> None:
     result = _generate(_provider(fake))
     first, second = fake.requests
     assert second.at - first.at >= 0.95  # retry-after: 1 honoured (backoff alone is 0.01-0.05 s)
-    assert result.usage["requests"] == 2
+    assert result.usage.requests == 2
     assert second.headers["x-stainless-retry-count"] == "0"  # a new request of ours, not an SDK retry
 
 
@@ -121,7 +121,7 @@ def test_a_retry_after_longer_than_we_wait_ends_the_tier_at_once(fake) -> None:
 @pytest.mark.parametrize("status", [500, 503, 529, 408, 409])
 def test_transient_statuses_are_retried(fake, status: int) -> None:
     fake.script(Status(status))
-    assert _generate(_provider(fake)).usage["requests"] == 2
+    assert _generate(_provider(fake)).usage.requests == 2
 
 
 def test_a_529_storm_stops_after_the_attempt_limit(fake) -> None:
@@ -134,7 +134,7 @@ def test_a_529_storm_stops_after_the_attempt_limit(fake) -> None:
 def test_an_overloaded_error_inside_the_stream_is_retried(fake) -> None:
     fake.script(OverloadedMidStream())
     result = _generate(_provider(fake))
-    assert len(fake.requests) == 2 and result.usage["requests"] == 2
+    assert len(fake.requests) == 2 and result.usage.requests == 2
 
 
 def test_a_slow_answer_times_out_and_is_retried(fake) -> None:
@@ -192,7 +192,7 @@ def test_bad_answers_are_not_retried_as_they_are(fake, behaviour, code, scope, l
     error = _fails(_provider(fake))
     assert (error.code, error.scope, error.validation_level) == (code, scope, level)
     assert len(fake.requests) == 1
-    assert error.usage["requests"] == 1 and error.usage["output_tokens"] >= 0
+    assert error.usage.requests == 1 and error.usage.output_tokens >= 0
 
 
 def test_the_job_budget_caps_requests_across_calls(fake) -> None:

@@ -9,11 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import TEST_JWT_SECRET
-from tests.support import RecordingDispatcher, http_event, invoke_trigger, new_user
-from tpg.platform.settings import get_settings
+from tests.conftest import TEST_JWT_SECRET, settings_for_tests
+from tests.support import RecordingDispatcher, http_event, invoke_trigger, new_user, process
 from tpg.store import db
-from tpg.worker import generation
 from tpg_local.lambda_context import LocalLambdaContext
 
 
@@ -42,18 +40,19 @@ def claimed(sql):
 
 
 def _sweeper(event: dict) -> dict:
-    from functions.sweeper.app import lambda_handler
-    from tpg.worker import dispatch
+    from dataclasses import replace
 
-    dispatch.install_dispatcher(RecordingDispatcher())
-    return lambda_handler(event, LocalLambdaContext("sweeper"))
+    from functions.sweeper import app
+
+    app.dependencies.override(replace(app.dependencies(), dispatcher=RecordingDispatcher()))
+    return app.lambda_handler(event, LocalLambdaContext("sweeper"))
 
 
 def test_the_claim_records_the_invocation(sql, claimed) -> None:
     sql.execute(
         "UPDATE training_programs SET generation_status = 'pending', attempts = 0 WHERE id = %s", (claimed,)
     )
-    generation.process_generation_event({"programId": str(claimed)}, request_id="req-7")
+    process({"programId": str(claimed)}, request_id="req-7")
     assert sql.execute("SELECT claimed_by FROM training_programs").fetchone()["claimed_by"] == "req-7"
 
 
@@ -77,12 +76,12 @@ def test_a_failed_duplicate_invocation_does_not_end_the_live_workers_lease(sql, 
     assert row["generation_status"] == "processing"
 
 
-def test_unreadable_records_are_dropped_not_retried_forever(database) -> None:
+def test_unreadable_records_are_dropped_not_retried_forever(handlers) -> None:
     records = [{"messageId": "m1", "body": "not json"}, {"messageId": "m2", "body": json.dumps({"x": 1})}]
     assert _sweeper({"Records": records}) == {"batchItemFailures": []}
 
 
-def test_scheduled_ticks_sweep(database) -> None:
+def test_scheduled_ticks_sweep(handlers) -> None:
     assert set(_sweeper({"source": "aws.events"})) == {
         "failed",
         "reclaimed",
@@ -91,7 +90,7 @@ def test_scheduled_ticks_sweep(database) -> None:
     }
 
 
-def test_secrets_are_read_from_secrets_manager_by_arn(sql, monkeypatch, database) -> None:
+def test_secrets_are_read_from_secrets_manager_by_arn(sql, monkeypatch, database, handlers) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -99,11 +98,11 @@ def test_secrets_are_read_from_secrets_manager_by_arn(sql, monkeypatch, database
         secrets = boto3.client("secretsmanager")
         db_arn = secrets.create_secret(Name="tpg/test/database-url", SecretString=database)["ARN"]
         jwt_arn = secrets.create_secret(Name="tpg/test/jwt", SecretString=TEST_JWT_SECRET)["ARN"]
-        monkeypatch.delenv("DATABASE_URL")
-        monkeypatch.delenv("JWT_SECRET")
-        monkeypatch.setenv("DATABASE_URL_SECRET_ARN", db_arn)
-        monkeypatch.setenv("JWT_SECRET_ARN", jwt_arn)
-        get_settings.cache_clear()
+        handlers.update(
+            settings=settings_for_tests(
+                jwt_secret=None, database_url_secret_arn=db_arn, jwt_secret_arn=jwt_arn
+            )
+        )
         db.close_all()
         _, token = new_user(sql)
         status, _, _ = invoke_trigger(http_event("POST", "/programs", token=token), RecordingDispatcher())
@@ -113,7 +112,7 @@ def test_secrets_are_read_from_secrets_manager_by_arn(sql, monkeypatch, database
 def test_a_failing_sweep_does_not_send_handled_records_back(sql, claimed, monkeypatch) -> None:
     from tpg.store import repository
 
-    def broken(**_: object) -> list:
+    def broken(*_: object, **__: object) -> list:
         raise RuntimeError("database hiccup")
 
     monkeypatch.setattr(repository, "reclaim_expired_leases", broken)

@@ -8,11 +8,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support import RecordingDispatcher, http_event, invoke_generate, invoke_trigger, new_user
+from tests.support import (
+    RecordingDispatcher,
+    http_event,
+    invoke_generate,
+    invoke_trigger,
+    new_user,
+    process,
+    sweeper_dependencies,
+)
 from tpg.generation.offline import OfflineProvider
 from tpg.generation.ports import GenerationError
 from tpg.worker import generation
 from tpg.worker.sweeper import SweepReport, sweep
+
+
+def _sweep(dispatcher) -> SweepReport:
+    return sweep(sweeper_dependencies(dispatcher))
 
 
 class CountingProvider(OfflineProvider):
@@ -47,9 +59,7 @@ def _deliver_concurrently(program_id, provider, times: int = 20) -> list[str]:
     """The same event delivered `times` times at once, as Lambda's at-least-once delivery may."""
     event = {"programId": str(program_id)}
     with ThreadPoolExecutor(max_workers=times) as pool:
-        return list(
-            pool.map(lambda _: generation.process_generation_event(event, provider=provider), range(times))
-        )
+        return list(pool.map(lambda _: process(event, provider=provider), range(times)))
 
 
 def _row(sql, program_id):
@@ -88,26 +98,24 @@ def test_redelivery_after_completion_changes_nothing(sql, accepted) -> None:
 
 
 @pytest.mark.parametrize("event", [{}, {"programId": "nope"}, {"programId": None}, {"other": 1}])
-def test_malformed_events_are_ignored(event) -> None:
-    assert generation.process_generation_event(event) == "invalid_event"
+def test_malformed_events_are_ignored(event, handlers) -> None:
+    assert process(event) == "invalid_event"
 
 
-def test_an_event_for_an_unknown_program_does_nothing(database) -> None:
+def test_an_event_for_an_unknown_program_does_nothing(handlers) -> None:
     assert invoke_generate(uuid.uuid4()) == "not_claimed"
 
 
 def test_a_retryable_error_releases_the_row_to_pending_for_the_sweeper(sql, accepted) -> None:
     program_id, _ = accepted
     provider = CountingProvider(GenerationError("LLM_UNAVAILABLE", "busy", retryable=True))
-    assert (
-        generation.process_generation_event({"programId": str(program_id)}, provider=provider) == "released"
-    )
+    assert process({"programId": str(program_id)}, provider=provider) == "released"
     row = _row(sql, program_id)
     assert (row["generation_status"], row["attempts"], row["error_code"]) == ("pending", 1, "LLM_UNAVAILABLE")
     assert row["dispatched_at"] is None
 
     dispatcher = RecordingDispatcher()
-    report = sweep(dispatcher)
+    report = _sweep(dispatcher)
     assert report.redispatched == [program_id] and dispatcher.dispatched == [(program_id, "sweeper")]
     assert invoke_generate(program_id) == "completed"
     assert _row(sql, program_id)["attempts"] == 2
@@ -118,7 +126,7 @@ def test_a_non_retryable_error_fails_at_once_with_a_safe_message(sql, accepted) 
     provider = CountingProvider(
         GenerationError("INVALID_PROGRAM", "Could not make a safe program.", retryable=False)
     )
-    assert generation.process_generation_event({"programId": str(program_id)}, provider=provider) == "failed"
+    assert process({"programId": str(program_id)}, provider=provider) == "failed"
     _, _, body = invoke_trigger(http_event("GET", f"/programs/{program_id}", token=token))
     assert body["status"] == "failed"
     assert body["error"] == {"code": "INVALID_PROGRAM", "message": "Could not make a safe program."}
@@ -127,10 +135,7 @@ def test_a_non_retryable_error_fails_at_once_with_a_safe_message(sql, accepted) 
 def test_retryable_errors_stop_after_the_last_attempt(sql, accepted) -> None:
     program_id, _ = accepted
     provider = CountingProvider(GenerationError("LLM_UNAVAILABLE", "busy", retryable=True))
-    outcomes = [
-        generation.process_generation_event({"programId": str(program_id)}, provider=provider)
-        for _ in range(5)
-    ]
+    outcomes = [process({"programId": str(program_id)}, provider=provider) for _ in range(5)]
     assert outcomes == ["released", "released", "failed", "not_claimed", "not_claimed"]
     assert provider.calls == 3
     assert _row(sql, program_id)["generation_status"] == "failed"
@@ -143,9 +148,7 @@ def test_an_unexpected_crash_is_recorded_as_a_retryable_internal_error(sql, acce
         def generate(self, *args, **kwargs):
             raise ZeroDivisionError("password=hunter2")  # the message must not reach the row or the logs
 
-    assert (
-        generation.process_generation_event({"programId": str(program_id)}, provider=Broken()) == "released"
-    )
+    assert process({"programId": str(program_id)}, provider=Broken()) == "released"
     row = _row(sql, program_id)
     assert row["error_code"] == "INTERNAL_ERROR" and "hunter2" not in (row["generation_error"] or "")
 
@@ -172,11 +175,11 @@ def test_the_sweeper_reclaims_a_dead_workers_row_and_redispatches_it(sql, accept
         (program_id,),
     )
     dispatcher = RecordingDispatcher()
-    report = sweep(dispatcher)
+    report = _sweep(dispatcher)
     assert report.reclaimed == [program_id] and report.redispatched == [program_id]
     row = _row(sql, program_id)
     assert (row["generation_status"], row["attempts"], row["error_code"]) == ("pending", 1, "LEASE_EXPIRED")
-    assert sweep(dispatcher).redispatched == []  # not again before the redispatch delay
+    assert _sweep(dispatcher).redispatched == []  # not again before the redispatch delay
 
 
 def test_a_dead_worker_on_its_last_attempt_leaves_a_failed_row(sql, accepted) -> None:
@@ -186,7 +189,7 @@ def test_a_dead_worker_on_its_last_attempt_leaves_a_failed_row(sql, accepted) ->
         " lease_expires_at = now() - interval '1 second' WHERE id = %s",
         (program_id,),
     )
-    report = sweep(RecordingDispatcher())
+    report = _sweep(RecordingDispatcher())
     assert report.failed == [program_id]
     row = _row(sql, program_id)
     assert (row["generation_status"], row["error_code"]) == ("failed", "WORKER_LOST")
@@ -196,9 +199,7 @@ def test_a_worker_whose_lease_was_taken_over_cannot_write(sql, accepted) -> None
     program_id, _ = accepted
     gate = threading.Event()
     slow = CountingProvider(gate=gate)
-    first = ThreadPoolExecutor(max_workers=1).submit(
-        generation.process_generation_event, {"programId": str(program_id)}, provider=slow
-    )
+    first = ThreadPoolExecutor(max_workers=1).submit(process, {"programId": str(program_id)}, provider=slow)
     # While the first worker is inside the provider, its lease expires and a second worker wins.
     for _ in range(100):
         if slow.calls:
@@ -214,14 +215,11 @@ def test_a_worker_whose_lease_was_taken_over_cannot_write(sql, accepted) -> None
     assert _row(sql, program_id)["attempts"] == 2
 
 
-def test_a_committed_row_whose_dispatch_failed_completes_after_a_sweep(sql, monkeypatch) -> None:
+def test_a_committed_row_whose_dispatch_failed_completes_after_a_sweep(sql, handlers) -> None:
     from functions.generate.app import lambda_handler
     from tpg_local.dispatcher import LocalDispatcher
 
-    monkeypatch.setenv("PENDING_REDISPATCH_AFTER_SECONDS", "1")
-    from tpg.platform.settings import get_settings
-
-    get_settings.cache_clear()
+    handlers.update(settings=handlers.settings.model_copy(update={"pending_redispatch_after_seconds": 1}))
     _, token = new_user(sql)
     _, _, body = invoke_trigger(http_event("POST", "/programs", token=token), RecordingDispatcher(fail=True))
     program_id = uuid.UUID(body["programId"])
@@ -231,25 +229,22 @@ def test_a_committed_row_whose_dispatch_failed_completes_after_a_sweep(sql, monk
     )
     dispatcher = LocalDispatcher(lambda_handler)
     try:
-        assert sweep(dispatcher).redispatched == [program_id]
+        assert _sweep(dispatcher).redispatched == [program_id]
         dispatcher.drain()
     finally:
         dispatcher.shutdown()
     assert _row(sql, program_id)["generation_status"] == "completed"
 
 
-def test_a_pending_row_never_claimed_is_failed_after_bounded_dispatches(sql, accepted, monkeypatch) -> None:
+def test_a_pending_row_never_claimed_is_failed_after_bounded_dispatches(sql, accepted, handlers) -> None:
     program_id, _ = accepted
-    monkeypatch.setenv("GENERATION_MAX_DISPATCHES", "3")
-    from tpg.platform.settings import get_settings
-
-    get_settings.cache_clear()
+    handlers.update(settings=handlers.settings.model_copy(update={"max_dispatches": 3}))
     sql.execute(
         "UPDATE training_programs SET dispatch_count = 3, dispatched_at = now() - interval '1 hour'"
         " WHERE id = %s",
         (program_id,),
     )
-    assert sweep(RecordingDispatcher()).failed == [program_id]
+    assert _sweep(RecordingDispatcher()).failed == [program_id]
     row = _row(sql, program_id)
     assert (row["generation_status"], row["error_code"]) == ("failed", "NEVER_CLAIMED")
 
@@ -264,7 +259,7 @@ def test_redispatch_backs_off_so_a_throttled_backlog_waits_instead_of_failing(sq
             " dispatched_at = now() - make_interval(secs => %s) WHERE id = %s",
             (count, seconds_ago, program_id),
         )
-        return sweep(RecordingDispatcher())
+        return _sweep(RecordingDispatcher())
 
     assert after(1, 100).redispatched == []  # the first wait is 120 s
     assert after(1, 130).redispatched == [program_id]
@@ -277,14 +272,13 @@ def test_redispatch_backs_off_so_a_throttled_backlog_waits_instead_of_failing(sq
     assert after(8, 910).failed == [program_id]
 
 
-def test_the_worker_reconnects_after_its_connection_is_killed(sql, accepted) -> None:
-    from tpg.store import db
-
+def test_the_worker_reconnects_after_its_connection_is_killed(sql, accepted, handlers) -> None:
+    db = handlers.generate.db
     program_id, _ = accepted
-    pid = db.get_connection().info.backend_pid
+    pid = db.connection().info.backend_pid
     sql.execute("SELECT pg_terminate_backend(%s)", (pid,))
     assert invoke_generate(program_id) == "completed"
-    assert db.get_connection().info.backend_pid != pid
+    assert db.connection().info.backend_pid != pid
 
 
 def test_a_failed_final_write_is_raised_without_the_drivers_message(sql, accepted, monkeypatch) -> None:
@@ -301,26 +295,34 @@ def test_a_failed_final_write_is_raised_without_the_drivers_message(sql, accepte
 
     monkeypatch.setattr(repository, "complete_generation", refuse)
     with pytest.raises(generation.ResultNotStored) as raised:
-        generation.process_generation_event({"programId": str(program_id)})
+        process({"programId": str(program_id)})
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
     assert "secret note" not in str(raised.value)
     assert _row(sql, program_id)["generation_status"] == "processing"  # the lease will expire
 
 
-def test_a_retry_never_reuses_an_attempt_number_so_an_old_worker_stays_fenced(sql, accepted) -> None:
+def test_a_retry_never_reuses_an_attempt_number_so_an_old_worker_stays_fenced(
+    sql, accepted, handlers
+) -> None:
+    from dataclasses import replace
+
     from tpg.api import service
     from tpg.store import repository
 
+    db = handlers.generate.db
     program_id, _ = accepted
     user_id = _row(sql, program_id)["user_id"]
-    first = repository.claim_generation(program_id, lease_seconds=60, worker="worker-a")
-    assert first["attempts"] == 1
+    first = repository.claim_generation(db, program_id, lease_seconds=60, worker="worker-a")
+    assert first is not None and first.attempt == 1
     # worker A hangs; its row is failed meanwhile, and the user retries
-    sql.execute("UPDATE training_programs SET generation_status = 'failed' WHERE id = %s", (program_id,))
-    service.retry_generation(user_id, program_id, RecordingDispatcher())
-    second = repository.claim_generation(program_id, lease_seconds=60, worker="worker-b")
-    assert second["attempts"] == 2
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'failed', error_code = 'X' WHERE id = %s",
+        (program_id,),
+    )
+    service.retry_generation(replace(handlers.trigger, dispatcher=RecordingDispatcher()), user_id, program_id)
+    second = repository.claim_generation(db, program_id, lease_seconds=60, worker="worker-b")
+    assert second is not None and second.attempt == 2
     # worker A wakes up: none of its writes lands
-    assert not repository.record_progress(program_id, 1, stage="generating", progress=50)
-    assert repository.finish_with_error(program_id, 1, error_code="X", message="x", retry=False) is None
+    assert not repository.record_progress(db, program_id, 1, stage="generating", progress=50)
+    assert repository.finish_with_error(db, program_id, 1, error_code="X", message="x", retry=False) is None
     assert _row(sql, program_id)["claimed_by"] == "worker-b"

@@ -11,9 +11,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.conftest import settings_for_tests
 from tests.support import http_event, invoke_trigger, new_user
 from tpg.platform.errors import DispatchError
-from tpg.worker.dispatch import LambdaDispatcher, get_dispatcher
+from tpg.platform.settings import Settings
+from tpg.worker.dispatch import LambdaDispatcher, UnavailableDispatcher, dispatcher_for
 
 REGION = "eu-west-1"
 
@@ -70,21 +72,27 @@ def test_an_unreachable_lambda_service_is_a_dispatch_error(monkeypatch) -> None:
         LambdaDispatcher("generate", client=client).dispatch(uuid.uuid4(), reason="accepted")
 
 
-def test_lambda_mode_is_chosen_by_the_environment(aws, monkeypatch) -> None:
-    from tpg.platform.settings import get_settings
+def test_lambda_mode_is_chosen_by_the_environment() -> None:
+    settings = Settings.from_environment({"DISPATCH_MODE": "lambda", "GENERATE_FUNCTION_NAME": "generate"})
+    assert isinstance(dispatcher_for(settings), LambdaDispatcher)
+    in_lambda = Settings.from_environment({"AWS_LAMBDA_FUNCTION_NAME": "x", "GENERATE_FUNCTION_NAME": "g"})
+    assert isinstance(dispatcher_for(in_lambda), LambdaDispatcher)
+    assert isinstance(dispatcher_for(Settings.from_environment({})), UnavailableDispatcher)
+    unnamed = Settings.from_environment({"DISPATCH_MODE": "lambda"})
+    assert isinstance(dispatcher_for(unnamed), UnavailableDispatcher)
 
-    monkeypatch.setenv("DISPATCH_MODE", "lambda")
-    monkeypatch.setenv("GENERATE_FUNCTION_NAME", "generate")
-    get_settings.cache_clear()
-    assert isinstance(get_dispatcher(), LambdaDispatcher)
+
+def test_without_a_dispatcher_a_request_fails_before_anything_is_written(sql) -> None:
+    _, token = new_user(sql)
+    status, _, _ = invoke_trigger(http_event("POST", "/programs", token=token))
+    assert status == 500
+    assert sql.execute("SELECT count(*) AS n FROM training_programs").fetchone()["n"] == 0
 
 
-def test_the_accept_path_in_lambda_mode_inserts_and_dispatches(aws, sql, monkeypatch) -> None:
-    from tpg.platform.settings import get_settings
-
-    monkeypatch.setenv("DISPATCH_MODE", "lambda")
-    monkeypatch.setenv("GENERATE_FUNCTION_NAME", "generate")
-    get_settings.cache_clear()
+def test_the_accept_path_in_lambda_mode_inserts_and_dispatches(aws, sql, handlers, database) -> None:
+    handlers.update(
+        settings=settings_for_tests(database, dispatch_mode="lambda", generate_function_name="generate")
+    )
     sent = []
     # the dispatcher creates its own boto3 client: observe every Invoke made in this process
     boto3.DEFAULT_SESSION = None

@@ -9,38 +9,39 @@ import uuid
 import psycopg
 import pytest
 
-from tests.conftest import TEST_JWT_SECRET, token_for
-from tests.support import RecordingDispatcher, http_event, invoke_generate, invoke_trigger, new_user
+from tests.conftest import TEST_JWT_SECRET, settings_for_tests, token_for
+from tests.support import RecordingDispatcher, http_event, invoke_generate, invoke_trigger, new_user, process
 from tpg.api.auth import issue_token
 from tpg.generation.offline import OfflineProvider
 from tpg.platform.observability import logger
-from tpg.platform.settings import get_settings
 from tpg.store import db
-from tpg.worker import generation
 
 DB_PASSWORD = "db-pass-5ecret-value"  # noqa: S105 - a marker, trust auth ignores it
 API_KEY = "sk-ant-api03-" + "k" * 40
 
 
+def _settings(database: str, **values: object):
+    # a password in the URL: trust authentication ignores it, and it must never be logged
+    url = psycopg.conninfo.make_conninfo(database, password=DB_PASSWORD)
+    return settings_for_tests(url, **{"anthropic_api_key": API_KEY, "llm_provider": "offline", **values})
+
+
 @pytest.fixture
-def debug_logs(monkeypatch, database):
+def debug_logs(database, handlers):
     """Every line the service logs, at DEBUG level, into a buffer."""
     previous = logger.log_level
     logger.setLevel("DEBUG")
     buffer = io.StringIO()
     stream = logger.registered_handler.setStream(buffer)
-    # a password in the URL: trust authentication ignores it, and it must never be logged
-    monkeypatch.setenv("DATABASE_URL", psycopg.conninfo.make_conninfo(database, password=DB_PASSWORD))
-    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
-    monkeypatch.setenv("LLM_PROVIDER", "offline")
-    get_settings.cache_clear()
+    handlers.update(settings=_settings(database))
     db.close_all()
     yield buffer
     logger.registered_handler.setStream(stream)
     logger.setLevel(previous)
 
 
-def test_nothing_secret_is_logged(debug_logs, sql) -> None:
+def test_nothing_secret_is_logged(debug_logs, sql, handlers) -> None:
+    dsn = handlers.settings.database_url_value
     user_id, token = new_user(sql)
     dispatcher = RecordingDispatcher()
     tokens = [token]
@@ -63,15 +64,15 @@ def test_nothing_secret_is_logged(debug_logs, sql) -> None:
 
     class Crashing(OfflineProvider):
         def generate(self, *args, **kwargs):
-            raise RuntimeError(f"upstream said: key={API_KEY} dsn={get_settings().database_url_value}")
+            raise RuntimeError(f"upstream said: key={API_KEY} dsn={dsn}")
 
     # the request whose dispatch failed left a pending program: a crashing attempt on it
     pending = sql.execute(
         "SELECT id FROM training_programs WHERE generation_status = 'pending' AND user_id = %s", (user_id,)
     ).fetchone()["id"]
-    generation.process_generation_event({"programId": str(pending)}, provider=Crashing())
+    process({"programId": str(pending)}, provider=Crashing())
     # a dropped connection on the request path
-    sql.execute("SELECT pg_terminate_backend(%s)", (db.get_connection().info.backend_pid,))
+    sql.execute("SELECT pg_terminate_backend(%s)", (handlers.trigger.db.connection().info.backend_pid,))
     invoke_trigger(http_event("GET", "/programs", token=token))
 
     logs = debug_logs.getvalue()
@@ -80,16 +81,20 @@ def test_nothing_secret_is_logged(debug_logs, sql) -> None:
         assert secret not in logs, f"leaked: {secret[:12]}..."
 
 
-def test_the_claude_path_logs_no_api_key(debug_logs, sql, monkeypatch) -> None:
+def test_the_claude_path_logs_no_api_key(debug_logs, sql, database, handlers) -> None:
     """The real SDK against the fake Messages API, through retries and a bad answer."""
     from tests.fakes.anthropic_server import FakeAnthropic, Malformed, Status
 
     with FakeAnthropic() as fake:
-        monkeypatch.setenv("LLM_PROVIDER", "anthropic")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
-        monkeypatch.setenv("LLM_BACKOFF_INITIAL_SECONDS", "0.01")
-        monkeypatch.setenv("LLM_BACKOFF_MAX_SECONDS", "0.05")
-        get_settings.cache_clear()
+        handlers.update(
+            settings=_settings(
+                database,
+                llm_provider="anthropic",
+                anthropic_base_url=fake.url,
+                llm_backoff_initial_seconds=0.01,
+                llm_backoff_max_seconds=0.05,
+            )
+        )
         fake.script(Status(529, "overloaded_error"), Malformed())
         _, token = new_user(sql)
         _, _, body = invoke_trigger(http_event("POST", "/programs", token=token), RecordingDispatcher())

@@ -91,11 +91,11 @@ def test_per_tier_outcomes_under_injected_faults(fake, faults, tier: str, reques
     )
     assert result.fallback_tier == tier
     assert len(fake.requests) == requests
-    assert result.usage.get("requests", 0) == requests
+    assert (result.usage.requests or 0) == requests
     assert result.provider == ("offline" if tier == "offline" else "anthropic")
     if tier != "offline":
         assert result.model == fake.requests[-1].body["model"]
-        assert result.usage["model"] == result.model and result.usage["output_tokens"] > 0
+        assert result.usage.model == result.model and (result.usage.output_tokens or 0) > 0
 
 
 @pytest.mark.parametrize("storm", [overloaded(), rate_limited("0"), Status(500)], ids=["529", "429", "500"])
@@ -106,7 +106,7 @@ def test_a_storm_stays_within_the_request_bound(fake, storm) -> None:
     # 3 attempts on the main model (then every tier on it is skipped), 3 on the small model.
     assert len(fake.requests) == 6 <= 8
     assert [r.body["model"] for r in fake.requests] == ["claude-sonnet-5-5"] * 3 + ["claude-haiku-5-5"] * 3
-    assert [t["outcome"] for t in result.usage["tiers"]] == ["failed", "skipped", "failed", "completed"]
+    assert [t.outcome for t in result.usage.tiers or ()] == ["failed", "skipped", "failed", "completed"]
 
 
 @pytest.mark.parametrize("cap", [1, 2, 4, 5])
@@ -169,15 +169,18 @@ def test_an_obeyed_injection_never_completes_an_invalid_program(fake, injection:
 
 
 @pytest.fixture
-def claude_env(fake, monkeypatch):
-    monkeypatch.setenv("LLM_PROVIDER", "anthropic")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "x")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
-    monkeypatch.setenv("LLM_BACKOFF_INITIAL_SECONDS", "0.01")
-    monkeypatch.setenv("LLM_BACKOFF_MAX_SECONDS", "0.05")
-    from tpg.platform.settings import get_settings
+def claude_env(fake, handlers, database):
+    from tests.conftest import settings_for_tests
 
-    get_settings.cache_clear()
+    settings = settings_for_tests(
+        database,
+        llm_provider="anthropic",
+        anthropic_api_key="x",
+        anthropic_base_url=fake.url,
+        llm_backoff_initial_seconds=0.01,
+        llm_backoff_max_seconds=0.05,
+    )
+    handlers.update(settings=settings)
     return fake
 
 

@@ -9,7 +9,13 @@ import psycopg
 import pytest
 
 from tests.support import RecordingDispatcher, http_event, invoke_trigger, new_user
-from tpg.store import db
+from tpg.store.db import API_ROLE, Database
+
+
+@pytest.fixture
+def db(handlers) -> Database:
+    """The database access the handlers use."""
+    return handlers.trigger.db
 
 
 @pytest.fixture
@@ -22,7 +28,7 @@ def two_users_with_programs(sql):
     return users
 
 
-def test_a_query_without_a_user_filter_sees_only_the_callers_rows(two_users_with_programs) -> None:
+def test_a_query_without_a_user_filter_sees_only_the_callers_rows(two_users_with_programs, db) -> None:
     alice, bob = two_users_with_programs
     for table, owner_column in [
         ("training_programs", "user_id"),
@@ -37,7 +43,7 @@ def test_a_query_without_a_user_filter_sees_only_the_callers_rows(two_users_with
     assert {r["user_id"] for r in db.fetch_all("SELECT user_id FROM training_programs")} == {alice, bob}
 
 
-def test_an_unfiltered_update_changes_only_the_callers_rows(two_users_with_programs, sql) -> None:
+def test_an_unfiltered_update_changes_only_the_callers_rows(two_users_with_programs, sql, db) -> None:
     alice, bob = two_users_with_programs
     changed = db.fetch_all("UPDATE training_programs SET name = 'renamed' RETURNING user_id", as_user=alice)
     assert [r["user_id"] for r in changed] == [alice]
@@ -45,7 +51,7 @@ def test_an_unfiltered_update_changes_only_the_callers_rows(two_users_with_progr
     assert names[bob] != "renamed"
 
 
-def test_a_row_for_another_user_cannot_be_inserted(two_users_with_programs) -> None:
+def test_a_row_for_another_user_cannot_be_inserted(two_users_with_programs, db) -> None:
     alice, bob = two_users_with_programs
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         db.fetch_one(
@@ -56,12 +62,12 @@ def test_a_row_for_another_user_cannot_be_inserted(two_users_with_programs) -> N
         )
 
 
-def test_without_claims_the_api_role_sees_nothing(two_users_with_programs) -> None:
+def test_without_claims_the_api_role_sees_nothing(two_users_with_programs, db) -> None:
     assert db.fetch_all("SELECT id FROM training_programs", as_user=uuid.uuid4()) == []
 
 
-def test_the_role_does_not_outlive_the_statement(two_users_with_programs) -> None:
+def test_the_role_does_not_outlive_the_statement(two_users_with_programs, db) -> None:
     alice, _ = two_users_with_programs
     db.fetch_all("SELECT 1", as_user=alice)
     row = db.fetch_one("SELECT current_user AS who, current_setting('request.jwt.claims', true) AS claims")
-    assert row["who"] != db.API_ROLE and not row["claims"]
+    assert row["who"] != API_ROLE and not row["claims"]

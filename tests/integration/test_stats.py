@@ -27,9 +27,14 @@ def _program(
     user_id, _ = new_user(sql)  # one in-flight row per user (I1): a user per row
     # Times relative to the server's now(), as the stats query's own now() is.
     row = sql.execute(
-        "INSERT INTO training_programs (user_id, name, generation_status, created_at, started_at,"
-        " completed_at, updated_at, error_code, fallback_tier, usage)"
-        " VALUES (%(user)s, 'p', %(status)s, now() - make_interval(secs => %(created)s),"
+        "INSERT INTO training_programs (user_id, name, generation_status, program, attempts,"
+        " lease_expires_at, created_at, started_at, completed_at, updated_at, error_code, fallback_tier,"
+        " usage)"
+        " VALUES (%(user)s, 'p', %(status)s,"
+        " CASE WHEN %(status)s = 'completed' THEN '{}'::jsonb END,"
+        " CASE WHEN %(status)s = 'pending' THEN 0 ELSE 1 END,"
+        " CASE WHEN %(status)s = 'processing' THEN now() + interval '1 hour' END,"
+        " now() - make_interval(secs => %(created)s),"
         " now() - make_interval(secs => %(started)s), now() - make_interval(secs => %(completed)s),"
         " now() - make_interval(secs => %(updated)s), %(code)s, %(tier)s, %(usage)s) RETURNING id",
         {
@@ -103,10 +108,7 @@ def test_since_limits_the_rows_by_creation_time(sql) -> None:
 
 
 def test_the_stuck_threshold_defaults_to_twice_the_lease(sql, monkeypatch) -> None:
-    from tpg.platform.settings import get_settings
-
-    monkeypatch.setenv("GENERATION_LEASE_SECONDS", "100")
-    get_settings.cache_clear()
+    monkeypatch.setenv("GENERATION_LEASE_SECONDS", "100")  # `tpg stats` reads the environment
     _program(sql, "pending", updated_ago=150)
     _program(sql, "processing", updated_ago=250)
     stats = collect_stats(sql)

@@ -68,15 +68,26 @@ def fresh_database() -> Iterator[tuple[str, str]]:
         drop_database(admin, name)
 
 
-def use_database(url: str, **env: str) -> None:
-    """Point the code under test at `url` (and any other settings); drop cached state."""
-    from tpg.platform.settings import get_settings
-    from tpg.store import db
+_wiring: Any = None  # the handlers' collaborators (tpg_local.wiring.Wiring), see use_database
 
-    os.environ["DATABASE_URL"] = url
-    os.environ.update(env)
-    get_settings.cache_clear()
+
+def use_database(url: str, **settings: Any) -> None:
+    """Wire the handlers (through their composition roots) to `url`, with these settings."""
+    global _wiring
+    from tpg.platform.settings import Settings
+    from tpg.store import db
+    from tpg_local.wiring import Wiring
+
+    if _wiring is not None:
+        _wiring.uninstall()
+    values = {"database_url": url, "jwt_secret": JWT_SECRET, **settings}
+    _wiring = Wiring(Settings.model_validate(values)).install()
     db.close_all()
+
+
+def wiring() -> Any:
+    assert _wiring is not None, "use_database first"
+    return _wiring
 
 
 @contextlib.contextmanager
@@ -170,24 +181,20 @@ class FakeLlm:
 
 @contextlib.contextmanager
 def provider(fake: Any) -> Iterator[None]:
-    """The generate handler builds its provider itself; the benchmark swaps the default."""
-    from tpg.worker import generation
-
-    original = generation.default_provider
-    generation.default_provider = lambda: fake
+    """The generate handler's tiers, replaced through its composition root."""
+    wiring().update(providers=lambda: fake)
     try:
         yield
     finally:
-        generation.default_provider = original
+        wiring().update(providers=None)
 
 
 def accept(user_ids: list[UUID], dispatcher: Any) -> list[UUID]:
     """Accept one generation per user through the service (setup, not timed)."""
     from functions.trigger.app import lambda_handler
-    from tpg.worker import dispatch
     from tpg_local.lambda_context import LocalLambdaContext
 
-    dispatch.install_dispatcher(dispatcher)
+    wiring().update(dispatcher=dispatcher)
     ids = []
     for user_id in user_ids:
         response = lambda_handler(event("POST", "/programs", user_id, {}), LocalLambdaContext("trigger"))
@@ -231,16 +238,14 @@ FROM training_programs WHERE id = %(id)s
 
 def accept_and_poll(url: str, n: int, warmup: int) -> tuple[list[Row], dict[str, float]]:
     from functions.trigger.app import lambda_handler
-    from tpg.store import db
-    from tpg.worker import dispatch
     from tpg_local.lambda_context import LocalLambdaContext
 
     total = n + warmup
     users = seed_users(url, 3 * total)
     accept_users, insert_users, txn_users = users[:total], users[total : 2 * total], users[2 * total :]
     accept_events = [event("POST", "/programs", u, {}) for u in accept_users]
-    dispatch.install_dispatcher(stubbed_lambda_dispatcher(total + 1))
-    conn = db.get_connection()  # the very connection the handler uses (one per thread)
+    wiring().update(dispatcher=stubbed_lambda_dispatcher(total + 1))
+    conn = wiring().trigger.db.connection()  # the very connection the handler uses (one per thread)
 
     queue = procrastinate_app(url)
 
@@ -420,7 +425,6 @@ def round_trips(url: str) -> list[Row]:
     from functions.sweeper.app import lambda_handler as sweeper_handler
     from functions.trigger.app import lambda_handler as trigger_handler
     from tpg.store import db
-    from tpg.worker import dispatch
     from tpg_local.lambda_context import LocalLambdaContext
 
     counter = RoundTripCounter(url)
@@ -428,7 +432,7 @@ def round_trips(url: str) -> list[Row]:
     try:
         use_database(counter.url)
         users = seed_users(url, 4)
-        dispatch.install_dispatcher(NoDispatch())
+        wiring().update(dispatcher=NoDispatch())
         context = LocalLambdaContext("trigger")
 
         def trigger(e: dict[str, Any]) -> dict[str, Any]:
@@ -625,10 +629,10 @@ def throughput(url: str) -> list[Row]:
     warm.generate(_sample_user_data(), _sample_request(), on_progress=lambda _: None)
     fake.replay = warm.replay
 
-    with (
-        provider(fake),
-        LocalStack(port=0, generate_concurrency=THROUGHPUT_CONCURRENCY, sweep_interval=None) as stack,
-    ):
+    with LocalStack(
+        port=0, generate_concurrency=THROUGHPUT_CONCURRENCY, sweep_interval=None, settings=wiring().settings
+    ) as stack:
+        stack.wiring.update(providers=lambda: fake)
         latencies: list[float] = []
         statuses: Counter[str] = Counter()
 
@@ -686,7 +690,7 @@ def throughput(url: str) -> list[Row]:
 
 
 def _sample_user_data() -> Any:
-    from tpg.generation.pipeline import user_data_from_row
+    from tpg.store.rows import ProfileRow, user_data_from_row
     from tpg.training.analysis import analyse
     from tpg_local.personas import PERSONAS
     from tpg_local.seed import DEFAULT_PERSONA
@@ -697,7 +701,7 @@ def _sample_user_data() -> Any:
         "user_id": uuid.uuid4(),
         "birth_year": date.today().year - persona["age"],
     }
-    return analyse(user_data_from_row(row))
+    return analyse(user_data_from_row(ProfileRow.from_row(row)))
 
 
 def _sample_request() -> Any:
@@ -772,6 +776,8 @@ def _result_cache_hit(url: str) -> Row:
     """Two users with identical inputs: the second generation must be served without an LLM call."""
     what = "result-cache hit: second identical request, LLM calls made"
     try:
+        from dataclasses import replace
+
         from tpg.worker.generation import RepositoryResultCache, process_generation_event
     except ImportError:
         return Row("Cost", what, note="not measured: no result cache in tpg.generation")
@@ -781,13 +787,16 @@ def _result_cache_hit(url: str) -> Row:
         users = seed_users(url, 2)
         first, second = accept(users, NoDispatch())
         fake = ClaudeLikeFake()
-        with provider(fake):
-            cache = RepositoryResultCache(ttl_seconds=3600, exclude_id=first)
-            process_generation_event({"programId": str(first)}, provider=fake, cache=cache)
-            calls_before = len(fake.seconds)
-            cache = RepositoryResultCache(ttl_seconds=3600, exclude_id=second)
-            with counter.record() as hit:
-                outcome = process_generation_event({"programId": str(second)}, provider=fake, cache=cache)
+        generate = wiring().generate
+        deps = replace(
+            generate,
+            providers=lambda: fake,
+            cache=lambda pid: RepositoryResultCache(generate.db, ttl_seconds=3600, exclude_id=pid),
+        )
+        process_generation_event({"programId": str(first)}, deps)
+        calls_before = len(fake.seconds)
+        with counter.record() as hit:
+            outcome = process_generation_event({"programId": str(second)}, deps)
         calls = len(fake.seconds) - calls_before
         return Row(
             "Cost",

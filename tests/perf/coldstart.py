@@ -6,8 +6,8 @@ import loaded except our own (`tpg`, `tpg_local`, `functions`): its third-party 
 few stdlib modules only our code pulls in. So the ratio is what our own modules add.
 
 A separate interpreter checks the import for side effects: no socket opened, no psycopg
-connection, no botocore client, no Anthropic client, settings not yet read; and which heavy
-packages the handler pulls in.
+connection, no botocore client, no Anthropic client, settings not yet read (the handler's composition
+root is built on the first invocation, not at import); and which heavy packages the handler pulls in.
 """
 
 from __future__ import annotations
@@ -86,9 +86,17 @@ try:
     abc.SyncAPIClient.__init__ = init
 except ImportError:
     pass
+from tpg.platform.settings import Settings
+_read = Settings.from_environment.__func__
+settings_read = []
+def from_environment(cls, *a, **k):
+    settings_read.append(1)
+    return _read(cls, *a, **k)
+Settings.from_environment = classmethod(from_environment)
 import {module}
-from tpg.platform.settings import get_settings
-print(json.dumps({{"events": events, "settings_read": get_settings.cache_info().currsize}}))
+built = getattr(sys.modules["{module}"], "dependencies", None)
+reads = len(settings_read) + int(bool(getattr(built, "built", False)))
+print(json.dumps({{"events": events, "settings_read": reads}}))
 """
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tpg.worker import events
+from tpg.worker.events import EventPublisher
 
 
 class FakeEvents:
@@ -24,21 +25,26 @@ class FakeEvents:
 
 
 @pytest.fixture
-def bus(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("EVENT_BUS_NAME", "default")
+def bus() -> str:
     return "default"
 
 
-def test_nothing_is_sent_without_a_bus(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("EVENT_BUS_NAME", raising=False)
+def test_nothing_is_sent_without_a_bus() -> None:
     client = FakeEvents()
-    assert events.publish_generation_finished(uuid.uuid4(), "completed", client=client) == 0
+    assert EventPublisher(None, client=client).generation_finished(uuid.uuid4(), "completed") == 0
     assert client.calls == []
+
+
+def test_the_bus_is_a_setting() -> None:
+    from tpg.platform.settings import Settings
+
+    assert EventPublisher.from_settings(Settings.from_environment({"EVENT_BUS_NAME": "b"})).bus == "b"
+    assert EventPublisher.from_settings(Settings.from_environment({})).bus is None
 
 
 def test_a_completion_event(bus: str) -> None:
     client, program_id = FakeEvents(), uuid.uuid4()
-    assert events.publish_generation_finished(program_id, "completed", client=client) == 1
+    assert EventPublisher(bus, client=client).generation_finished(program_id, "completed") == 1
     (entry,) = client.calls[0]
     assert entry["Source"] == "tpg.generation"
     assert entry["DetailType"] == "Program generation completed"
@@ -52,7 +58,9 @@ def test_a_completion_event(bus: str) -> None:
 
 def test_a_failure_event_carries_the_code(bus: str) -> None:
     client = FakeEvents()
-    events.publish_generation_finished(uuid.uuid4(), "failed", error_code="LLM_UNAVAILABLE", client=client)
+    EventPublisher(bus, client=client).generation_finished(
+        uuid.uuid4(), "failed", error_code="LLM_UNAVAILABLE"
+    )
     (entry,) = client.calls[0]
     assert entry["DetailType"] == "Program generation failed"
     assert json.loads(entry["Detail"])["errorCode"] == "LLM_UNAVAILABLE"
@@ -60,7 +68,7 @@ def test_a_failure_event_carries_the_code(bus: str) -> None:
 
 def test_sweeper_failures_are_put_in_batches_of_ten(bus: str) -> None:
     client = FakeEvents()
-    assert events.publish_generations_failed([uuid.uuid4() for _ in range(23)], client=client) == 23
+    assert EventPublisher(bus, client=client).generations_failed([uuid.uuid4() for _ in range(23)]) == 23
     assert [len(call) for call in client.calls] == [10, 10, 3]
 
 
@@ -69,10 +77,10 @@ def test_a_failed_put_is_counted_never_raised(bus: str, monkeypatch: pytest.Monk
     monkeypatch.setattr(
         events, "count", lambda metric, value=1, dimensions=None: counted.append((metric, value))
     )
-    assert (
-        events.publish_generation_finished(uuid.uuid4(), "completed", client=FakeEvents(error=OSError())) == 0
-    )
-    assert events.publish_generations_failed([uuid.uuid4(), uuid.uuid4()], client=FakeEvents(fail=1)) == 1
+    broken = EventPublisher(bus, client=FakeEvents(error=OSError()))
+    assert broken.generation_finished(uuid.uuid4(), "completed") == 0
+    partly = EventPublisher(bus, client=FakeEvents(fail=1))
+    assert partly.generations_failed([uuid.uuid4(), uuid.uuid4()]) == 1
     assert counted == [(events.Metric.EVENTS_NOT_PUBLISHED, 1), (events.Metric.EVENTS_NOT_PUBLISHED, 1)]
 
 
@@ -86,9 +94,5 @@ def test_the_entries_are_valid_for_the_real_api(bus: str, monkeypatch: pytest.Mo
         ("AWS_SECRET_ACCESS_KEY", "x"),
     ):
         monkeypatch.setenv(name, value)
-    events._events_client.cache_clear()
-    try:
-        with mock_aws():
-            assert events.publish_generations_failed([uuid.uuid4() for _ in range(12)]) == 12
-    finally:
-        events._events_client.cache_clear()  # never keep a client bound to moto
+    with mock_aws():  # the publisher creates its own client, on first use
+        assert EventPublisher(bus).generations_failed([uuid.uuid4() for _ in range(12)]) == 12

@@ -61,4 +61,4 @@ def test_a_program_with_the_weeks_asked_is_accepted_from_the_first_tier() -> Non
 def test_an_unclassified_failure_of_an_llm_tier_falls_through_to_the_rules_engine(crash) -> None:
     result = _run(_LlmLikeTier(crash=crash))
     assert result.fallback_tier == "offline"
-    assert [t["code"] for t in result.usage["tiers"] if t.get("outcome") == "failed"] == ["LLM_UNEXPECTED"]
+    assert [t.code for t in result.usage.tiers or () if t.outcome == "failed"] == ["LLM_UNEXPECTED"]

@@ -2,7 +2,9 @@
 
 `handle` does the two checks that must come before routing and body validation: the body
 size limit (413) and authentication (401), so an anonymous caller never learns anything from
-a validation error. Routes then call one function of `tpg.service` each.
+a validation error. Routes then call one function of `tpg.api.service` each, with the
+dependencies the trigger handler's composition root built (`ApiDependencies`), which `handle`
+puts in the resolver's context.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseContentModel,
+    OpenAPIResponseContentSchema,
+)
 
 from tpg.api import service
 from tpg.api.auth import AuthenticatedUser, bearer_token, verify_token
@@ -33,17 +40,18 @@ from tpg.api.models import (
     ProgramList,
     ProgramResponse,
 )
+from tpg.api.service import ApiDependencies
 from tpg.platform.errors import AppError, PayloadTooLarge, ProgramNotFound, ServiceUnavailable
 from tpg.platform.observability import describe_unexpected, logger
-from tpg.platform.settings import get_settings
 from tpg.store.rows import GenerationStatus
-from tpg.worker.dispatch import Dispatcher, get_dispatcher
+from tpg.worker.dispatch import ensure_available
 
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
-BEARER = [{"bearerAuth": []}]  # the OpenAPI security requirement of every other route
+# the OpenAPI security requirement of every other route
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
-def _errors(*statuses: int) -> dict[int, dict[str, Any]]:
+def _errors(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI entries for the error responses a route can give (all share one body model)."""
     descriptions = {
         400: "Malformed JSON",
@@ -56,38 +64,40 @@ def _errors(*statuses: int) -> dict[int, dict[str, Any]]:
         429: "Daily quota reached (see Retry-After)",
         503: "Temporarily unavailable",
     }
-    content = {"application/json": {"model": ErrorResponse}}
+    content: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+        "application/json": {"model": ErrorResponse}
+    }
     return {status: {"description": descriptions[status], "content": content} for status in statuses}
 
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
 
-def handle(event: dict[str, Any], context: Any, dispatcher: Dispatcher | None = None) -> dict[str, Any]:
+def handle(event: dict[str, Any], context: Any, deps: ApiDependencies) -> dict[str, Any]:
     """Entry point of the trigger function: pre-routing checks, then the resolver."""
     try:
-        _check_body_size(event)
+        _check_body_size(event, deps)
         request = event.get("requestContext", {}).get("http", {})
         if (request.get("method"), event.get("rawPath")) not in PUBLIC_ROUTES:
-            app.append_context(user=_authenticate(event))
+            app.append_context(user=_authenticate(event, deps))
     except AppError as exc:
         return error_response(exc)
     except Exception as exc:  # e.g. the signing secret could not be read: fail closed, say little
         logger.error("request could not be authenticated", extra=describe_unexpected(exc))
         return error_response(ServiceUnavailable())
-    app.append_context(dispatcher=dispatcher)
+    app.append_context(deps=deps)
     return app.resolve(event, context)
 
 
-def _check_body_size(event: dict[str, Any]) -> None:
+def _check_body_size(event: dict[str, Any], deps: ApiDependencies) -> None:
     body = event.get("body") or ""
     size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
-    if size > get_settings().max_body_bytes:
+    if size > deps.settings.max_body_bytes:
         raise PayloadTooLarge()
 
 
-def _authenticate(event: dict[str, Any]) -> AuthenticatedUser:
-    settings = get_settings()
+def _authenticate(event: dict[str, Any], deps: ApiDependencies) -> AuthenticatedUser:
+    settings = deps.settings
     headers = event.get("headers") or {}
     authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
     return verify_token(
@@ -99,11 +109,21 @@ def _authenticate(event: dict[str, Any]) -> AuthenticatedUser:
 
 
 def _user() -> AuthenticatedUser:
-    return app.context["user"]
+    user: AuthenticatedUser = app.context["user"]
+    return user
 
 
-def _dispatcher() -> Dispatcher:
-    return app.context.get("dispatcher") or get_dispatcher()
+def _deps() -> ApiDependencies:
+    deps: ApiDependencies = app.context["deps"]
+    return deps
+
+
+def _dispatching() -> ApiDependencies:
+    """The dependencies of a route that hands off to generate: without a dispatcher the request
+    fails before anything is written."""
+    deps = _deps()
+    ensure_available(deps.dispatcher)
+    return deps
 
 
 def _program_id(raw: str) -> UUID:
@@ -137,7 +157,7 @@ def _accepted(program_id: UUID) -> Response[AcceptedResponse]:
 def create_program(
     body: Annotated[CreateProgramRequest | None, Body()] = None,
 ) -> Response[AcceptedResponse]:
-    program_id = service.request_generation(_user().user_id, body or CreateProgramRequest(), _dispatcher())
+    program_id = service.request_generation(_dispatching(), _user().user_id, body or CreateProgramRequest())
     return _accepted(program_id)
 
 
@@ -154,7 +174,7 @@ def create_program(
     },
 )
 def get_program(program_id: str) -> ProgramResponse:
-    return service.get_program(_user().user_id, _program_id(program_id))
+    return service.get_program(_deps(), _user().user_id, _program_id(program_id))
 
 
 @app.get(
@@ -170,7 +190,7 @@ def list_programs(
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ProgramList:
-    return service.list_programs(_user().user_id, limit=limit, cursor=cursor)
+    return service.list_programs(_deps(), _user().user_id, limit=limit, cursor=cursor)
 
 
 @app.post(
@@ -184,7 +204,7 @@ def list_programs(
 )
 def retry_program(program_id: str) -> Response[AcceptedResponse]:
     pid = _program_id(program_id)
-    service.retry_generation(_user().user_id, pid, _dispatcher())
+    service.retry_generation(_dispatching(), _user().user_id, pid)
     return _accepted(pid)
 
 
@@ -195,7 +215,7 @@ def health() -> HealthResponse:
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
-    if not get_settings().openapi_enabled:
+    if not _deps().settings.openapi_enabled:
         raise ProgramNotFound("Not found.")
     document = app.get_openapi_json_schema(
         title="Training programs API",

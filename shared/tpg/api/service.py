@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from tpg.api.models import (
@@ -25,23 +27,41 @@ from tpg.platform.errors import (
     SubscriptionRequired,
 )
 from tpg.platform.observability import Metric, count, logger
-from tpg.platform.settings import get_settings
+from tpg.platform.settings import Settings
 from tpg.store import repository
+from tpg.store.db import Database
 from tpg.store.rows import GenerationStatus, ProgramRow
-from tpg.worker.dispatch import Dispatcher
+from tpg.worker.dispatch import Dispatcher, dispatcher_for
 
 DEFAULT_PROGRAM_NAME = "My training program"
 QUOTA_WINDOW_SECONDS = 24 * 3600
 
 
-def request_generation(user_id: UUID, request: CreateProgramRequest, dispatcher: Dispatcher) -> UUID:
+@dataclass(frozen=True, slots=True)
+class ApiDependencies:
+    """What the API works with, built once per execution environment by the trigger handler
+    (`functions/trigger/app.py`)."""
+
+    settings: Settings
+    db: Database
+    dispatcher: Dispatcher
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, dispatcher: Dispatcher | None = None) -> ApiDependencies:
+        return cls(
+            settings=settings, db=Database(settings), dispatcher=dispatcher or dispatcher_for(settings)
+        )
+
+
+def request_generation(deps: ApiDependencies, user_id: UUID, request: CreateProgramRequest) -> UUID:
     """Accept a generation: one statement checks, inserts and commits; then the async hand-off.
 
     If the hand-off fails the row is already committed and pending, and the request still
     succeeds (202): the sweeper re-dispatches pending rows (docs/decisions.md).
     """
-    settings = get_settings()
+    settings = deps.settings
     outcome = repository.accept_generation_request(
+        deps.db,
         user_id,
         name=request.name or DEFAULT_PROGRAM_NAME,
         request=request.model_dump(mode="json", exclude_none=True),
@@ -53,24 +73,28 @@ def request_generation(user_id: UUID, request: CreateProgramRequest, dispatcher:
     if not outcome.onboarded:
         raise OnboardingIncomplete()
     if outcome.in_flight:  # resuming the running program beats "come back tomorrow"
-        raise _in_flight_error(user_id)
+        raise _in_flight_error(deps, user_id)
     if not outcome.under_quota:
         raise _quota_error(outcome.quota_resets_in)
     if outcome.program_id is None:
-        raise _in_flight_error(user_id)
+        raise _in_flight_error(deps, user_id)
     count(Metric.GENERATIONS_REQUESTED)
-    _dispatch(dispatcher, outcome.program_id, reason="accepted")
+    _dispatch(deps.dispatcher, outcome.program_id, reason="accepted")
     return outcome.program_id
 
 
-def retry_generation(user_id: UUID, program_id: UUID, dispatcher: Dispatcher) -> None:
+def retry_generation(deps: ApiDependencies, user_id: UUID, program_id: UUID) -> None:
     """failed -> pending, re-dispatched. A retry spends LLM calls, so it counts toward the quota."""
-    settings = get_settings()
+    settings = deps.settings
     outcome = repository.retry_failed_program(
-        program_id, user_id, max_attempts=settings.max_attempts, default_quota=settings.default_daily_quota
+        deps.db,
+        program_id,
+        user_id,
+        max_attempts=settings.max_attempts,
+        default_quota=settings.default_daily_quota,
     )
     if outcome.in_flight_conflict:
-        raise _in_flight_error(user_id)
+        raise _in_flight_error(deps, user_id)
     if not outcome.found:
         raise ProgramNotFound()
     if not outcome.subscribed:
@@ -81,7 +105,7 @@ def retry_generation(user_id: UUID, program_id: UUID, dispatcher: Dispatcher) ->
         raise _quota_error(outcome.quota_resets_in)
     if not outcome.retried:  # a concurrent retry of the same program won
         raise NotRetryable()
-    _dispatch(dispatcher, program_id, reason="retry")
+    _dispatch(deps.dispatcher, program_id, reason="retry")
 
 
 def _quota_error(resets_in: int | None) -> QuotaExceeded:
@@ -90,10 +114,10 @@ def _quota_error(resets_in: int | None) -> QuotaExceeded:
     return QuotaExceeded(retry_after_seconds=max(1, wait))
 
 
-def _in_flight_error(user_id: UUID) -> GenerationInFlight:
+def _in_flight_error(deps: ApiDependencies, user_id: UUID) -> GenerationInFlight:
     # Second round trip on this (rare) path only: the accept statement's snapshot may not see a
     # row committed concurrently by the request that won.
-    return GenerationInFlight(repository.in_flight_program_id(user_id))
+    return GenerationInFlight(repository.in_flight_program_id(deps.db, user_id))
 
 
 def _dispatch(dispatcher: Dispatcher, program_id: UUID, *, reason: str) -> None:
@@ -107,22 +131,22 @@ def _dispatch(dispatcher: Dispatcher, program_id: UUID, *, reason: str) -> None:
         )
 
 
-def get_program(user_id: UUID, program_id: UUID) -> ProgramResponse:
-    row = repository.get_program(program_id, user_id)
+def get_program(deps: ApiDependencies, user_id: UUID, program_id: UUID) -> ProgramResponse:
+    row = repository.get_program(deps.db, program_id, user_id)
     if row is None:
         raise ProgramNotFound()
     return ProgramResponse(**_summary_fields(row), program=row.program)
 
 
-def list_programs(user_id: UUID, *, limit: int, cursor: str | None) -> ProgramList:
+def list_programs(deps: ApiDependencies, user_id: UUID, *, limit: int, cursor: str | None) -> ProgramList:
     before = decode_cursor(cursor) if cursor else None
-    rows = repository.list_programs(user_id, limit=limit + 1, before=before)
+    rows = repository.list_programs(deps.db, user_id, limit=limit + 1, before=before)
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
     return ProgramList(items=[ProgramSummary(**_summary_fields(r)) for r in page], next_cursor=next_cursor)
 
 
-def _summary_fields(row: ProgramRow) -> dict:
+def _summary_fields(row: ProgramRow) -> dict[str, Any]:
     error = None
     if row.generation_status is GenerationStatus.FAILED:
         error = ProgramError(

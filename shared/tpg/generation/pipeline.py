@@ -16,27 +16,26 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date
-from typing import Any
-
-from pydantic import ValidationError
+from dataclasses import dataclass, replace
 
 from tpg.generation.claude.prompt import PROMPT_VERSION, render_user_input
 from tpg.generation.ports import (
     CachedProgram,
     GenerationError,
     GenerationRequest,
+    LlmUsage,
     ProgramProvider,
     ProviderResult,
     RepairingProvider,
     ResultCache,
+    TierAttempt,
     TierError,
+    TierOutcome,
 )
 from tpg.platform.observability import Metric, count, describe_unexpected, logger
 from tpg.store.rows import Stage
 from tpg.training.analysis import EnhancedUserData, analyse
-from tpg.training.program import TrainingProgram
+from tpg.training.program import TrainingProgram, default_program_name
 from tpg.training.user_data import UserData
 from tpg.training.validation import ProgramSchemaError, ValidationReport, parse_program, validate_program
 
@@ -81,57 +80,11 @@ class PipelineResult:
     provider: str
     model: str | None
     fallback_tier: str
-    usage: dict[str, Any]
+    usage: LlmUsage
     duration_ms: float
     fingerprint: str | None = None
     prompt_version: str | None = None
     cache_hit: bool = False
-
-
-_USAGE_COUNTERS = (
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "latency_ms",
-)
-
-
-def _add_usage(total: dict[str, Any], part: dict[str, Any]) -> None:
-    for key in _USAGE_COUNTERS:
-        if key in part:
-            total[key] = total.get(key, 0) + part[key]
-
-
-def user_data_from_row(row: dict[str, Any], *, today: date | None = None) -> UserData:
-    """Profile + onboarding columns (as read by the claim) -> the validated pipeline input."""
-    today = today or date.today()
-    try:
-        return UserData.model_validate(
-            {
-                "user_id": row["user_id"],
-                "age": today.year - row["birth_year"] if row.get("birth_year") else None,
-                "sex": row.get("sex"),
-                "height_cm": row.get("height_cm"),
-                "weight_kg": row.get("weight_kg"),
-                "goal": row.get("goal"),
-                "experience": row.get("experience"),
-                "training_months": row.get("training_months") or 0,
-                "days_per_week": row.get("days_per_week"),
-                "session_minutes": row.get("session_minutes"),
-                "equipment": row.get("equipment") or [],
-                "injuries": row.get("injuries") or [],
-                "lifts": row.get("lifts") or [],
-                "notes": (row.get("notes") or None),
-            }
-        )
-    except ValidationError as exc:
-        raise GenerationError(
-            "INVALID_USER_DATA",
-            "Your profile or onboarding answers are incomplete. Please review them and try again.",
-            retryable=False,
-        ) from exc
 
 
 def _tier_name(provider: ProgramProvider) -> str:
@@ -168,8 +121,7 @@ def _from_cache(
         logger.warning("cached program no longer matches the schema; generating anew")
         return None
     # Another request's name never travels with its program.
-    goal = data.user.goal.value.replace("_", " ").capitalize()
-    name = request.name or f"{goal}: {program.split}, {program.weeks} weeks"
+    name = request.name or default_program_name(data.user.goal, program.split, program.weeks)
     program = program.model_copy(update={"name": name[:100]})
     report = validate_program(program, data)  # the rules may have changed since it was stored (I6)
     if not report.ok:
@@ -192,6 +144,9 @@ def run_program_generation_pipeline(
         raise ValueError("at least one provider is needed")
     progress(Stage.ANALYZING, 10)
     enhanced = analyse(user)
+    if enhanced.referral is not None:
+        # The safety rules refuse this user a program (docs/training-science.md): no tier runs.
+        raise GenerationError(enhanced.referral.code, enhanced.referral.message, retryable=False)
     first_model = _model_of(tiers[0])
     fingerprint = request_fingerprint(enhanced, request, model=first_model or tiers[0].name)
     prompt_version = PROMPT_VERSION if first_model else None
@@ -209,7 +164,7 @@ def run_program_generation_pipeline(
                 provider="result_cache",
                 model=cached.model,
                 fallback_tier=cached.fallback_tier or "result_cache",
-                usage={"requests": 0, "result_cache": {"source_program_id": str(cached.program_id)}},
+                usage=LlmUsage(requests=0, result_cache_source=cached.program_id),
                 duration_ms=(time.perf_counter() - started) * 1000,
                 fingerprint=fingerprint,
                 prompt_version=prompt_version,
@@ -218,8 +173,8 @@ def run_program_generation_pipeline(
 
     progress(Stage.GENERATING, _GENERATING_FROM)
     on_progress = _MonotonicProgress(progress)
-    usage: dict[str, Any] = {}
-    history: list[dict[str, Any]] = []
+    usage = LlmUsage()
+    history: list[TierAttempt] = []
     dead_models: set[str] = set()
     llm_dead = False
     last_error: GenerationError | None = None
@@ -228,29 +183,28 @@ def run_program_generation_pipeline(
         last = index == len(tiers) - 1
         name, model = _tier_name(tier), _model_of(tier)
         if model is not None and (llm_dead or model in dead_models):
-            history.append({"tier": name, "model": model, "outcome": "skipped"})
+            history.append(TierAttempt(tier=name, model=model, outcome="skipped"))
             continue
-        entry: dict[str, Any] = {"tier": name, "model": model}
-        history.append(entry)
+        # What a repair round leaves on the tier's record, whatever its outcome.
+        repaired_for: tuple[str, ...] | None = None
         try:
             produced = _as_requested(tier.generate(enhanced, request, on_progress=on_progress), request)
-            _add_usage(usage, produced.usage)
+            usage += produced.usage
             progress(Stage.VALIDATING, 85)
             report = validate_program(produced.program, enhanced)
             if not report.ok and isinstance(tier, RepairingProvider):
                 count(Metric.VALIDATION_FAILURES, dimensions={"Level": "enhanced"})
-                entry["violations"] = sorted(c.value for c in report.codes())
-                entry["repaired"] = True
+                repaired_for = _violations(report)
                 logger.info("program failed enhanced validation; one repair round", extra={"tier": name})
                 produced = _as_requested(
                     tier.repair(enhanced, request, produced, report, on_progress=on_progress), request
                 )
-                _add_usage(usage, produced.usage)
+                usage += produced.usage
                 progress(Stage.VALIDATING, 85)
                 report = validate_program(produced.program, enhanced)
         except TierError as exc:
-            _add_usage(usage, exc.usage)
-            entry.update(outcome="failed", code=exc.code)
+            usage += exc.usage
+            history.append(_attempt(name, model, "failed", repaired_for, code=exc.code))
             if exc.validation_level is not None:
                 count(Metric.VALIDATION_FAILURES, dimensions={"Level": exc.validation_level})
             logger.warning("tier gave up", extra={"tier": name, "error_code": exc.code, "scope": exc.scope})
@@ -263,7 +217,7 @@ def run_program_generation_pipeline(
                 raise
             continue
         except GenerationError as exc:
-            entry.update(outcome="failed", code=exc.code)
+            history.append(_attempt(name, model, "failed", repaired_for, code=exc.code))
             last_error = exc
             if last:
                 raise
@@ -274,17 +228,17 @@ def run_program_generation_pipeline(
             if model is None or last:
                 raise
             logger.error("LLM tier failed unexpectedly", extra={"tier": name, **describe_unexpected(exc)})
-            entry.update(outcome="failed", code="LLM_UNEXPECTED")
+            history.append(_attempt(name, model, "failed", repaired_for, code="LLM_UNEXPECTED"))
             llm_dead = True
             continue
 
         if report.ok:
-            entry["outcome"] = "completed"
+            history.append(_attempt(name, model, "completed", repaired_for))
             count(Metric.FALLBACK_TIER_USED, dimensions={"Tier": name})
             progress(Stage.SAVING, 95)
-            if model is not None:
-                usage["model"] = produced.model or model
-            usage["tiers"] = history
+            usage = replace(
+                usage, model=(produced.model or model) if model is not None else None, tiers=tuple(history)
+            )
             return PipelineResult(
                 program=produced.program,
                 report=report,
@@ -297,18 +251,48 @@ def run_program_generation_pipeline(
                 prompt_version=prompt_version,
             )
         count(Metric.VALIDATION_FAILURES, dimensions={"Level": "enhanced"})
-        entry.update(outcome="invalid", violations=sorted(c.value for c in report.codes()))
+        history.append(
+            TierAttempt(
+                tier=name,
+                model=model,
+                outcome="invalid",
+                violations=_violations(report),
+                repaired=repaired_for is not None,
+            )
+        )
         logger.warning(
-            "program failed enhanced validation",
-            extra={"tier": name, "codes": sorted(c.value for c in report.codes())},
+            "program failed enhanced validation", extra={"tier": name, "codes": list(_violations(report))}
         )
 
     # Only reached when the last tier returned a program that fails enhanced validation (I6), or
     # every tier was skipped.
-    if history and history[-1].get("outcome") == "invalid":
+    if history and history[-1].outcome == "invalid":
         raise GenerationError(
             "INVALID_PROGRAM",
             "We could not produce a program that passes our safety checks. Please try again.",
             retryable=False,
         )
     raise last_error or GenerationError("NO_PROVIDER", "No program generator is available.", retryable=True)
+
+
+def _violations(report: ValidationReport) -> tuple[str, ...]:
+    return tuple(sorted(c.value for c in report.codes()))
+
+
+def _attempt(
+    tier: str,
+    model: str | None,
+    outcome: TierOutcome,
+    repaired_for: tuple[str, ...] | None,
+    *,
+    code: str | None = None,
+) -> TierAttempt:
+    """A tier's record; after a repair round it keeps the violations the repair was asked to fix."""
+    return TierAttempt(
+        tier=tier,
+        model=model,
+        outcome=outcome,
+        code=code,
+        violations=repaired_for,
+        repaired=repaired_for is not None,
+    )

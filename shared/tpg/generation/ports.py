@@ -42,12 +42,109 @@ class TierError(GenerationError):
         *,
         scope: Scope = "tier",
         validation_level: Literal["basic"] | None = None,
-        usage: dict[str, Any] | None = None,
+        usage: LlmUsage | None = None,
     ) -> None:
         super().__init__(code, message, retryable=True)
         self.scope = scope
         self.validation_level = validation_level
-        self.usage = usage or {}
+        self.usage = usage or LlmUsage()
+
+
+# --- What the LLM calls of a job cost ----------------------------------------------------------
+
+TierOutcome = Literal["completed", "failed", "invalid", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class TierAttempt:
+    """One tier of a job as the pipeline ran it: `usage.tiers` in the stored record."""
+
+    tier: str
+    model: str | None
+    outcome: TierOutcome
+    code: str | None = None  # why it failed
+    violations: tuple[str, ...] | None = (
+        None  # the enhanced-validation codes it was refused (or repaired) for
+    )
+    repaired: bool = False  # it had one repair round
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"tier": self.tier, "model": self.model, "outcome": self.outcome}
+        if self.code is not None:
+            data["code"] = self.code
+        if self.violations is not None:
+            data["violations"] = list(self.violations)
+        if self.repaired:
+            data["repaired"] = True
+        return data
+
+
+def _plus(a: int | None, b: int | None) -> int | None:
+    return a if b is None else b if a is None else a + b
+
+
+@dataclass(frozen=True, slots=True)
+class LlmUsage:
+    """What a job's LLM calls cost, and how the job went through the tiers.
+
+    Usages add up (`+`): the counters sum (a counter nobody reported stays None, and is left out of
+    the stored JSON), `tiers` concatenate, `model` and `result_cache_source` keep the later value.
+    `to_json` is the one place the stored shape (the `usage` column) is spelled.
+    """
+
+    requests: int | None = None  # HTTP requests, failed ones and retries included
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    latency_ms: int | None = None
+    model: str | None = None  # the model that wrote the stored program (LLM tiers only)
+    tiers: tuple[TierAttempt, ...] | None = None
+    result_cache_source: UUID | None = None  # the program reused from the result cache
+
+    def __add__(self, other: LlmUsage) -> LlmUsage:
+        tiers = (
+            None
+            if self.tiers is None and other.tiers is None
+            else (*(self.tiers or ()), *(other.tiers or ()))
+        )
+        return LlmUsage(
+            requests=_plus(self.requests, other.requests),
+            input_tokens=_plus(self.input_tokens, other.input_tokens),
+            output_tokens=_plus(self.output_tokens, other.output_tokens),
+            cache_read_input_tokens=_plus(self.cache_read_input_tokens, other.cache_read_input_tokens),
+            cache_creation_input_tokens=_plus(
+                self.cache_creation_input_tokens, other.cache_creation_input_tokens
+            ),
+            latency_ms=_plus(self.latency_ms, other.latency_ms),
+            model=other.model if other.model is not None else self.model,
+            tiers=tiers,
+            result_cache_source=(
+                other.result_cache_source
+                if other.result_cache_source is not None
+                else self.result_cache_source
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The `usage` column: the counters reported, `model`, `tiers`, `result_cache`."""
+        data: dict[str, Any] = {}
+        for key, value in (
+            ("requests", self.requests),
+            ("input_tokens", self.input_tokens),
+            ("output_tokens", self.output_tokens),
+            ("cache_read_input_tokens", self.cache_read_input_tokens),
+            ("cache_creation_input_tokens", self.cache_creation_input_tokens),
+            ("latency_ms", self.latency_ms),
+            ("model", self.model),
+        ):
+            if value is not None:
+                data[key] = value
+        if self.tiers is not None:
+            data["tiers"] = [attempt.to_json() for attempt in self.tiers]
+        if self.result_cache_source is not None:
+            data["result_cache"] = {"source_program_id": str(self.result_cache_source)}
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +158,7 @@ class GenerationRequest:
 class ProviderResult:
     program: TrainingProgram
     model: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: LlmUsage = field(default_factory=LlmUsage)
     # The model's answer as sent (a repair round quotes it back).
     raw_output: str | None = None
 

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable
 from enum import StrEnum
 from functools import lru_cache
+from numbers import Number
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
@@ -150,7 +151,7 @@ def trace_handler(handler: _Handler) -> _Handler:
     return invoke  # type: ignore[return-value]
 
 
-def annotate(key: str, value: str | int | float | bool) -> None:
+def annotate(key: str, value: str | Number | bool) -> None:
     """Add a searchable X-Ray annotation (e.g. program_id) to the current trace, if tracing."""
     tracer = get_tracer()
     if tracer is not None:

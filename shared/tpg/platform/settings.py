@@ -1,80 +1,116 @@
-"""One settings model, read from the environment once, lazily."""
+"""One settings model. Each field names the environment variable it is read from.
+
+`Settings.from_environment()` is the only place that reads the environment. The handlers
+(`functions/*/app.py`) call it once per execution environment, on their first invocation, and pass
+the result down; nothing else in the layer reads the environment. Tests and the local stack build
+`Settings(...)` directly.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 # Local development only: the `tpg` command sets it as JWT_SECRET when none is given, and prints
 # it. The service itself has no fallback: without a configured secret every token is refused.
 DEV_JWT_SECRET = "local-dev-secret-change-me-0123456789abcdef"  # noqa: S105
 
 
+def env(name: str, default: Any = None, **constraints: Any) -> Any:
+    """A settings field read from the environment variable `name` (an empty value counts as unset)."""
+    return Field(default, json_schema_extra={"env": name}, **constraints)
+
+
 class Settings(BaseModel):
-    model_config = {"frozen": True}
+    model_config = ConfigDict(frozen=True)
 
     # Each secret is given either as plain text (local runs) or as a Secrets Manager ARN (AWS),
     # resolved on use through Powertools' cache so a rotated value is picked up within max_age.
-    database_url: SecretStr | None = None
-    database_url_secret_arn: str | None = None
-    jwt_secret: SecretStr | None = None
-    jwt_secret_arn: str | None = None
-    anthropic_api_key: SecretStr | None = None
-    anthropic_api_key_secret_arn: str | None = None
-    secrets_max_age_seconds: int = Field(default=300, ge=0)
-    openapi_enabled: bool = True
-    jwt_audience: str = "authenticated"
-    jwt_issuer: str | None = None
-    generate_function_name: str | None = None
-    dispatch_mode: Literal["lambda", "local"] = "local"
-    llm_provider: Literal["anthropic", "offline"] = "offline"
-    anthropic_model: str = "claude-sonnet-5-5"
+    database_url: SecretStr | None = env("DATABASE_URL")
+    database_url_secret_arn: str | None = env("DATABASE_URL_SECRET_ARN")
+    jwt_secret: SecretStr | None = env("JWT_SECRET")
+    jwt_secret_arn: str | None = env("JWT_SECRET_ARN")
+    anthropic_api_key: SecretStr | None = env("ANTHROPIC_API_KEY")
+    anthropic_api_key_secret_arn: str | None = env("ANTHROPIC_API_KEY_SECRET_ARN")
+    secrets_max_age_seconds: int = env("POWERTOOLS_PARAMETERS_MAX_AGE", 300, ge=0)
+    openapi_enabled: bool = env("OPENAPI_ENABLED", True)
+    jwt_audience: str = env("JWT_AUDIENCE", "authenticated")
+    jwt_issuer: str | None = env("JWT_ISSUER")
+    generate_function_name: str | None = env("GENERATE_FUNCTION_NAME")
+    # Unset: `lambda` inside Lambda (AWS_LAMBDA_FUNCTION_NAME is set), else `local`.
+    dispatch_mode: Literal["lambda", "local"] = env("DISPATCH_MODE", "local")
+    # Unset: `anthropic` when an API key (or its secret's ARN) is configured, else `offline`.
+    llm_provider: Literal["anthropic", "offline"] = env("LLM_PROVIDER", "offline")
+    anthropic_model: str = env("ANTHROPIC_MODEL", "claude-sonnet-5-5")
     # Paces the offline engine like an LLM call (demo, benchmarks); 0 = as fast as it runs.
-    offline_latency_seconds: float = Field(default=0.0, ge=0, le=120)
+    offline_latency_seconds: float = env("OFFLINE_LATENCY_SECONDS", 0.0, ge=0, le=120)
+    # The EventBridge bus for completion/failure events (tpg.worker.events); unset: none are sent.
+    event_bus_name: str | None = env("EVENT_BUS_NAME")
 
-    max_body_bytes: int = Field(default=16 * 1024, ge=256)
+    max_body_bytes: int = env("MAX_BODY_BYTES", 16 * 1024, ge=256)
     # New generations per user per rolling 24 h when the subscription's tier has no row in
     # subscription_tiers (the table is where operators set it per tier).
-    default_daily_quota: int = Field(default=5, ge=0)
+    default_daily_quota: int = env("GENERATION_DAILY_QUOTA", 5, ge=0)
     # Reliability knobs (see docs/decisions.md): a claim holds a lease; attempts are bounded.
     # The lease must outlive the generate function's timeout, so a live worker is never reclaimed.
-    lease_seconds: int = Field(default=960, ge=1)
-    max_attempts: int = Field(default=3, ge=1, le=10)
-    pending_redispatch_after_seconds: int = Field(default=120, ge=1)
+    lease_seconds: int = env("GENERATION_LEASE_SECONDS", 960, ge=1)
+    max_attempts: int = env("GENERATION_MAX_ATTEMPTS", 3, ge=1, le=10)
+    pending_redispatch_after_seconds: int = env("PENDING_REDISPATCH_AFTER_SECONDS", 120, ge=1)
     # Re-dispatch waits double per unanswered dispatch up to the cap (under 2x the lease, so a
     # waiting row never looks stuck). A pending row dispatched this many times without being
     # claimed is failed: 120+240+480+900x5 s ~ 1.5 h with the defaults, longer than the hour
     # generate's throttled events are kept (I5: bounded time, and a backlog waits, not fails).
-    redispatch_max_interval_seconds: int = Field(default=900, ge=1)
-    max_dispatches: int = Field(default=8, ge=1)
-    sweep_batch_size: int = Field(default=100, ge=1, le=1000)
-    db_statement_timeout_ms: int = Field(default=15_000, ge=100)
+    redispatch_max_interval_seconds: int = env("PENDING_REDISPATCH_MAX_INTERVAL_SECONDS", 900, ge=1)
+    max_dispatches: int = env("GENERATION_MAX_DISPATCHES", 8, ge=1)
+    sweep_batch_size: int = env("SWEEP_BATCH_SIZE", 100, ge=1, le=1000)
+    db_statement_timeout_ms: int = env("DB_STATEMENT_TIMEOUT_MS", 15_000, ge=100)
 
     # The LLM pipeline (docs/llm-pipeline.md). ANTHROPIC_BASE_URL points the SDK elsewhere (tests:
     # the local fake server). The small model serves the last LLM tier.
-    anthropic_base_url: str | None = None
-    anthropic_small_model: str = "claude-haiku-5-5"
+    anthropic_base_url: str | None = env("ANTHROPIC_BASE_URL")
+    anthropic_small_model: str = env("ANTHROPIC_SMALL_MODEL", "claude-haiku-5-5")
     # Everything the LLM tiers of one job may spend, waits included; the generate Lambda's timeout
     # (720 s) leaves 120 s above it for the claim, the offline tier and the save.
-    llm_budget_seconds: float = Field(default=600, gt=0, le=900)
+    llm_budget_seconds: float = env("GENERATION_LLM_BUDGET_SECONDS", 600, gt=0, le=900)
     # One HTTP request: connect, idle-read (between two streamed chunks) and whole-request limits.
-    llm_connect_timeout_seconds: float = Field(default=5, gt=0, le=60)
-    llm_read_timeout_seconds: float = Field(default=60, gt=0, le=600)
-    llm_request_timeout_seconds: float = Field(default=300, gt=0, le=900)
+    llm_connect_timeout_seconds: float = env("LLM_CONNECT_TIMEOUT_SECONDS", 5, gt=0, le=60)
+    llm_read_timeout_seconds: float = env("LLM_READ_TIMEOUT_SECONDS", 60, gt=0, le=600)
+    llm_request_timeout_seconds: float = env("LLM_REQUEST_TIMEOUT_SECONDS", 300, gt=0, le=900)
     # One retry layer (tenacity; the SDK's own retries are off): attempts per LLM call, HTTP requests
     # per job over all tiers, full-jitter backoff, and the longest retry-after we wait for.
-    llm_max_attempts: int = Field(default=3, ge=1, le=6)
-    llm_max_requests_per_job: int = Field(default=8, ge=1, le=30)
-    llm_backoff_initial_seconds: float = Field(default=1.0, ge=0, le=30)
-    llm_backoff_max_seconds: float = Field(default=20.0, ge=0, le=120)
-    llm_max_retry_after_seconds: float = Field(default=60.0, ge=0, le=300)
-    llm_max_tokens_full: int = Field(default=48_000, ge=1024, le=128_000)
-    llm_max_tokens_template: int = Field(default=12_000, ge=1024, le=128_000)
+    llm_max_attempts: int = env("LLM_MAX_ATTEMPTS", 3, ge=1, le=6)
+    llm_max_requests_per_job: int = env("LLM_MAX_REQUESTS_PER_JOB", 8, ge=1, le=30)
+    llm_backoff_initial_seconds: float = env("LLM_BACKOFF_INITIAL_SECONDS", 1.0, ge=0, le=30)
+    llm_backoff_max_seconds: float = env("LLM_BACKOFF_MAX_SECONDS", 20.0, ge=0, le=120)
+    llm_max_retry_after_seconds: float = env("LLM_MAX_RETRY_AFTER_SECONDS", 60.0, ge=0, le=300)
+    llm_max_tokens_full: int = env("LLM_MAX_TOKENS_FULL", 48_000, ge=1024, le=128_000)
+    llm_max_tokens_template: int = env("LLM_MAX_TOKENS_TEMPLATE", 12_000, ge=1024, le=128_000)
     # A completed LLM program with the same request fingerprint is reused for this long; 0 = off.
-    result_cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    result_cache_ttl_seconds: int = env("RESULT_CACHE_TTL_SECONDS", 7 * 24 * 3600, ge=0)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from `environ` (default: the process environment), by each field's variable."""
+        source: Mapping[str, str] = os.environ if environ is None else environ
+
+        def read(name: str) -> str | None:
+            return source.get(name) or None
+
+        values: dict[str, object] = {}
+        for field_name, info in cls.model_fields.items():
+            extra = info.json_schema_extra
+            name = extra.get("env") if isinstance(extra, dict) else None
+            if isinstance(name, str) and (value := read(name)) is not None:
+                values[field_name] = value
+        in_lambda = read("AWS_LAMBDA_FUNCTION_NAME") is not None
+        values.setdefault("dispatch_mode", "lambda" if in_lambda else "local")
+        has_key = read("ANTHROPIC_API_KEY") or read("ANTHROPIC_API_KEY_SECRET_ARN")
+        values.setdefault("llm_provider", "anthropic" if has_key else "offline")
+        return cls.model_validate(values)
 
     @property
     def jwt_signing_secret(self) -> str:
@@ -101,59 +137,8 @@ class Settings(BaseModel):
         return parameters.get_secret(arn, max_age=self.secrets_max_age_seconds)
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value else None
-
-
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    in_lambda = _env("AWS_LAMBDA_FUNCTION_NAME") is not None
-    values: dict[str, object] = {
-        "dispatch_mode": _env("DISPATCH_MODE") or ("lambda" if in_lambda else "local"),
-        "llm_provider": _env("LLM_PROVIDER")
-        or ("anthropic" if _env("ANTHROPIC_API_KEY") or _env("ANTHROPIC_API_KEY_SECRET_ARN") else "offline"),
-    }
-    optional = {
-        "database_url": "DATABASE_URL",
-        "database_url_secret_arn": "DATABASE_URL_SECRET_ARN",
-        "jwt_secret": "JWT_SECRET",
-        "jwt_secret_arn": "JWT_SECRET_ARN",
-        "anthropic_api_key": "ANTHROPIC_API_KEY",
-        "anthropic_api_key_secret_arn": "ANTHROPIC_API_KEY_SECRET_ARN",
-        "secrets_max_age_seconds": "POWERTOOLS_PARAMETERS_MAX_AGE",
-        "openapi_enabled": "OPENAPI_ENABLED",
-        "jwt_audience": "JWT_AUDIENCE",
-        "jwt_issuer": "JWT_ISSUER",
-        "generate_function_name": "GENERATE_FUNCTION_NAME",
-        "anthropic_model": "ANTHROPIC_MODEL",
-        "max_body_bytes": "MAX_BODY_BYTES",
-        "default_daily_quota": "GENERATION_DAILY_QUOTA",
-        "offline_latency_seconds": "OFFLINE_LATENCY_SECONDS",
-        "lease_seconds": "GENERATION_LEASE_SECONDS",
-        "max_attempts": "GENERATION_MAX_ATTEMPTS",
-        "pending_redispatch_after_seconds": "PENDING_REDISPATCH_AFTER_SECONDS",
-        "max_dispatches": "GENERATION_MAX_DISPATCHES",
-        "redispatch_max_interval_seconds": "PENDING_REDISPATCH_MAX_INTERVAL_SECONDS",
-        "sweep_batch_size": "SWEEP_BATCH_SIZE",
-        "db_statement_timeout_ms": "DB_STATEMENT_TIMEOUT_MS",
-        "anthropic_base_url": "ANTHROPIC_BASE_URL",
-        "anthropic_small_model": "ANTHROPIC_SMALL_MODEL",
-        "llm_budget_seconds": "GENERATION_LLM_BUDGET_SECONDS",
-        "llm_connect_timeout_seconds": "LLM_CONNECT_TIMEOUT_SECONDS",
-        "llm_read_timeout_seconds": "LLM_READ_TIMEOUT_SECONDS",
-        "llm_request_timeout_seconds": "LLM_REQUEST_TIMEOUT_SECONDS",
-        "llm_max_attempts": "LLM_MAX_ATTEMPTS",
-        "llm_max_requests_per_job": "LLM_MAX_REQUESTS_PER_JOB",
-        "llm_backoff_initial_seconds": "LLM_BACKOFF_INITIAL_SECONDS",
-        "llm_backoff_max_seconds": "LLM_BACKOFF_MAX_SECONDS",
-        "llm_max_retry_after_seconds": "LLM_MAX_RETRY_AFTER_SECONDS",
-        "llm_max_tokens_full": "LLM_MAX_TOKENS_FULL",
-        "llm_max_tokens_template": "LLM_MAX_TOKENS_TEMPLATE",
-        "result_cache_ttl_seconds": "RESULT_CACHE_TTL_SECONDS",
-    }
-    for field, env_name in optional.items():
-        value = _env(env_name)
-        if value is not None:
-            values[field] = value
-    return Settings.model_validate(values)
+    """`Settings.from_environment()`, cached: for the local `tpg` tooling only (the layer and the
+    handlers never call it; they are given their settings)."""
+    return Settings.from_environment()

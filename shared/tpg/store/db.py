@@ -1,9 +1,9 @@
-"""PostgreSQL access: one lazily created connection per execution environment.
+"""PostgreSQL access: `Database`, one lazily created connection per thread.
 
-In Lambda an execution environment runs one invocation at a time on one thread, so a
-thread-local connection is exactly "one per environment, reused across warm invocations".
-The local stack runs several handlers concurrently on threads, and each thread then behaves
-like its own environment.
+A handler builds one `Database` per execution environment (its composition root). In Lambda an
+execution environment runs one invocation at a time on one thread, so a thread-local connection is
+exactly "one per environment, reused across warm invocations". The local stack runs several
+handlers concurrently on threads, and each thread then behaves like its own environment.
 
 Every operation the service performs is a single SQL statement in autocommit mode: one round
 trip, atomic by itself. Because each write is conditional (the claim, the fenced finish) or
@@ -17,73 +17,21 @@ import json
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, LiteralString
+from typing import Any, LiteralString, TypeVar
 from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
 
 from tpg.platform.errors import DatabaseUnavailable
-from tpg.platform.settings import get_settings
+from tpg.platform.settings import Settings
 
 Row = dict[str, Any]
+Connection = psycopg.Connection[Row]
+_T = TypeVar("_T")
 
-_local = threading.local()
-_all_connections: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
-
-
-def database_url() -> str:
-    """DATABASE_URL locally; in AWS the secret named by DATABASE_URL_SECRET_ARN (cached, rotatable)."""
-    url = get_settings().database_url_value
-    if url is None:
-        raise DatabaseUnavailable("DATABASE_URL is not configured")
-    return url
-
-
-def connect(url: str | None = None) -> psycopg.Connection:
-    settings = get_settings()
-    try:
-        conn = psycopg.connect(
-            url or database_url(),
-            autocommit=True,
-            row_factory=dict_row,
-            connect_timeout=5,
-            # Server-side prepared statements break behind transaction-mode poolers (RDS Proxy, Supavisor).
-            prepare_threshold=None,
-            options=(
-                f"-c statement_timeout={settings.db_statement_timeout_ms}"
-                " -c idle_in_transaction_session_timeout=10000"
-            ),
-            application_name="tpg",
-        )
-    except psycopg.OperationalError as exc:
-        # The driver's message may carry the host or user: log the class, never the text.
-        raise DatabaseUnavailable() from exc
-    _all_connections.add(conn)
-    return conn
-
-
-def get_connection() -> psycopg.Connection:
-    conn: psycopg.Connection | None = getattr(_local, "conn", None)
-    if conn is None or conn.closed or conn.broken:
-        conn = connect()
-        _local.conn = conn
-    return conn
-
-
-def _discard_connection() -> None:
-    conn = getattr(_local, "conn", None)
-    _local.conn = None
-    if conn is not None:
-        conn.close()
-
-
-def close_all() -> None:
-    """Close every connection this process opened (tests, shutdown of the local stack)."""
-    for conn in list(_all_connections):
-        conn.close()
-    _local.conn = None
-
+# Every connection this process opened, whichever `Database` opened it (tests, shutdown).
+_all_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 # The non-owner role the API's statements run as, so Row Level Security binds them
 # (migrations/20251128122000_row_level_security.sql).
@@ -94,42 +42,100 @@ _AS_USER = (
 )
 
 
-def _execute(
-    query: LiteralString, params: dict[str, Any] | None, fetch: Callable[[Any], Any], as_user: UUID | None
-) -> Any:
-    for attempt in (1, 2):
-        conn = get_connection()
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._local = threading.local()
+
+    def url(self) -> str:
+        """DATABASE_URL locally; in AWS the secret named by DATABASE_URL_SECRET_ARN (cached, rotatable)."""
+        url = self._settings.database_url_value
+        if url is None:
+            raise DatabaseUnavailable("DATABASE_URL is not configured")
+        return url
+
+    def connect(self) -> Connection:
         try:
-            if as_user is None:
-                return fetch(conn.execute(query, params))
-            # The role and claims, then the statement, as ONE simple-protocol query: PostgreSQL
-            # runs a multi-statement query as one implicit transaction, so the transaction-local
-            # settings bind the statement and end with it. One round trip (a pipelined
-            # BEGIN/.../COMMIT costs five). Client-side binding quotes the parameters.
-            claims = json.dumps({"sub": str(as_user), "role": "authenticated"})
-            with psycopg.ClientCursor(conn) as cur:
-                cur.execute(
-                    _AS_USER + query, {**(params or {}), "_tpg_role": API_ROLE, "_tpg_claims": claims}
-                )
-                cur.nextset()
-                return fetch(cur)
+            conn = psycopg.connect(
+                self.url(),
+                autocommit=True,
+                row_factory=dict_row,
+                connect_timeout=5,
+                # Server-side prepared statements break behind transaction-mode poolers
+                # (RDS Proxy, Supavisor).
+                prepare_threshold=None,
+                options=(
+                    f"-c statement_timeout={self._settings.db_statement_timeout_ms}"
+                    " -c idle_in_transaction_session_timeout=10000"
+                ),
+                application_name="tpg",
+            )
         except psycopg.OperationalError as exc:
-            if not conn.broken:
-                raise  # e.g. a statement timeout: the connection is fine, the query is not
-            _discard_connection()
-            if attempt == 2:
-                raise DatabaseUnavailable() from exc
-    raise AssertionError("unreachable")
+            # The driver's message may carry the host or user: log the class, never the text.
+            raise DatabaseUnavailable() from exc
+        _all_connections.add(conn)
+        return conn
+
+    def connection(self) -> Connection:
+        """This thread's connection, (re)opened if there is none or it was closed or broken."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = self.connect()
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (the next statement opens another)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def fetch_one(
+        self, query: LiteralString, params: dict[str, Any] | None = None, *, as_user: UUID | None = None
+    ) -> Row | None:
+        """Run one statement and return its first row; `as_user` runs it under Row Level Security."""
+        return self._execute(query, params, lambda cur: cur.fetchone(), as_user)
+
+    def fetch_all(
+        self, query: LiteralString, params: dict[str, Any] | None = None, *, as_user: UUID | None = None
+    ) -> list[Row]:
+        return self._execute(query, params, lambda cur: cur.fetchall(), as_user)
+
+    def _execute(
+        self,
+        query: LiteralString,
+        params: dict[str, Any] | None,
+        fetch: Callable[[psycopg.Cursor[Row]], _T],
+        as_user: UUID | None,
+    ) -> _T:
+        for attempt in (1, 2):
+            conn = self.connection()
+            try:
+                if as_user is None:
+                    return fetch(conn.execute(query, params))
+                # The role and claims, then the statement, as ONE simple-protocol query: PostgreSQL
+                # runs a multi-statement query as one implicit transaction, so the transaction-local
+                # settings bind the statement and end with it. One round trip (a pipelined
+                # BEGIN/.../COMMIT costs five). Client-side binding quotes the parameters.
+                claims = json.dumps({"sub": str(as_user), "role": "authenticated"})
+                with psycopg.ClientCursor(conn) as cur:
+                    cur.execute(
+                        _AS_USER + query, {**(params or {}), "_tpg_role": API_ROLE, "_tpg_claims": claims}
+                    )
+                    cur.nextset()
+                    return fetch(cur)
+            except psycopg.OperationalError as exc:
+                if not conn.broken:
+                    raise  # e.g. a statement timeout: the connection is fine, the query is not
+                self.close()
+                if attempt == 2:
+                    raise DatabaseUnavailable() from exc
+        raise AssertionError("unreachable")
 
 
-def fetch_one(
-    query: LiteralString, params: dict[str, Any] | None = None, *, as_user: UUID | None = None
-) -> Row | None:
-    """Run one statement and return its first row; `as_user` runs it under Row Level Security."""
-    return _execute(query, params, lambda cur: cur.fetchone(), as_user)
-
-
-def fetch_all(
-    query: LiteralString, params: dict[str, Any] | None = None, *, as_user: UUID | None = None
-) -> list[Row]:
-    return _execute(query, params, lambda cur: cur.fetchall(), as_user)
+def close_all() -> None:
+    """Close every connection this process opened (tests, shutdown of the local stack); each
+    `Database` opens a new one on its next statement."""
+    for conn in list(_all_connections):
+        conn.close()

@@ -1,4 +1,5 @@
-"""Every SQL statement the service runs, one function each, one round trip each.
+"""Every SQL statement the service runs, one function each, one round trip each. Each takes the
+`Database` to run on (the handler's, from its composition root) and returns typed values only.
 
 The API's statements (accept, status, list, retry) run as the caller under Row Level Security
 (`as_user`): their user filter and the database's policies are two walls, not one.
@@ -19,8 +20,15 @@ from uuid import UUID
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
-from tpg.store import db
-from tpg.store.rows import ProgramRow
+from tpg.store.db import Database
+from tpg.store.rows import (
+    CachedProgramRow,
+    ClaimedJob,
+    GenerationStatus,
+    JobRequest,
+    ProfileRow,
+    ProgramRow,
+)
 
 _PROGRAM_COLUMNS = """
     id, user_id, name, generation_status, stage, progress, error_code, generation_error,
@@ -93,7 +101,7 @@ class AcceptOutcome:
 
 
 def accept_generation_request(
-    user_id: UUID, *, name: str, request: dict[str, Any], max_attempts: int, default_quota: int
+    db: Database, user_id: UUID, *, name: str, request: dict[str, Any], max_attempts: int, default_quota: int
 ) -> AcceptOutcome:
     row = db.fetch_one(
         _ACCEPT,
@@ -117,12 +125,12 @@ def accept_generation_request(
     )
 
 
-def in_flight_program_id(user_id: UUID) -> UUID | None:
+def in_flight_program_id(db: Database, user_id: UUID) -> UUID | None:
     row = db.fetch_one(_IN_FLIGHT_FOR_USER, {"user_id": user_id}, as_user=user_id)
     return row["id"] if row else None
 
 
-def get_program(program_id: UUID, user_id: UUID) -> ProgramRow | None:
+def get_program(db: Database, program_id: UUID, user_id: UUID) -> ProgramRow | None:
     row = db.fetch_one(
         f"SELECT {_PROGRAM_COLUMNS}, program FROM training_programs"  # noqa: S608 - constant columns
         " WHERE id = %(id)s AND user_id = %(user_id)s",
@@ -132,7 +140,9 @@ def get_program(program_id: UUID, user_id: UUID) -> ProgramRow | None:
     return ProgramRow.model_validate(row) if row else None
 
 
-def list_programs(user_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None) -> list[ProgramRow]:
+def list_programs(
+    db: Database, user_id: UUID, *, limit: int, before: tuple[datetime, UUID] | None
+) -> list[ProgramRow]:
     """The user's programs, newest first, keyset-paginated on (created_at, id)."""
     rows = db.fetch_all(
         f"SELECT {_PROGRAM_COLUMNS} FROM training_programs"  # noqa: S608 - constant columns
@@ -193,7 +203,7 @@ class RetryOutcome:
 
 
 def retry_failed_program(
-    program_id: UUID, user_id: UUID, *, max_attempts: int, default_quota: int
+    db: Database, program_id: UUID, user_id: UUID, *, max_attempts: int, default_quota: int
 ) -> RetryOutcome:
     try:
         row = db.fetch_one(
@@ -242,18 +252,33 @@ WITH claimed AS (
 SELECT c.id, c.user_id, c.name, c.request, c.attempts, c.max_attempts, c.created_at,
        p.birth_year, p.sex, p.height_cm, p.weight_kg,
        o.goal, o.experience, o.training_months, o.days_per_week, o.session_minutes,
-       o.equipment, o.injuries, o.lifts, o.notes
+       o.equipment, o.injuries, o.lifts, o.notes,
+       o.injury_details, o.conditions, o.medical_clearance, o.pregnancy_weeks, o.postpartum_weeks,
+       o.refused_exercises, o.max_dumbbell_kg, o.event_date
 FROM claimed c
 JOIN profiles p ON p.id = c.user_id
 LEFT JOIN onboarding_responses o ON o.user_id = c.user_id
 """
 
 
-def claim_generation(program_id: UUID, *, lease_seconds: int, worker: str | None) -> db.Row | None:
-    return db.fetch_one(_CLAIM, {"id": program_id, "lease_seconds": lease_seconds, "worker": worker})
+def claim_generation(
+    db: Database, program_id: UUID, *, lease_seconds: int, worker: str | None
+) -> ClaimedJob | None:
+    row = db.fetch_one(_CLAIM, {"id": program_id, "lease_seconds": lease_seconds, "worker": worker})
+    if row is None:
+        return None
+    return ClaimedJob(
+        program_id=row["id"],
+        attempt=row["attempts"],
+        max_attempts=row["max_attempts"],
+        name=row["name"],
+        created_at=row["created_at"],
+        request=JobRequest.from_json(row["request"]),
+        profile=ProfileRow.from_row(row),
+    )
 
 
-def expire_lease_of(program_id: UUID, worker: str) -> bool:
+def expire_lease_of(db: Database, program_id: UUID, worker: str) -> bool:
     """The invocation `worker` died (on-failure record): end its lease now, so the sweeper
     reclaims the row (attempts left) or fails it (none left) without waiting for the lease."""
     row = db.fetch_one(
@@ -265,7 +290,7 @@ def expire_lease_of(program_id: UUID, worker: str) -> bool:
     return row is not None
 
 
-def record_progress(program_id: UUID, attempt: int, *, stage: str, progress: int) -> bool:
+def record_progress(db: Database, program_id: UUID, attempt: int, *, stage: str, progress: int) -> bool:
     row = db.fetch_one(
         "UPDATE training_programs SET stage = %(stage)s, progress = %(progress)s, updated_at = now()"
         " WHERE id = %(id)s AND generation_status = 'processing' AND attempts = %(attempt)s"
@@ -290,6 +315,7 @@ class LlmRecord:
 
 
 def complete_generation(
+    db: Database,
     program_id: UUID,
     attempt: int,
     *,
@@ -356,9 +382,9 @@ LIMIT 1
 
 
 def find_cached_program(
-    fingerprint: str, *, ttl_seconds: int, exclude_id: UUID, provider: str = "anthropic"
-) -> db.Row | None:
-    return db.fetch_one(
+    db: Database, fingerprint: str, *, ttl_seconds: int, exclude_id: UUID, provider: str = "anthropic"
+) -> CachedProgramRow | None:
+    row = db.fetch_one(
         _FIND_CACHED,
         {
             "fingerprint": fingerprint,
@@ -367,10 +393,15 @@ def find_cached_program(
             "exclude_id": exclude_id,
         },
     )
+    if row is None:
+        return None
+    return CachedProgramRow(
+        program_id=row["id"], program=row["program"], model=row["model"], fallback_tier=row["fallback_tier"]
+    )
 
 
 def finish_with_error(
-    program_id: UUID, attempt: int, *, error_code: str, message: str, retry: bool
+    db: Database, program_id: UUID, attempt: int, *, error_code: str, message: str, retry: bool
 ) -> str | None:
     """Record a failed attempt: back to pending when `retry` and attempts remain, else failed.
 
@@ -390,7 +421,7 @@ def finish_with_error(
         """,
         {"id": program_id, "attempt": attempt, "retry": retry, "code": error_code, "message": message},
     )
-    return row["generation_status"] if row else None
+    return GenerationStatus(row["generation_status"]) if row else None
 
 
 # --- The sweeper's statements ------------------------------------------------------------------
@@ -459,7 +490,7 @@ RETURNING id
 
 
 def fail_exhausted(
-    *, max_dispatches: int, redispatch_after_seconds: int, max_interval_seconds: int
+    db: Database, *, max_dispatches: int, redispatch_after_seconds: int, max_interval_seconds: int
 ) -> list[UUID]:
     rows = db.fetch_all(
         _FAIL_EXHAUSTED,
@@ -472,12 +503,12 @@ def fail_exhausted(
     return [r["id"] for r in rows]
 
 
-def reclaim_expired_leases() -> list[UUID]:
+def reclaim_expired_leases(db: Database) -> list[UUID]:
     return [r["id"] for r in db.fetch_all(_RECLAIM_EXPIRED)]
 
 
 def mark_for_redispatch(
-    *, redispatch_after_seconds: int, max_interval_seconds: int, batch: int
+    db: Database, *, redispatch_after_seconds: int, max_interval_seconds: int, batch: int
 ) -> list[UUID]:
     rows = db.fetch_all(
         _MARK_FOR_REDISPATCH,
@@ -496,6 +527,6 @@ WHERE generation_status IN ('pending', 'processing')
 """
 
 
-def count_stuck(*, older_than_seconds: int) -> int:
+def count_stuck(db: Database, *, older_than_seconds: int) -> int:
     row = db.fetch_one(_COUNT_STUCK, {"older_than": older_than_seconds})
     return row["stuck"] if row else 0

@@ -5,12 +5,18 @@ Rows are snake_case, as the columns are; the API maps them to its own bodies (`t
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # imported where it is used: the trigger's cold start never needs it
+    from tpg.training.user_data import UserData
 
 
 class GenerationStatus(StrEnum):
@@ -43,3 +49,116 @@ class ProgramRow(BaseModel):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+
+
+# --- What the worker's statements return ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """The request stored with the program (`training_programs.request`, as the API accepted it)."""
+
+    weeks: int = 4
+    name: str | None = None  # None: the provider names the program
+    notes: str | None = None
+
+    @classmethod
+    def from_json(cls, request: Mapping[str, Any]) -> JobRequest:
+        return cls(weeks=request.get("weeks", 4), name=request.get("name"), notes=request.get("notes"))
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """The user's profile and onboarding columns as the claim reads them, unvalidated: onboarding
+    is a LEFT JOIN, so any of these may be None. `user_data_from_row` validates them.
+
+    To read one more column: select it in the claim (`tpg.store.repository`), add it here with a
+    None default, and map it in `user_data_from_row`.
+    """
+
+    user_id: UUID
+    # profiles
+    birth_year: int | None = None
+    sex: str | None = None
+    height_cm: Decimal | None = None
+    weight_kg: Decimal | None = None
+    # onboarding_responses
+    goal: str | None = None
+    experience: str | None = None
+    training_months: int | None = None
+    days_per_week: int | None = None
+    session_minutes: int | None = None
+    equipment: list[str] | None = None
+    injuries: list[Any] | None = None
+    lifts: list[Any] | None = None  # jsonb
+    notes: str | None = None
+    injury_details: list[Any] | None = None  # jsonb: {"site", "side", "severity", "status"}
+    conditions: list[str] | None = None
+    medical_clearance: bool | None = None
+    pregnancy_weeks: int | None = None
+    postpartum_weeks: int | None = None
+    refused_exercises: list[str] | None = None
+    max_dumbbell_kg: Decimal | None = None
+    event_date: date | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ProfileRow:
+        """The fields of this class taken from `row` by column name (a missing column is None)."""
+        values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(cls)}
+        return cls(**values)
+
+
+def user_data_from_row(row: ProfileRow, *, today: date | None = None) -> UserData:
+    """Profile + onboarding columns -> the validated pipeline input (pydantic.ValidationError if
+    they do not make a usable profile: the worker fails the job with INVALID_USER_DATA)."""
+    from tpg.training.user_data import UserData
+
+    today = today or date.today()
+    return UserData.model_validate(
+        {
+            "user_id": row.user_id,
+            "age": today.year - row.birth_year if row.birth_year else None,
+            "sex": row.sex,
+            "height_cm": row.height_cm,
+            "weight_kg": row.weight_kg,
+            "goal": row.goal,
+            "experience": row.experience,
+            "training_months": row.training_months or 0,
+            "days_per_week": row.days_per_week,
+            "session_minutes": row.session_minutes,
+            "equipment": row.equipment or [],
+            "injuries": [*(row.injuries or []), *(row.injury_details or [])],
+            "lifts": row.lifts or [],
+            "notes": row.notes or None,
+            "conditions": row.conditions or [],
+            "medical_clearance": bool(row.medical_clearance),
+            "pregnancy_weeks": row.pregnancy_weeks,
+            "postpartum_weeks": row.postpartum_weeks,
+            "refused_exercises": row.refused_exercises or [],
+            "max_dumbbell_kg": row.max_dumbbell_kg,
+            "event_date": row.event_date,
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A claimed generation: what the claim statement returns (claim + read in one round trip)."""
+
+    program_id: UUID
+    attempt: int  # the attempt this claim counted; every later write is fenced by it
+    max_attempts: int
+    name: str
+    created_at: datetime
+    request: JobRequest
+    profile: ProfileRow
+
+
+@dataclass(frozen=True, slots=True)
+class CachedProgramRow:
+    """A completed program the result cache may reuse."""
+
+    program_id: UUID
+    program: dict[str, Any]
+    model: str | None
+    fallback_tier: str | None

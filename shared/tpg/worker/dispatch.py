@@ -1,14 +1,14 @@
 """The async hand-off from the trigger (and the sweeper) to the generate function.
 
-In AWS: a Lambda `invoke` with `InvocationType="Event"`. Locally: the local stack installs a
-dispatcher that runs the same generate handler on a thread pool (`tpg_local.dispatcher`).
-`DISPATCH_MODE` chooses; callers receive the dispatcher as a parameter with this default.
+In AWS: a Lambda `invoke` with `InvocationType="Event"`. Locally: the local stack gives the
+handlers a dispatcher that runs the same generate handler on a thread pool (`tpg_local.dispatcher`).
+The trigger's and the sweeper's composition roots build theirs with `dispatcher_for(settings)`
+(`DISPATCH_MODE` chooses) and pass it down.
 """
 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from tpg.platform import aws
 from tpg.platform.errors import DispatchError
-from tpg.platform.settings import get_settings
+from tpg.platform.settings import Settings
 
 
 class Dispatcher(Protocol):
@@ -63,27 +63,32 @@ class LambdaDispatcher:
             raise DispatchError(f"unexpected status {response.get('StatusCode')}")
 
 
-_installed: Dispatcher | None = None
+class UnavailableDispatcher:
+    """What a handler gets when the settings name no dispatcher: every hand-off fails. The routes
+    and the sweep check for it first (`ensure_available`), so nothing is written that could not be
+    handed off, as when the dispatcher could not be built."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def dispatch(self, program_id: UUID, *, reason: str) -> None:
+        raise DispatchError(self.reason)
 
 
-def install_dispatcher(dispatcher: Dispatcher | None) -> None:
-    """Used by the local stack (and tests) to provide the `local` dispatcher."""
-    global _installed
-    _installed = dispatcher
-    _lambda_dispatcher.cache_clear()
-
-
-@lru_cache(maxsize=1)
-def _lambda_dispatcher(function_name: str) -> LambdaDispatcher:
-    return LambdaDispatcher(function_name)
-
-
-def get_dispatcher() -> Dispatcher:
-    if _installed is not None:
-        return _installed
-    settings = get_settings()
+def dispatcher_for(settings: Settings) -> Dispatcher:
+    """The dispatcher `DISPATCH_MODE` names: Lambda's async invoke of GENERATE_FUNCTION_NAME; in
+    `local` mode the local stack (tpg serve) provides its own, so none is built here."""
     if settings.dispatch_mode == "lambda":
         if not settings.generate_function_name:
-            raise DispatchError("GENERATE_FUNCTION_NAME is not configured")
-        return _lambda_dispatcher(settings.generate_function_name)
-    raise DispatchError("DISPATCH_MODE=local needs the local stack (tpg serve) to install a dispatcher")
+            return UnavailableDispatcher("GENERATE_FUNCTION_NAME is not configured")
+        return LambdaDispatcher(settings.generate_function_name)
+    return UnavailableDispatcher(
+        "DISPATCH_MODE=local needs the local stack (tpg serve) to provide a dispatcher"
+    )
+
+
+def ensure_available(dispatcher: Dispatcher) -> Dispatcher:
+    """`dispatcher`, or the `DispatchError` saying why there is none."""
+    if isinstance(dispatcher, UnavailableDispatcher):
+        raise DispatchError(dispatcher.reason)
+    return dispatcher

@@ -6,11 +6,9 @@ conditional UPDATE) lets a worker in, and every later write is fenced by the cla
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -18,7 +16,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from tpg.generation.offline import OfflineProvider
-from tpg.generation.pipeline import PipelineResult, run_program_generation_pipeline, user_data_from_row
+from tpg.generation.pipeline import PipelineResult, run_program_generation_pipeline
 from tpg.generation.ports import (
     CachedProgram,
     GenerationError,
@@ -26,12 +24,15 @@ from tpg.generation.ports import (
     ProgramProvider,
     ResultCache,
 )
+from tpg.platform.clock import Clock, SystemClock
 from tpg.platform.observability import Metric, count, describe_unexpected, logger, milliseconds
-from tpg.platform.settings import get_settings
+from tpg.platform.settings import Settings
 from tpg.store import repository
-from tpg.store.rows import Stage
+from tpg.store.db import Database
+from tpg.store.rows import ClaimedJob, GenerationStatus, Stage, user_data_from_row
+from tpg.training.user_data import UserData
 from tpg.worker.dispatch import GenerationEvent
-from tpg.worker.events import publish_generation_finished
+from tpg.worker.events import EventPublisher
 
 
 class Outcome(StrEnum):
@@ -46,12 +47,11 @@ class Outcome(StrEnum):
 Providers = ProgramProvider | Sequence[ProgramProvider]
 
 
-def default_provider() -> Providers:
+def default_provider(settings: Settings) -> Providers:
     """The tiers of one job: Claude's (sharing one LLM budget), then the offline engine.
 
     Called once per job, after the claim: the LLM budget (requests, seconds) is per job.
     """
-    settings = get_settings()
     offline = OfflineProvider(latency_seconds=settings.offline_latency_seconds)
     if settings.llm_provider != "anthropic":
         logger.info("using the offline provider (no ANTHROPIC_API_KEY)")
@@ -65,29 +65,53 @@ def default_provider() -> Providers:
 class RepositoryResultCache:
     """The pipeline's result cache, on training_programs (request_fingerprint, completed_at)."""
 
+    db: Database
     ttl_seconds: int
     exclude_id: UUID
 
     def lookup(self, fingerprint: str) -> CachedProgram | None:
         row = repository.find_cached_program(
-            fingerprint, ttl_seconds=self.ttl_seconds, exclude_id=self.exclude_id
+            self.db, fingerprint, ttl_seconds=self.ttl_seconds, exclude_id=self.exclude_id
         )
         if row is None:
             return None
         return CachedProgram(
-            program_id=row["id"],
-            program=row["program"],
-            model=row["model"],
-            fallback_tier=row["fallback_tier"],
+            program_id=row.program_id, program=row.program, model=row.model, fallback_tier=row.fallback_tier
         )
 
 
-def default_cache(program_id: UUID) -> ResultCache | None:
+def default_cache(settings: Settings, db: Database, program_id: UUID) -> ResultCache | None:
     """Only Claude's programs are worth caching: the offline engine is deterministic and instant."""
-    settings = get_settings()
     if settings.llm_provider != "anthropic" or settings.result_cache_ttl_seconds <= 0:
         return None
-    return RepositoryResultCache(ttl_seconds=settings.result_cache_ttl_seconds, exclude_id=program_id)
+    return RepositoryResultCache(db, ttl_seconds=settings.result_cache_ttl_seconds, exclude_id=program_id)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateDependencies:
+    """What the generate function works with, built once per execution environment by its handler
+    (`functions/generate/app.py`)."""
+
+    settings: Settings
+    db: Database
+    events: EventPublisher
+    clock: Clock = field(default_factory=SystemClock)
+    # The tiers of one job (called once per job: the LLM budget is per job) and the result cache for
+    # a program; None: what the settings say (`default_provider`, `default_cache`).
+    providers: Callable[[], Providers] | None = None
+    cache: Callable[[UUID], ResultCache | None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GenerateDependencies:
+        return cls(settings=settings, db=Database(settings), events=EventPublisher.from_settings(settings))
+
+    def job_providers(self) -> Providers:
+        return self.providers() if self.providers is not None else default_provider(self.settings)
+
+    def job_cache(self, program_id: UUID) -> ResultCache | None:
+        if self.cache is not None:
+            return self.cache(program_id)
+        return default_cache(self.settings, self.db, program_id)
 
 
 def _llm_record(result: PipelineResult) -> repository.LlmRecord:
@@ -95,46 +119,54 @@ def _llm_record(result: PipelineResult) -> repository.LlmRecord:
     return repository.LlmRecord(
         request_fingerprint=result.fingerprint,
         prompt_version=result.prompt_version,
-        llm_requests=usage.get("requests"),
-        input_tokens=usage.get("input_tokens"),
-        output_tokens=usage.get("output_tokens"),
-        cache_read_tokens=usage.get("cache_read_input_tokens"),
-        cache_write_tokens=usage.get("cache_creation_input_tokens"),
-        llm_latency_ms=usage.get("latency_ms"),
+        llm_requests=usage.requests,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_input_tokens,
+        cache_write_tokens=usage.cache_creation_input_tokens,
+        llm_latency_ms=usage.latency_ms,
     )
+
+
+def _user_data(job: ClaimedJob) -> UserData:
+    try:
+        return user_data_from_row(job.profile)
+    except ValidationError as exc:
+        raise GenerationError(
+            "INVALID_USER_DATA",
+            "Your profile or onboarding answers are incomplete. Please review them and try again.",
+            retryable=False,
+        ) from exc
 
 
 @dataclass(slots=True)
 class ProgressWriter:
     """Writes stage changes at once and percentage-only changes at most every `min_interval` s."""
 
+    db: Database
     program_id: UUID
     attempt: int
+    clock: Clock = field(default_factory=SystemClock)
     min_interval: float = 2.0
     _stage: Stage | None = Stage.ANALYZING  # the claim already wrote this one
     _last_write: float = 0.0
     writes: int = 0
 
     def __call__(self, stage: Stage, progress: int) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if stage == self._stage and now - self._last_write < self.min_interval:
             return
-        repository.record_progress(self.program_id, self.attempt, stage=stage.value, progress=progress)
+        repository.record_progress(
+            self.db, self.program_id, self.attempt, stage=stage.value, progress=progress
+        )
         self._stage, self._last_write = stage, now
         self.writes += 1
 
 
 def process_generation_event(
-    event: dict[str, Any],
-    *,
-    provider: Providers | None = None,
-    request_id: str | None = None,
-    cache: ResultCache | None = None,
+    event: dict[str, Any], deps: GenerateDependencies, *, request_id: str | None = None
 ) -> Outcome:
-    """Handle one generate event; `request_id` is the invocation's, recorded with the claim.
-
-    `provider` (one provider or the tiers in order) and `cache` default to what the settings say.
-    """
+    """Handle one generate event; `request_id` is the invocation's, recorded with the claim."""
     try:
         program_id = GenerationEvent.model_validate(event).program_id
     except ValidationError:
@@ -142,35 +174,33 @@ def process_generation_event(
         return Outcome.INVALID_EVENT
     logger.set_correlation_id(str(program_id))
 
-    settings = get_settings()
-    row = repository.claim_generation(program_id, lease_seconds=settings.lease_seconds, worker=request_id)
-    if row is None:
+    job = repository.claim_generation(
+        deps.db, program_id, lease_seconds=deps.settings.lease_seconds, worker=request_id
+    )
+    if job is None:
         count(Metric.DUPLICATE_EVENTS)
         logger.info("nothing to claim: already taken, finished or out of attempts")
         return Outcome.NOT_CLAIMED
-    attempt: int = row["attempts"]
+    attempt = job.attempt
     count(Metric.GENERATIONS_STARTED)
-    logger.info("claimed", extra={"attempt": attempt, "max_attempts": row["max_attempts"]})
+    logger.info("claimed", extra={"attempt": attempt, "max_attempts": job.max_attempts})
 
     try:
-        user = user_data_from_row(row)
-        request = GenerationRequest(
-            weeks=row["request"].get("weeks", 4),
-            name=row["request"].get("name"),  # None: the provider names the program
-            notes=row["request"].get("notes"),
-        )
+        user = _user_data(job)
+        request = GenerationRequest(weeks=job.request.weeks, name=job.request.name, notes=job.request.notes)
         result = run_program_generation_pipeline(
             user,
             request,
-            provider=provider or default_provider(),
-            progress=ProgressWriter(program_id, attempt),
-            cache=cache or default_cache(program_id),
+            provider=deps.job_providers(),
+            progress=ProgressWriter(deps.db, program_id, attempt, clock=deps.clock),
+            cache=deps.job_cache(program_id),
         )
     except GenerationError as exc:
-        return _record_failure(program_id, attempt, exc)
+        return _record_failure(deps, program_id, attempt, exc)
     except Exception as exc:  # a bug or an infrastructure fault: log its type and place, retry
         logger.error("generation attempt crashed", extra=describe_unexpected(exc))
         return _record_failure(
+            deps,
             program_id,
             attempt,
             GenerationError("INTERNAL_ERROR", "Something went wrong on our side.", retryable=True),
@@ -178,6 +208,7 @@ def process_generation_event(
 
     with _storing():
         stored = repository.complete_generation(
+            deps.db,
             program_id,
             attempt,
             program=result.program.model_dump(mode="json", by_alias=True),
@@ -185,17 +216,16 @@ def process_generation_event(
             model=result.model,
             fallback_tier=result.fallback_tier,
             validation_report=result.report.model_dump(mode="json"),
-            usage=result.usage,
+            usage=result.usage.to_json(),
             llm=_llm_record(result),
         )
     if not stored:
         logger.warning("lease lost before saving; the result was discarded")
         return Outcome.LEASE_LOST
     count(Metric.GENERATIONS_COMPLETED)
-    publish_generation_finished(program_id, "completed")
+    deps.events.generation_finished(program_id, "completed")
     milliseconds(Metric.GENERATION_DURATION, result.duration_ms)
-    created_at: datetime = row["created_at"]
-    milliseconds(Metric.REQUEST_TO_DELIVERY, (datetime.now(UTC) - created_at).total_seconds() * 1000)
+    milliseconds(Metric.REQUEST_TO_DELIVERY, (deps.clock.now() - job.created_at).total_seconds() * 1000)
     logger.info(
         "completed",
         extra={
@@ -224,17 +254,19 @@ def _storing() -> Iterator[None]:
         raise ResultNotStored() from None
 
 
-def _record_failure(program_id: UUID, attempt: int, error: GenerationError) -> Outcome:
+def _record_failure(
+    deps: GenerateDependencies, program_id: UUID, attempt: int, error: GenerationError
+) -> Outcome:
     with _storing():
         status = repository.finish_with_error(
-            program_id, attempt, error_code=error.code, message=error.message, retry=error.retryable
+            deps.db, program_id, attempt, error_code=error.code, message=error.message, retry=error.retryable
         )
     logger.warning("attempt failed", extra={"error_code": error.code, "new_status": status})
     if status is None:
         return Outcome.LEASE_LOST
-    if status == "pending":
+    if status is GenerationStatus.PENDING:
         count(Metric.GENERATION_RETRIED)
         return Outcome.RELEASED
     count(Metric.GENERATIONS_FAILED, dimensions={"ErrorCode": error.code})
-    publish_generation_finished(program_id, "failed", error_code=error.code)
+    deps.events.generation_finished(program_id, "failed", error_code=error.code)
     return Outcome.FAILED

@@ -13,10 +13,33 @@ from uuid import UUID
 
 from tpg.platform.errors import DispatchError
 from tpg.platform.observability import Metric, count, logger
-from tpg.platform.settings import get_settings
+from tpg.platform.settings import Settings
 from tpg.store import repository
-from tpg.worker.dispatch import Dispatcher
-from tpg.worker.events import publish_generations_failed
+from tpg.store.db import Database
+from tpg.worker.dispatch import Dispatcher, dispatcher_for, ensure_available
+from tpg.worker.events import EventPublisher
+
+
+@dataclass(frozen=True, slots=True)
+class SweeperDependencies:
+    """What the sweeper works with, built once per execution environment by its handler
+    (`functions/sweeper/app.py`)."""
+
+    settings: Settings
+    db: Database
+    events: EventPublisher
+    dispatcher: Dispatcher
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, dispatcher: Dispatcher | None = None
+    ) -> SweeperDependencies:
+        return cls(
+            settings=settings,
+            db=Database(settings),
+            events=EventPublisher.from_settings(settings),
+            dispatcher=dispatcher or dispatcher_for(settings),
+        )
 
 
 @dataclass(slots=True)
@@ -36,18 +59,22 @@ class SweepReport:
         }
 
 
-def sweep(dispatcher: Dispatcher) -> SweepReport:
-    settings = get_settings()
+def sweep(deps: SweeperDependencies) -> SweepReport:
+    """One reconciliation pass."""
+    settings, db = deps.settings, deps.db
+    dispatcher = ensure_available(deps.dispatcher)
     report = SweepReport()
     # Order matters: fail what has no attempt left before reclaiming, so a row is never
     # re-dispatched just to be refused by the claim.
     report.failed = repository.fail_exhausted(
+        db,
         max_dispatches=settings.max_dispatches,
         redispatch_after_seconds=settings.pending_redispatch_after_seconds,
         max_interval_seconds=settings.redispatch_max_interval_seconds,
     )
-    report.reclaimed = repository.reclaim_expired_leases()
+    report.reclaimed = repository.reclaim_expired_leases(db)
     report.redispatched = repository.mark_for_redispatch(
+        db,
         redispatch_after_seconds=settings.pending_redispatch_after_seconds,
         max_interval_seconds=settings.redispatch_max_interval_seconds,
         batch=settings.sweep_batch_size,
@@ -57,9 +84,9 @@ def sweep(dispatcher: Dispatcher) -> SweepReport:
             dispatcher.dispatch(program_id, reason="sweeper")
         except DispatchError:
             report.dispatch_failures += 1
-    publish_generations_failed(report.failed)
+    deps.events.generations_failed(report.failed)
     # What is still stuck after this sweep (emitted every time: a gap means no sweeper is running).
-    report.stuck = repository.count_stuck(older_than_seconds=2 * settings.lease_seconds)
+    report.stuck = repository.count_stuck(db, older_than_seconds=2 * settings.lease_seconds)
     count(Metric.STUCK_GENERATIONS, report.stuck)
     count(Metric.SWEEPER_FAILED, len(report.failed))
     count(Metric.SWEEPER_RECLAIMED, len(report.reclaimed))
@@ -70,15 +97,15 @@ def sweep(dispatcher: Dispatcher) -> SweepReport:
     return report
 
 
-def sweep_soon(dispatcher: Dispatcher) -> None:
+def sweep_soon(deps: SweeperDependencies) -> None:
     """Sweep now if possible; the scheduled sweep within the minute covers a failure."""
     try:
-        sweep(dispatcher)
+        sweep(deps)
     except Exception as exc:
         logger.error("sweep after on-failure records failed", extra={"error_type": type(exc).__name__})
 
 
-def consume_failed_invocations(records: list[dict[str, Any]]) -> list[str]:
+def consume_failed_invocations(db: Database, records: list[dict[str, Any]]) -> list[str]:
     """Handle Lambda on-failure destination records (generate crashed, timed out, or its event
     expired in the queue). Returns the SQS message ids to retry (partial batch response).
 
@@ -98,7 +125,7 @@ def consume_failed_invocations(records: list[dict[str, Any]]) -> list[str]:
             )
             continue
         try:
-            expired = repository.expire_lease_of(program_id, worker)
+            expired = repository.expire_lease_of(db, program_id, worker)
         except Exception as exc:  # the database is unreachable: let SQS redeliver this record
             logger.error("could not handle an on-failure record", extra={"error_type": type(exc).__name__})
             retry.append(record["messageId"])

@@ -23,13 +23,14 @@ import email.utils
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx2
+from anthropic.types import MessageParam, TextBlockParam
 from pydantic import TypeAdapter, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
@@ -41,10 +42,11 @@ from tpg.generation.claude.prompt import (
     user_message,
 )
 from tpg.generation.claude.schemas import TemplateWeekPlan, expand_template
-from tpg.generation.ports import GenerationRequest, ProviderResult, TierError
+from tpg.generation.ports import GenerationRequest, LlmUsage, ProviderResult, TierError
 from tpg.platform.observability import Metric, count, logger, milliseconds
 from tpg.platform.settings import Settings
 from tpg.training.analysis import EnhancedUserData
+from tpg.training.formulas import with_catalog_names
 from tpg.training.program import TrainingProgram
 from tpg.training.validation import ProgramSchemaError, Severity, ValidationReport, parse_program
 
@@ -169,7 +171,7 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
 class _Answer:
     text: str
     stop_reason: str | None
-    usage: dict[str, Any]
+    usage: LlmUsage
 
 
 _SCHEMAS: dict[Ask, dict[str, Any]] = {}
@@ -215,7 +217,7 @@ class ClaudeProvider:
     def generate(
         self, data: EnhancedUserData, request: GenerationRequest, *, on_progress: Callable[[int], None]
     ) -> ProviderResult:
-        messages = [
+        messages: list[MessageParam] = [
             {
                 "role": "user",
                 "content": user_message(data, ask=self.ask, weeks=request.weeks, request_notes=request.notes),
@@ -233,7 +235,7 @@ class ClaudeProvider:
         on_progress: Callable[[int], None],
     ) -> ProviderResult:
         errors = [v for v in report.violations if v.severity == Severity.ERROR]
-        messages = [
+        messages: list[MessageParam] = [
             {
                 "role": "user",
                 "content": user_message(data, ask=self.ask, weeks=request.weeks, request_notes=request.notes),
@@ -249,7 +251,7 @@ class ClaudeProvider:
         self,
         data: EnhancedUserData,
         request: GenerationRequest,
-        messages: list[dict[str, Any]],
+        messages: list[MessageParam],
         on_progress: Callable[[int], None],
     ) -> ProviderResult:
         max_tokens = (
@@ -262,7 +264,7 @@ class ClaudeProvider:
 
     def _call(
         self,
-        messages: list[dict[str, Any]],
+        messages: list[MessageParam],
         *,
         max_tokens: int,
         expected_chars: int,
@@ -278,8 +280,8 @@ class ClaudeProvider:
         )
         requests_before = self.budget.requests
 
-        def spent() -> dict[str, int]:  # HTTP requests of this call so far, failed ones included
-            return {"requests": self.budget.requests - requests_before}
+        def spent() -> LlmUsage:  # HTTP requests of this call so far, failed ones included
+            return LlmUsage(requests=self.budget.requests - requests_before)
 
         try:
             answer: _Answer = retrying(self._stream_once, messages, max_tokens, expected_chars, on_progress)
@@ -302,12 +304,11 @@ class ClaudeProvider:
                 # Too slow for this ask: a smaller ask may still fit the time.
                 raise TierError("LLM_TIMEOUT", scope="tier", usage=usage) from None
             raise TierError("LLM_UNREACHABLE", scope="provider", usage=usage) from None
-        answer.usage["requests"] = spent()["requests"]
-        return answer
+        return replace(answer, usage=replace(answer.usage, requests=spent().requests))
 
     def _stream_once(
         self,
-        messages: list[dict[str, Any]],
+        messages: list[MessageParam],
         max_tokens: int,
         expected_chars: int,
         on_progress: Callable[[int], None],
@@ -327,7 +328,7 @@ class ClaudeProvider:
         with client.messages.stream(
             model=self.model,
             max_tokens=max_tokens,
-            system=system_blocks(),
+            system=cast("list[TextBlockParam]", system_blocks()),
             messages=messages,
             output_config={"format": {"type": "json_schema", "schema": output_schema(self.ask)}},
             timeout=timeout,
@@ -342,21 +343,21 @@ class ClaudeProvider:
                         on_progress(pct)
             message = stream.get_final_message()
         latency_ms = round((time.monotonic() - started) * 1000)
-        usage = {
-            "requests": 1,
-            "input_tokens": message.usage.input_tokens or 0,
-            "output_tokens": message.usage.output_tokens or 0,
-            "cache_read_input_tokens": message.usage.cache_read_input_tokens or 0,
-            "cache_creation_input_tokens": message.usage.cache_creation_input_tokens or 0,
-            "latency_ms": latency_ms,
-        }
-        for kind, key in (
-            ("input", "input_tokens"),
-            ("output", "output_tokens"),
-            ("cache_read", "cache_read_input_tokens"),
-            ("cache_write", "cache_creation_input_tokens"),
+        usage = LlmUsage(
+            requests=1,
+            input_tokens=message.usage.input_tokens or 0,
+            output_tokens=message.usage.output_tokens or 0,
+            cache_read_input_tokens=message.usage.cache_read_input_tokens or 0,
+            cache_creation_input_tokens=message.usage.cache_creation_input_tokens or 0,
+            latency_ms=latency_ms,
+        )
+        for kind, tokens in (
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cache_read", usage.cache_read_input_tokens),
+            ("cache_write", usage.cache_creation_input_tokens),
         ):
-            count(Metric.LLM_TOKENS, usage[key], dimensions={"Kind": kind})
+            count(Metric.LLM_TOKENS, tokens or 0, dimensions={"Kind": kind})
         milliseconds(Metric.LLM_LATENCY, latency_ms)
         text = "".join(block.text for block in message.content if block.type == "text")
         return _Answer(text=text, stop_reason=message.stop_reason, usage=usage)
@@ -370,10 +371,10 @@ class ClaudeProvider:
             raise TierError("LLM_TRUNCATED", scope="tier", validation_level="basic", usage=usage)
         try:
             if self.ask == "full":
-                program = parse_program(answer.text)
+                program = with_catalog_names(parse_program(answer.text))
                 return program.model_copy(update={"name": request.name}) if request.name else program
             plan = TemplateWeekPlan.model_validate_json(answer.text)
-            return expand_template(plan, data, weeks=request.weeks, name=request.name)
+            return with_catalog_names(expand_template(plan, data, weeks=request.weeks, name=request.name))
         except (ProgramSchemaError, ValidationError, json.JSONDecodeError):
             raise TierError(
                 "LLM_SCHEMA_INVALID", scope="tier", validation_level="basic", usage=usage

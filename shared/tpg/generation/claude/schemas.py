@@ -12,12 +12,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from tpg.training.analysis import DELOAD_EXTRA_RIR, DELOAD_SET_FACTOR, EnhancedUserData
+from tpg.training.analysis import EnhancedUserData
+from tpg.training.formulas import deload_rir, deload_sets, estimate_session_minutes, intro_week_rir
 from tpg.training.program import ExercisePrescription, Progression, TrainingDay, TrainingProgram
-from tpg.training.validation import estimate_session_minutes
 
 # The introductory week of a block is one RIR easier, up to this RIR (as the offline engine does).
-INTRO_WEEK_MAX_RIR = 4
 
 
 class TemplateWeekPlan(BaseModel):
@@ -35,10 +34,10 @@ class TemplateWeekPlan(BaseModel):
 def _week_exercise(item: ExercisePrescription, *, deload: bool, intro: bool) -> dict[str, Any]:
     values = item.model_dump()
     if deload:
-        values["sets"] = max(1, round(item.sets * DELOAD_SET_FACTOR))
-        values["rir"] = min(5, item.rir + DELOAD_EXTRA_RIR)
-    elif intro and item.rir < INTRO_WEEK_MAX_RIR:
-        values["rir"] = item.rir + 1
+        values["sets"] = deload_sets(item.sets)
+        values["rir"] = deload_rir(item.rir)
+    elif intro:
+        values["rir"] = intro_week_rir(item.rir)
     return values
 
 
