@@ -10,6 +10,8 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
+from tpg.api.auth import issue_token
+from tpg.platform.settings import Settings
 from tpg_local.personas import PERSONAS
 
 DEFAULT_PERSONA = "hypertrophy_hannah"
@@ -22,9 +24,12 @@ WITH profile AS (
 ),
 onboarding AS (
     INSERT INTO onboarding_responses (user_id, goal, experience, training_months, days_per_week,
-        session_minutes, equipment, injuries, lifts, notes, completed_at)
+        session_minutes, equipment, injuries, lifts, notes, injury_details, conditions, medical_clearance,
+        pregnancy_weeks, postpartum_weeks, refused_exercises, max_dumbbell_kg, event_date, completed_at)
     SELECT id, %(goal)s, %(experience)s, %(training_months)s, %(days_per_week)s, %(session_minutes)s,
-        %(equipment)s, %(injuries)s, %(lifts)s, %(notes)s,
+        %(equipment)s, %(injuries)s, %(lifts)s, %(notes)s, %(injury_details)s, %(conditions)s,
+        %(medical_clearance)s, %(pregnancy_weeks)s, %(postpartum_weeks)s, %(refused_exercises)s,
+        %(max_dumbbell_kg)s, %(event_date)s,
         CASE WHEN %(onboarded)s THEN now() END
     FROM profile
     RETURNING user_id
@@ -45,10 +50,13 @@ def seed_user(
     user_id: UUID | None = None,
     subscribed: bool = True,
     onboarded: bool = True,
+    overrides: dict[str, Any] | None = None,
 ) -> UUID:
+    """Insert the persona's profile, onboarding and subscription; `overrides` replaces persona fields
+    (any field of the profile file: conditions, pregnancy_weeks, injuries as reports, ...)."""
     if persona not in PERSONAS:
         raise ValueError(f"unknown persona {persona!r}; choose from {', '.join(PERSONAS)}")
-    data: dict[str, Any] = PERSONAS[persona]
+    data: dict[str, Any] = {**PERSONAS[persona], **(overrides or {})}
     params = {
         "user_id": user_id or uuid.uuid4(),
         "display_name": persona,
@@ -62,12 +70,32 @@ def seed_user(
         "days_per_week": data["days_per_week"],
         "session_minutes": data["session_minutes"],
         "equipment": list(data["equipment"]),
-        "injuries": list(data.get("injuries", [])),
+        # plain sites in the text[] column, reports with side/severity/status in the jsonb one
+        "injuries": [i for i in data.get("injuries", []) if isinstance(i, str)],
+        "injury_details": Jsonb([i for i in data.get("injuries", []) if not isinstance(i, str)]),
         "lifts": Jsonb(list(data.get("lifts", []))),
         "notes": data.get("notes"),
+        "conditions": list(data.get("conditions", [])),
+        "medical_clearance": bool(data.get("medical_clearance", False)),
+        "pregnancy_weeks": data.get("pregnancy_weeks"),
+        "postpartum_weeks": data.get("postpartum_weeks"),
+        "refused_exercises": list(data.get("refused_exercises", [])),
+        "max_dumbbell_kg": data.get("max_dumbbell_kg"),
+        "event_date": data.get("event_date"),
         "onboarded": onboarded,
         "subscribed": subscribed,
     }
     row = conn.execute(_SEED, params).fetchone()
     assert row is not None
     return row[0] if isinstance(row, tuple) else row["id"]
+
+
+def token_for(user_id: UUID | str, settings: Settings, *, ttl_seconds: int = 3600) -> str:
+    """A bearer token for `user_id`, signed as the configured API verifies it (local tooling only)."""
+    return issue_token(
+        user_id,
+        secret=settings.jwt_signing_secret,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        ttl_seconds=ttl_seconds,
+    )

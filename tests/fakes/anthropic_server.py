@@ -191,7 +191,7 @@ def unsafe_answer(request: RecordedRequest) -> str:
     # made-up id: each is an enhanced-validation error.
     banned_id, banned_name = "behind_the_neck_press_to_failure", "Behind-the-neck press"
     for exercise in ALL_EXERCISES:
-        if exercise.contraindications & user.injuries or not exercise.equipment <= (
+        if exercise.contraindications & user.injury_sites or not exercise.equipment <= (
             user.equipment | {"bodyweight"}
         ):
             banned_id, banned_name = exercise.id, exercise.name

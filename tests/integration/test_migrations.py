@@ -64,13 +64,14 @@ def test_one_generation_in_flight_per_user_is_enforced_by_the_database(scratch_d
         conn.execute("INSERT INTO training_programs (user_id, name) VALUES (%s, 'a')", (user_id,))
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute(
-                "INSERT INTO training_programs (user_id, name, generation_status)"
-                " VALUES (%s, 'b', 'processing')",
+                "INSERT INTO training_programs (user_id, name, generation_status, attempts, lease_expires_at)"
+                " VALUES (%s, 'b', 'processing', 1, now() + interval '1 hour')",
                 (user_id,),
             )
         # finished programs do not count
         conn.execute(
-            "INSERT INTO training_programs (user_id, name, generation_status) VALUES (%s, 'c', 'failed')",
+            "INSERT INTO training_programs (user_id, name, generation_status, error_code)"
+            " VALUES (%s, 'c', 'failed', 'X')",
             (user_id,),
         )
 
@@ -81,3 +82,27 @@ def test_an_edited_applied_migration_is_refused(scratch_database: str, tmp_path)
     (tmp_path / "20990101000000_one.sql").write_text("CREATE TABLE one (id bigint);")
     with pytest.raises(RuntimeError, match="was edited"):
         migrate(scratch_database, directory=tmp_path)
+
+
+def test_rows_from_before_the_coherence_checks_are_made_coherent(scratch_database: str) -> None:
+    migrate(scratch_database, target="20251128141000")  # everything before the state constraints
+    user_id = uuid.uuid4()
+    with psycopg.connect(scratch_database, autocommit=True) as conn:
+        conn.execute("INSERT INTO profiles (id) VALUES (%s)", (user_id,))
+        # an old app row without a program, a failure without a code, an unleased worker
+        for name, status in (("empty", "completed"), ("silent", "failed"), ("held", "processing")):
+            conn.execute(
+                "INSERT INTO training_programs (user_id, name, generation_status) VALUES (%s, %s, %s)",
+                (user_id, name, status),
+            )
+    migrate(scratch_database)
+    with psycopg.connect(scratch_database, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT name, generation_status, error_code, lease_expires_at IS NOT NULL FROM training_programs"
+        ).fetchall()
+    rows = {name: (status, code, leased) for name, status, code, leased in found}
+    assert rows == {
+        "empty": ("failed", "INTERNAL_ERROR", False),
+        "silent": ("failed", "INTERNAL_ERROR", False),
+        "held": ("processing", None, True),
+    }

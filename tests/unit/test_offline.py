@@ -7,18 +7,19 @@ from functools import cache
 
 import pytest
 
-from tpg.training.analysis import DELOAD_EXTRA_RIR, EnhancedUserData, analyse
+from tpg.training.analysis import EnhancedUserData, analyse
 from tpg.training.catalog import CATALOG, Muscle
 from tpg.training.engine import generate_offline_program
-from tpg.training.program import TrainingProgram
-from tpg.training.user_data import Equipment
-from tpg.training.validation import (
+from tpg.training.formulas import (
+    DELOAD_EXTRA_RIR,
     counted_volume,
     estimate_session_minutes,
-    validate_program,
     week_total_sets,
     weekly_volume,
 )
+from tpg.training.program import TrainingProgram
+from tpg.training.user_data import Equipment
+from tpg.training.validation import validate_program
 from tpg_local.personas import PERSONAS, persona_user_data
 
 USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")

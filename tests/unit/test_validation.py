@@ -12,6 +12,7 @@ import pytest
 
 from tpg.training.analysis import EnhancedUserData, analyse
 from tpg.training.engine import generate_offline_program
+from tpg.training.formulas import estimate_session_minutes
 from tpg.training.program import ExercisePrescription, TrainingProgram
 from tpg.training.validation import (
     ProgramSchemaError,
@@ -22,7 +23,6 @@ from tpg.training.validation import (
     progression_kind,
     validate_program,
 )
-from tpg.training.formulas import estimate_session_minutes
 from tpg_local.personas import persona_user_data
 
 USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000002")

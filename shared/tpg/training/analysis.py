@@ -644,8 +644,8 @@ def analyse(user: UserData) -> EnhancedUserData:
         )
     if days < user.days_per_week:
         notes.append(
-            f"{days} sessions a week are planned instead of {user.days_per_week}: more does not help at "
-            "this age and recovery matters; walk or stretch on the other days."
+            f"{days} sessions a week are planned instead of {user.days_per_week}: the guidelines for your "
+            "profile advise no more, and recovery matters; walk or stretch on the other days."
         )
     if youth and safety.age_band is None:
         notes.append("Under 18: supervised technique first; loads stay moderate (novice volume).")

@@ -150,6 +150,11 @@ class Exercise:
     power: bool  # a power-training option: moderate load moved with maximal intent
     balance_training: bool  # its purpose is balance (single-leg stance, tandem stance, step-up)
 
+    @property
+    def loaded_in_kg(self) -> bool:
+        """Progressed by adding kilograms (bodyweight, band and hold exercises progress otherwise)."""
+        return self.loading not in (LoadingType.BODYWEIGHT, LoadingType.BAND, LoadingType.ISOMETRIC)
+
     def works(self, muscle: Muscle) -> float:
         """Sets counted for `muscle` per working set of this exercise: 1 primary, 0.5 secondary, else 0."""
         if muscle in self.primary_muscles:

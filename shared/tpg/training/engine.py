@@ -54,7 +54,14 @@ from tpg.training.formulas import (
     estimate_session_minutes,
     intro_week_rir,
 )
-from tpg.training.program import ExercisePrescription, Progression, TrainingDay, TrainingProgram, TrainingWeek
+from tpg.training.program import (
+    ExercisePrescription,
+    Progression,
+    TrainingDay,
+    TrainingProgram,
+    TrainingWeek,
+    default_program_name,
+)
 from tpg.training.rules import min_reps_for
 from tpg.training.user_data import Equipment, ExperienceLevel, Goal
 
@@ -119,6 +126,7 @@ _PUSH = frozenset({_P.HORIZONTAL_PUSH, _P.VERTICAL_PUSH})
 _PULL = frozenset({_P.HORIZONTAL_PULL, _P.VERTICAL_PULL})
 PUSH_PULL_TARGET = 1.5  # the validator's limit is 2.0; deload rounding needs the room
 TIME_USE_TARGET = 0.95  # fill sessions to about this share of the budget (the validator allows 110%)
+TIME_FILL_FLOOR = 0.8  # below this share of the budget a session gets another exercise
 MAX_EXERCISES_PER_SESSION = 8
 
 
@@ -315,6 +323,8 @@ def _add_required_work(data: EnhancedUserData, allowed: list[Exercise], days: li
 
 
 def _item_seconds(item: _Item, sets: int) -> float:
+    if sets == 0:
+        return 0.0  # not (yet) in the session: no setup either
     prescription = _prescription(item, sets=sets, rir=item.scheme.rir)
     return estimate_exercise_seconds(prescription)
 
@@ -439,6 +449,39 @@ def _allocate(data: EnhancedUserData, days: list[list[_Item]]) -> None:
                 break
             add_set(index, min(candidates, key=lambda item: (item.sets, _order_key(item.exercise))))
 
+    # A session still short of its minutes gets another exercise for the muscle furthest below its
+    # weekly ceiling (often calves or abs, which the main slots leave out), then its sets as above.
+    allowed = [CATALOG[i] for i in data.allowed_exercise_ids]
+    for index, items in enumerate(days):
+        tried: set[str] = set()
+        while seconds[index] < TIME_FILL_FLOOR * seconds_available and len(items) < MAX_EXERCISES_PER_SESSION:
+            today = {i.exercise.id for i in items} | tried
+            muscles = sorted(
+                (m for m in MAJOR_MUSCLES if weekly[m] + 1 <= ceilings[m] and session[index][m] + 1 <= cap),
+                key=lambda m: weekly[m] / max(1.0, aims[m]),
+            )
+            extra = next(
+                (
+                    e
+                    for m in muscles
+                    for e in allowed
+                    if m in e.primary_muscles
+                    and e.id not in today
+                    and not _required_exercise(e)
+                    and (e.compound or not strength)
+                ),
+                None,
+            )
+            if extra is None:
+                break
+            tried.add(extra.id)
+            item = _Item(exercise=extra, sets=0, scheme=_scheme(data, extra))
+            while item.sets < 2 and fits(index, item):
+                add_set(index, item)
+            if item.sets:
+                items.append(item)
+        items.sort(key=lambda item: _order_key(item.exercise))
+
     # Shoulders like balance: at most PUSH_PULL_TARGET pressing sets per pulling set. Add pulling
     # where it fits, else take pressing sets away (from the exercise with the most sets).
     def pattern_sets(patterns: frozenset[MovementPattern]) -> int:
@@ -468,8 +511,12 @@ def _session_volume(items: list[_Item]) -> dict[Muscle, float]:
     return volume
 
 
+def _required_exercise(exercise: Exercise) -> bool:
+    return exercise.power or exercise.balance_training
+
+
 def _required(item: _Item) -> bool:
-    return item.exercise.power or item.exercise.balance_training
+    return _required_exercise(item.exercise)
 
 
 def _trim_to_time(data: EnhancedUserData, days: list[list[_Item]]) -> None:
@@ -553,9 +600,7 @@ _BODYWEIGHT_PROGRESSION = (
 
 
 def _progression(data: EnhancedUserData, days: list[list[_Item]]) -> Progression:
-    loaded = any(
-        i.exercise.loading not in (LoadingType.BODYWEIGHT, LoadingType.BAND) for d in days for i in d
-    )
+    loaded = any(i.exercise.loaded_in_kg for d in days for i in d)
     if not loaded:
         return Progression(model=ProgressionModel.DOUBLE.value, description=_BODYWEIGHT_PROGRESSION)
     return Progression(
@@ -679,9 +724,8 @@ def generate_offline_program(
         position = 0 if is_deload else position + 1
 
     user = data.user
-    goal_label = user.goal.value.replace("_", " ").capitalize()
     return TrainingProgram(
-        name=(name or f"{goal_label}: {data.split.name}, {weeks} weeks")[:100],
+        name=(name or default_program_name(user.goal, data.split.name, weeks))[:100],
         goal=user.goal,
         level=data.training_status,
         weeks=weeks,

@@ -75,3 +75,8 @@ class TrainingProgram(_Model):
             if len(week.days) != self.days_per_week:
                 raise ValueError(f"week {week.week} must have daysPerWeek sessions")
         return self
+
+
+def default_program_name(goal: Goal, split: str, weeks: int) -> str:
+    """The name a program gets when the user gave none: "Fat loss: Full body, 8 weeks"."""
+    return f"{goal.value.replace('_', ' ').capitalize()}: {split}, {weeks} weeks"[:100]

@@ -18,9 +18,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tpg.training.catalog import ALL_EXERCISES, Exercise, LoadingType
-from tpg.training.user_data import Condition, ExperienceLevel, Injury, UserData
+from tpg.training.user_data import Condition, ExperienceLevel, Injury, Severity, UserData
 
 REFERRAL_CODE = "MEDICAL_CLEARANCE_REQUIRED"
+SEVERE_INJURY_MIN_RIR = 3
 
 
 class _Strict(BaseModel):
@@ -37,6 +38,7 @@ class _Exclusions(_Strict):
     exclude_ids: tuple[str, ...] = ()
     min_rir: int = Field(default=0, ge=0, le=5)
     min_reps: int = Field(default=1, ge=1, le=15)
+    max_days: int | None = Field(default=None, ge=1, le=7)
     note: str | None = None
 
 
@@ -64,7 +66,6 @@ class _AgeBand(_Exclusions):
     name: str
     min_age: int
     max_age: int
-    max_days: int | None = None
     requires_balance_training: bool = False
     requires_power: bool = False
     no_rpe_progression: bool = False
@@ -153,6 +154,7 @@ class _Builder:
         self.excluded: dict[str, list[str]] = {}
         self.min_rir = 0
         self.min_reps = 1
+        self.max_days: int | None = None
         self.notes: list[str] = []
         self.sources: list[str] = []
 
@@ -163,6 +165,8 @@ class _Builder:
                 reasons.append(reason)
         self.min_rir = max(self.min_rir, rule.min_rir)
         self.min_reps = max(self.min_reps, rule.min_reps)
+        if rule.max_days is not None:
+            self.max_days = min(self.max_days or 7, rule.max_days)
         if rule.source not in self.sources:
             self.sources.append(rule.source)
 
@@ -171,44 +175,63 @@ def _age_band(age: int) -> _AgeBand | None:
     return next((b for b in rule_book().age_bands if b.min_age <= age <= b.max_age), None)
 
 
+def _apply_conditions(user: UserData, plan: _Builder) -> Referral | None:
+    book = rule_book()
+    for condition in sorted(user.conditions):
+        rule = book.conditions[condition]
+        if rule.refuse or (rule.refuse_without_clearance and not user.medical_clearance):
+            message = rule.message or "Please see your doctor before starting a program."
+            return Referral(condition=condition.value, message=message, source=rule.source)
+        plan.apply(rule, condition.value.replace("_", " "))
+        if rule.note:
+            plan.notes.append(rule.note)
+    return None
+
+
+def _apply_injuries(user: UserData, plan: _Builder) -> None:
+    book = rule_book()
+    for site in sorted(user.injury_sites):
+        known = book.injuries[site.value]
+        plan.apply(known, f"{site.value.replace('_', ' ')} injury")
+        if known.note:
+            plan.notes.append(known.note)
+    if any(r.restricts and r.severity == Severity.SEVERE for r in user.injuries):
+        # A severe injury: the same exclusions, and every set further from failure (a heuristic).
+        plan.min_rir = max(plan.min_rir, SEVERE_INJURY_MIN_RIR)
+        plan.notes.append(
+            "With a severe injury, train only with your physiotherapist's agreement; effort stays light "
+            f"({SEVERE_INJURY_MIN_RIR}+ reps in reserve) until it has settled."
+        )
+    unknown = book.injuries["_unknown"]
+    for name in user.unknown_injury_sites:
+        plan.apply(unknown, f"{name} injury (no specific rules: handled conservatively)")
+        plan.notes.append((unknown.note or "").format(site=name))
+    for exercise_id in user.refused_exercises:
+        plan.excluded.setdefault(exercise_id, []).append("you asked to leave it out")
+
+
+def _apply_pregnancy(user: UserData, plan: _Builder) -> None:
+    book = rule_book()
+    if user.pregnancy_weeks is not None:
+        pregnancy = book.pregnancy
+        week = user.pregnancy_weeks
+        later = tuple(m for w in pregnancy.from_week if week >= w.week for m in w.exclude_if)
+        plan.apply(pregnancy, f"pregnancy (week {week})", extra=later)
+        plan.notes.append(pregnancy.note or "")
+    elif user.postpartum_weeks is not None and user.postpartum_weeks < book.postpartum.until_week:
+        plan.apply(book.postpartum, f"postpartum (week {user.postpartum_weeks})")
+        plan.notes.append(book.postpartum.note or "")
+
+
 def safety_plan(user: UserData, status: ExperienceLevel) -> SafetyPlan:
     """Every rule that applies to this user, combined: exclusions add up, floors take the highest."""
     book = rule_book()
     plan = _Builder()
-
-    for condition in sorted(user.conditions):
-        rule = book.conditions[condition]
-        refuses = rule.refuse or (rule.refuse_without_clearance and not user.medical_clearance)
-        if refuses:
-            message = rule.message or "Please see your doctor before starting a program."
-            return SafetyPlan(
-                refusal=Referral(condition=condition.value, message=message, source=rule.source),
-                sources=(rule.source,),
-            )
-        plan.apply(rule, condition.value.replace("_", " "))
-        if rule.note:
-            plan.notes.append(rule.note)
-
-    for site in sorted(user.injury_sites):
-        rule = book.injuries[site.value]
-        plan.apply(rule, f"{site.value.replace('_', ' ')} injury")
-        if rule.note:
-            plan.notes.append(rule.note)
-    for site in user.unknown_injury_sites:
-        rule = book.injuries["_unknown"]
-        plan.apply(rule, f"{site} injury (no specific rules: handled conservatively)")
-        plan.notes.append((rule.note or "").format(site=site))
-    for exercise_id in user.refused_exercises:
-        plan.excluded.setdefault(exercise_id, []).append("you asked to leave it out")
-
-    if user.pregnancy_weeks is not None:
-        rule = book.pregnancy
-        later = tuple(m for w in rule.from_week if user.pregnancy_weeks >= w.week for m in w.exclude_if)
-        plan.apply(rule, f"pregnancy (week {user.pregnancy_weeks})", extra=later)
-        plan.notes.append(rule.note or "")
-    elif user.postpartum_weeks is not None and user.postpartum_weeks < book.postpartum.until_week:
-        plan.apply(book.postpartum, f"postpartum (week {user.postpartum_weeks})")
-        plan.notes.append(book.postpartum.note or "")
+    referral = _apply_conditions(user, plan)
+    if referral is not None:
+        return SafetyPlan(refusal=referral, sources=(referral.source,))
+    _apply_injuries(user, plan)
+    _apply_pregnancy(user, plan)
 
     band = _age_band(user.age)
     requires_balance = any(book.conditions[c].requires_balance_training for c in user.conditions)
@@ -222,7 +245,7 @@ def safety_plan(user: UserData, status: ExperienceLevel) -> SafetyPlan:
         excluded={k: tuple(v) for k, v in sorted(plan.excluded.items())},
         min_rir=plan.min_rir,
         min_reps=plan.min_reps,
-        max_days=band.max_days if band else None,
+        max_days=plan.max_days,
         requires_balance_training=requires_balance,
         requires_power=bool(band and band.requires_power),
         no_rpe_progression=bool(band and band.no_rpe_progression),

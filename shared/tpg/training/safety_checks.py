@@ -43,6 +43,30 @@ _LEFT_OUT = re.compile(r"\b(?:are|is) (?:left out|excluded|avoided)\b", re.IGNOR
 _LOAD = re.compile(r"(\d+(?:[.,]\d+)?)\s*(kg|kilo(?:gram)?s?|lbs?|pounds?)\b", re.IGNORECASE)
 
 
+# Accepted spellings of the progression model; periodised schemes count for trained lifters.
+_PROGRESSION_WORDS: tuple[tuple[str, str], ...] = (
+    ("double", "double"),
+    ("linear", "linear"),
+    ("lp", "linear"),
+    ("rpe", "rpe"),
+    ("rir", "rpe"),
+    ("autoreg", "rpe"),
+    ("undulat", "periodized"),
+    ("dup", "periodized"),
+    ("block", "periodized"),
+    ("periodi", "periodized"),
+    ("wave", "periodized"),
+)
+
+
+def progression_kind(model: str) -> str | None:
+    text = model.strip().lower()
+    for word, kind in _PROGRESSION_WORDS:
+        if word in text:
+            return kind
+    return None
+
+
 def _items(program: TrainingProgram) -> Iterator[tuple[TrainingWeek, TrainingDay, ExercisePrescription]]:
     for week in program.schedule:
         for day in week.days:
@@ -194,8 +218,7 @@ def _load_supported(data: EnhancedUserData, item: ExercisePrescription | None, v
 
 def _check_text(program: TrainingProgram, data: EnhancedUserData, findings: Findings) -> None:
     external_load = any(
-        (e := CATALOG.get(i.exercise_id)) is not None and e.loading != LoadingType.BODYWEIGHT
-        for _, _, i in _items(program)
+        (e := CATALOG.get(i.exercise_id)) is not None and e.loaded_in_kg for _, _, i in _items(program)
     )
     for kind, text, item in _text_fields(program):
         phrase = _unsafe_phrase(text)
@@ -221,12 +244,23 @@ def _check_text(program: TrainingProgram, data: EnhancedUserData, findings: Find
                     "plausible lifts; loads come from the code, never from free text.",
                     subject=f"{subject}:{match.group(0)}",
                 )
+    if data.safety.no_rpe_progression and progression_kind(program.progression.model) in (
+        "rpe",
+        "periodized",
+    ):
+        findings.add(
+            ViolationCode.PROGRESSION_MISMATCH,
+            _ERROR,
+            "Under 18, progress by technique, reps and small load steps, not by RPE (youths rate effort "
+            "less accurately and maximal efforts need supervision).",
+            subject="rpe",
+        )
     if not external_load and _LOAD.search(program.progression.description):
         findings.add(
             ViolationCode.PROGRESSION_MISMATCH,
             _ERROR,
-            "The progression adds kilograms, but every exercise is bodyweight: progress by reps, tempo "
-            "and harder variations.",
+            "The progression adds kilograms, but no exercise is loaded in kilograms (bodyweight, bands, "
+            "holds): progress by reps, tempo and harder variations.",
         )
 
 

@@ -18,12 +18,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tpg.training.analysis import EnhancedUserData, ProgressionModel
+from tpg.training.analysis import EnhancedUserData
 from tpg.training.catalog import CATALOG, MAJOR_MUSCLES, equipment_available, level_allows
 from tpg.training.formulas import counted_volume, estimate_session_minutes, week_total_sets, weekly_volume
 from tpg.training.program import TrainingProgram, TrainingWeek
 from tpg.training.report import Findings, Severity, ValidationReport, ViolationCode
-from tpg.training.safety_checks import check_safety
+from tpg.training.safety_checks import check_safety, progression_kind
 from tpg.training.user_data import ExperienceLevel
 
 # ---------------------------------------------------------------------------------------------------
@@ -159,7 +159,6 @@ def _check_header(program: TrainingProgram, data: EnhancedUserData, findings: Fi
 
 def _check_exercises(program: TrainingProgram, data: EnhancedUserData, findings: Findings) -> None:
     user = data.user
-    contraindicated = set(data.contraindicated_exercise_ids)
     rx = data.prescription
     for week in program.schedule:
         for day in week.days:
@@ -191,16 +190,6 @@ def _check_exercises(program: TrainingProgram, data: EnhancedUserData, findings:
                         ViolationCode.EQUIPMENT_UNAVAILABLE,
                         Severity.ERROR,
                         f"{exercise.name} needs {', '.join(missing)}, which the user does not have.",
-                        subject=exercise.id,
-                        **where,
-                    )
-                if exercise.id in contraindicated:
-                    injuries = sorted(i.value for i in exercise.contraindications & user.injury_sites)
-                    reason = ", ".join(injuries) or f"{exercise.pattern.value} pattern"
-                    findings.add(
-                        ViolationCode.CONTRAINDICATED_EXERCISE,
-                        Severity.ERROR,
-                        f"{exercise.name} is contraindicated ({reason}).",
                         subject=exercise.id,
                         **where,
                     )
@@ -412,30 +401,6 @@ def _check_deloads(program: TrainingProgram, data: EnhancedUserData, findings: F
                     subject=str(week.week),
                     week=week.week,
                 )
-
-
-# Accepted spellings of the progression model; periodised schemes count for trained lifters.
-_PROGRESSION_WORDS: tuple[tuple[str, str], ...] = (
-    ("double", ProgressionModel.DOUBLE.value),
-    ("linear", ProgressionModel.LINEAR.value),
-    ("lp", ProgressionModel.LINEAR.value),
-    ("rpe", ProgressionModel.RPE.value),
-    ("rir", ProgressionModel.RPE.value),
-    ("autoreg", ProgressionModel.RPE.value),
-    ("undulat", "periodized"),
-    ("dup", "periodized"),
-    ("block", "periodized"),
-    ("periodi", "periodized"),
-    ("wave", "periodized"),
-)
-
-
-def progression_kind(model: str) -> str | None:
-    text = model.strip().lower()
-    for word, kind in _PROGRESSION_WORDS:
-        if word in text:
-            return kind
-    return None
 
 
 def _check_progression(program: TrainingProgram, data: EnhancedUserData, findings: Findings) -> None:

@@ -21,13 +21,22 @@ import unicodedata
 from functools import lru_cache
 from typing import Any, Literal
 
-from tpg.training.analysis import DELOAD_EXTRA_RIR, DELOAD_SET_FACTOR, EnhancedUserData
+from tpg.training.analysis import EnhancedUserData
 from tpg.training.catalog import ALL_EXERCISES, Exercise
-from tpg.training.validation import SECONDS_PER_REP, SETUP_SECONDS_PER_EXERCISE, WARMUP_MINUTES
+from tpg.training.formulas import (
+    DELOAD_EXTRA_RIR,
+    DELOAD_SET_FACTOR,
+    HOLD_SECONDS_PER_REP,
+    RAMP_UP_SET_SECONDS,
+    SECONDS_PER_REP,
+    SETUP_SECONDS_PER_EXERCISE,
+    WARMUP_MINUTES,
+)
+from tpg.training.rules import min_reps_for
 
 # Bump on any change to the system prompt, the user message layout or the output schemas: it is
 # part of the result-cache fingerprint, so a new prompt never reuses programs written for an old one.
-PROMPT_VERSION = "2026-11-28.1"
+PROMPT_VERSION = "2026-12-02.1"
 
 Ask = Literal["full", "template"]
 
@@ -64,9 +73,12 @@ as it is, after an automatic safety check that rejects programs breaking the rul
    counted sets. Never more than `session_muscle_cap` counted sets of one muscle in one session, and
    never more than `max_sets_per_exercise` sets of one exercise.
 4. Session length: estimated minutes = {WARMUP_MINUTES:g} + sum over exercises of
-   ({SETUP_SECONDS_PER_EXERCISE:g} + sets * (mean reps * {SECONDS_PER_REP:g} + rest seconds)) / 60.
-   It must not exceed `session_minutes`. Put that estimate, rounded, in `estimatedMinutes`. Keep
-   the working sets of a session within `session_set_budget`.
+   ({SETUP_SECONDS_PER_EXERCISE:g} + ramp-up + sets * (work + rest seconds)) / 60, where
+   work = mean reps * {SECONDS_PER_REP:g} s ({HOLD_SECONDS_PER_REP:g} s for `timed` exercises), doubled for
+   `unilateral` ones, and ramp-up = {RAMP_UP_SET_SECONDS:g} s per ramp-up set (3 before a compound
+   barbell lift, 1 before another compound free-weight or machine lift). It must not exceed
+   `session_minutes`. Put that estimate, rounded, in `estimatedMinutes`. Keep the working sets of a
+   session within `session_set_budget`.
 5. Reps, effort, rest: compound lifts use `prescription.compound` (repsMin, repsMax, rir,
    restSeconds), isolation exercises use `prescription.isolation`. RIR = reps in reserve; never below
    `prescription.min_rir`. Compound rest never below `prescription.min_rest_compound_seconds`.
@@ -83,6 +95,15 @@ as it is, after an automatic safety check that rejects programs breaking the rul
    sets per exercise at moderate effort. When in doubt, choose the safer, simpler exercise.
 11. Notes: up to 10 short notes for the user (how to warm up, what RIR means, the safety notes, and
    for fat loss the calorie and protein targets from `energy`). No medical claims.
+12. Safety floors (from `safety`): every set in every week, deloads included, has rir >= `min_rir` and
+   repsMin >= `min_reps`; and repsMin >= the exercise's minimum reps in the catalog (a band or bodyweight
+   move is not loaded for heavy low-rep sets).
+13. Required work: if `safety.requires_balance_training`, every week has an exercise whose catalog line
+   says `balance`; if `safety.requires_power`, every week has one marked `power`.
+14. Balance of the week: at least one pulling exercise (rows, pulldowns) every week; pressing sets at
+   most twice the pulling sets. Order in a session: power first, then compound lifts, then isolation.
+15. Text: never write a load in kg or lb (the app computes loads from the user's lifts), never a cue
+   such as holding the breath, training through pain or without a spotter, or maxing out.
 
 # Output
 - Answer with the JSON document only, matching the response schema exactly; no prose, no markdown.
@@ -90,7 +111,8 @@ as it is, after an automatic safety check that rejects programs breaking the rul
 
 # Exercise catalog
 One exercise per line: id | name | pattern | primary muscles | secondary muscles | equipment |
-minimum level | contraindicated with (injuries). A user's `allowed_exercise_ids` is a subset.
+minimum level | contraindicated with (injuries) | loading, minimum reps | flags (unilateral, timed,
+power, balance). A user's `allowed_exercise_ids` is a subset.
 """
 
 
@@ -105,6 +127,18 @@ def _catalog_line(exercise: Exercise) -> str:
             " ".join(sorted(e.value for e in exercise.equipment)),
             exercise.level.value,
             " ".join(sorted(i.value for i in exercise.contraindications)) or "-",
+            f"{exercise.loading.value} {min_reps_for(exercise)}+",
+            " ".join(
+                flag
+                for flag, on in (
+                    ("unilateral", exercise.unilateral),
+                    ("timed", exercise.timed),
+                    ("power", exercise.power),
+                    ("balance", exercise.balance_training),
+                )
+                if on
+            )
+            or "-",
         )
     )
 
@@ -153,10 +187,13 @@ def user_data(data: EnhancedUserData, *, weeks: int) -> dict[str, Any]:
             "goal": user.goal.value,
             "declared_experience": user.experience.value,
             "training_months": user.training_months,
-            "days_per_week": user.days_per_week,
+            "days_per_week": data.days_per_week,
             "session_minutes": user.session_minutes,
             "equipment": sorted(e.value for e in user.equipment),
-            "injuries": sorted(i.value for i in user.injuries),
+            "injuries": sorted({r.site for r in user.injuries if r.restricts}),
+            "conditions": sorted(c.value for c in user.conditions),
+            "pregnancy_weeks": user.pregnancy_weeks,
+            "postpartum_weeks": user.postpartum_weeks,
             "lifts": [
                 {"exercise_id": lift.exercise_id, "weight_kg": lift.weight_kg, "reps": lift.reps}
                 for lift in user.lifts
@@ -191,6 +228,12 @@ def user_data(data: EnhancedUserData, *, weeks: int) -> dict[str, Any]:
         "avoided_patterns": [p.value for p in data.avoided_patterns],
         "allowed_exercise_ids": list(data.allowed_exercise_ids),
         "safety_notes": list(data.safety_notes),
+        "safety": {
+            "min_rir": max(data.safety.min_rir, rx.min_rir),
+            "min_reps": data.safety.min_reps,
+            "requires_balance_training": data.safety.requires_balance_training,
+            "requires_power": data.safety.requires_power,
+        },
     }
 
 
@@ -229,7 +272,7 @@ def task_text(ask: Ask, *, weeks: int, days_per_week: int) -> str:
 
 def user_message(data: EnhancedUserData, *, ask: Ask, weeks: int, request_notes: str | None) -> str:
     return render_user_input(data, weeks=weeks, request_notes=request_notes) + task_text(
-        ask, weeks=weeks, days_per_week=data.user.days_per_week
+        ask, weeks=weeks, days_per_week=data.days_per_week
     )
 
 
@@ -269,5 +312,5 @@ CHARS_OVERHEAD = 1500
 def expected_output_chars(data: EnhancedUserData, *, ask: Ask, weeks: int) -> int:
     exercises_per_day = max(3, min(8, math.ceil(data.session_set_budget.max_sets / 2.5)))
     day = CHARS_PER_DAY + exercises_per_day * CHARS_PER_EXERCISE
-    days = data.user.days_per_week * (weeks if ask == "full" else 1)
+    days = data.days_per_week * (weeks if ask == "full" else 1)
     return CHARS_OVERHEAD + days * day

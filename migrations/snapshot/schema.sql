@@ -1,0 +1,224 @@
+-- The schema the migrations build, as a document. Generated: do not edit.
+-- After adding a migration run `make schema` and commit both (migrations/README.md);
+-- tests/integration/test_schema_snapshot.py fails while this file is stale.
+
+CREATE TABLE public.generation_requests (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    program_id uuid NOT NULL,
+    kind text NOT NULL,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.generation_requests ADD CONSTRAINT generation_requests_kind_check CHECK (kind = ANY (ARRAY['new'::text, 'retry'::text]));
+ALTER TABLE public.generation_requests ADD CONSTRAINT generation_requests_pkey PRIMARY KEY (id);
+ALTER TABLE public.generation_requests ADD CONSTRAINT generation_requests_program_id_fkey FOREIGN KEY (program_id) REFERENCES public.training_programs(id) ON DELETE CASCADE;
+ALTER TABLE public.generation_requests ADD CONSTRAINT generation_requests_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+CREATE INDEX generation_requests_user_time_idx ON public.generation_requests USING btree (user_id, requested_at DESC);
+ALTER TABLE public.generation_requests ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE public.onboarding_responses (
+    user_id uuid NOT NULL,
+    goal text,
+    experience text,
+    training_months integer DEFAULT 0 NOT NULL,
+    days_per_week integer,
+    session_minutes integer,
+    equipment text[] DEFAULT '{}'::text[] NOT NULL,
+    injuries text[] DEFAULT '{}'::text[] NOT NULL,
+    lifts jsonb DEFAULT '[]'::jsonb NOT NULL,
+    notes text,
+    completed_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    injury_details jsonb DEFAULT '[]'::jsonb NOT NULL,
+    conditions text[] DEFAULT '{}'::text[] NOT NULL,
+    medical_clearance boolean DEFAULT false NOT NULL,
+    pregnancy_weeks integer,
+    postpartum_weeks integer,
+    refused_exercises text[] DEFAULT '{}'::text[] NOT NULL,
+    max_dumbbell_kg numeric(5,1),
+    event_date date
+);
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_pregnant_or_postpartum CHECK (pregnancy_weeks IS NULL OR postpartum_weeks IS NULL);
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_days_per_week_check CHECK (days_per_week >= 1 AND days_per_week <= 7);
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_experience_check CHECK (experience = ANY (ARRAY['novice'::text, 'intermediate'::text, 'advanced'::text]));
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_goal_check CHECK (goal = ANY (ARRAY['strength'::text, 'hypertrophy'::text, 'fat_loss'::text, 'general_fitness'::text]));
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_injury_details_check CHECK (jsonb_typeof(injury_details) = 'array'::text);
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_max_dumbbell_kg_check CHECK (max_dumbbell_kg > 0::numeric AND max_dumbbell_kg <= 100::numeric);
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_pkey PRIMARY KEY (user_id);
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_postpartum_weeks_check CHECK (postpartum_weeks >= 0 AND postpartum_weeks <= 104);
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_pregnancy_weeks_check CHECK (pregnancy_weeks >= 1 AND pregnancy_weeks <= 42);
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_session_minutes_check CHECK (session_minutes >= 10 AND session_minutes <= 240);
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_training_months_check CHECK (training_months >= 0);
+ALTER TABLE public.onboarding_responses ADD CONSTRAINT onboarding_responses_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE public.onboarding_responses ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE public.profiles (
+    id uuid NOT NULL,
+    display_name text,
+    birth_year integer,
+    sex text,
+    height_cm numeric(5,1),
+    weight_kg numeric(5,1),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.profiles ADD CONSTRAINT profiles_birth_year_check CHECK (birth_year >= 1900 AND birth_year <= 2100);
+ALTER TABLE public.profiles ADD CONSTRAINT profiles_height_cm_check CHECK (height_cm > 0::numeric);
+ALTER TABLE public.profiles ADD CONSTRAINT profiles_pkey PRIMARY KEY (id);
+ALTER TABLE public.profiles ADD CONSTRAINT profiles_sex_check CHECK (sex = ANY (ARRAY['male'::text, 'female'::text]));
+ALTER TABLE public.profiles ADD CONSTRAINT profiles_weight_kg_check CHECK (weight_kg > 0::numeric);
+ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE public.schema_migrations (
+    version text NOT NULL,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.schema_migrations ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+CREATE TABLE public.subscription_tiers (
+    tier text NOT NULL,
+    daily_generation_quota integer NOT NULL
+);
+ALTER TABLE public.subscription_tiers ADD CONSTRAINT subscription_tiers_daily_generation_quota_check CHECK (daily_generation_quota >= 0);
+ALTER TABLE public.subscription_tiers ADD CONSTRAINT subscription_tiers_pkey PRIMARY KEY (tier);
+
+CREATE TABLE public.subscriptions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    status text NOT NULL,
+    tier text DEFAULT 'standard'::text NOT NULL,
+    current_period_end timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.subscriptions ADD CONSTRAINT subscriptions_pkey PRIMARY KEY (id);
+ALTER TABLE public.subscriptions ADD CONSTRAINT subscriptions_status_check CHECK (status = ANY (ARRAY['trialing'::text, 'active'::text, 'past_due'::text, 'canceled'::text]));
+ALTER TABLE public.subscriptions ADD CONSTRAINT subscriptions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+CREATE INDEX subscriptions_user_id_idx ON public.subscriptions USING btree (user_id);
+ALTER TABLE public.subscriptions ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE public.training_programs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    name text NOT NULL,
+    program jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    generation_status text DEFAULT 'pending'::text NOT NULL,
+    generation_error text,
+    request jsonb DEFAULT '{}'::jsonb NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 3 NOT NULL,
+    lease_expires_at timestamp with time zone,
+    stage text,
+    progress smallint DEFAULT 0 NOT NULL,
+    error_code text,
+    dispatched_at timestamp with time zone,
+    dispatch_count integer DEFAULT 0 NOT NULL,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    provider text,
+    model text,
+    fallback_tier text,
+    validation_report jsonb,
+    usage jsonb,
+    claimed_by text,
+    request_fingerprint text,
+    prompt_version text,
+    llm_requests integer,
+    input_tokens integer,
+    output_tokens integer,
+    cache_read_tokens integer,
+    cache_write_tokens integer,
+    llm_latency_ms integer
+);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_attempts_check CHECK (attempts >= 0);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_attempts_within_max CHECK (attempts <= max_attempts);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_cache_read_tokens_check CHECK (cache_read_tokens >= 0);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_cache_write_tokens_check CHECK (cache_write_tokens >= 0);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_completed_has_no_error CHECK (generation_status <> 'completed'::text OR error_code IS NULL AND generation_error IS NULL);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_completed_has_program CHECK (generation_status <> 'completed'::text OR program IS NOT NULL AND completed_at IS NOT NULL);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_dispatch_count_check CHECK (dispatch_count >= 0);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_failed_has_error CHECK (generation_status <> 'failed'::text OR error_code IS NOT NULL);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_generation_status_check CHECK (generation_status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'failed'::text]));
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_input_tokens_check CHECK (input_tokens >= 0);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_llm_latency_ms_check CHECK (llm_latency_ms >= 0);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_llm_requests_check CHECK (llm_requests >= 0);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_max_attempts_check CHECK (max_attempts >= 1);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_output_tokens_check CHECK (output_tokens >= 0);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_pkey PRIMARY KEY (id);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_processing_holds_a_lease CHECK (generation_status <> 'processing'::text OR lease_expires_at IS NOT NULL AND attempts >= 1);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_program_only_when_completed CHECK (program IS NULL OR generation_status = 'completed'::text);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_progress_check CHECK (progress >= 0 AND progress <= 100);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_stage_check CHECK (stage = ANY (ARRAY['queued'::text, 'analyzing'::text, 'generating'::text, 'validating'::text, 'saving'::text]));
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+CREATE INDEX training_programs_generation_status_idx ON public.training_programs USING btree (generation_status);
+CREATE INDEX training_programs_in_flight_idx ON public.training_programs USING btree (generation_status, updated_at) WHERE (generation_status = ANY (ARRAY['pending'::text, 'processing'::text]));
+CREATE UNIQUE INDEX training_programs_one_in_flight_per_user ON public.training_programs USING btree (user_id) WHERE (generation_status = ANY (ARRAY['pending'::text, 'processing'::text]));
+CREATE INDEX training_programs_result_cache_idx ON public.training_programs USING btree (request_fingerprint, completed_at DESC) WHERE ((generation_status = 'completed'::text) AND (request_fingerprint IS NOT NULL));
+CREATE INDEX training_programs_user_created_idx ON public.training_programs USING btree (user_id, created_at DESC, id DESC);
+CREATE INDEX training_programs_user_id_idx ON public.training_programs USING btree (user_id);
+CREATE INDEX training_programs_user_status_idx ON public.training_programs USING btree (user_id, generation_status);
+ALTER TABLE public.training_programs ENABLE ROW LEVEL SECURITY;
+
+CREATE OR REPLACE FUNCTION public.active_subscriptions(for_user uuid)
+ RETURNS SETOF public.subscriptions
+ LANGUAGE sql
+ STABLE
+AS $function$
+        SELECT * FROM subscriptions s
+        WHERE s.user_id = for_user
+          AND s.status IN ('active', 'trialing')
+          AND (s.current_period_end IS NULL OR s.current_period_end > now())
+    $function$;
+
+CREATE OR REPLACE FUNCTION public.generation_quota(for_user uuid, default_quota integer)
+ RETURNS TABLE(subscribed boolean, under_quota boolean, resets_in integer)
+ LANGUAGE sql
+ STABLE
+AS $function$
+        WITH subscription AS (
+            SELECT coalesce(max(t.daily_generation_quota), default_quota) AS quota
+            FROM active_subscriptions(for_user) s LEFT JOIN subscription_tiers t ON t.tier = s.tier
+            HAVING count(*) > 0
+        ),
+        recent AS (
+            SELECT count(*) AS used, min(requested_at) AS oldest
+            FROM generation_requests
+            WHERE user_id = for_user AND requested_at > now() - interval '1 day'
+        )
+        SELECT EXISTS (SELECT 1 FROM subscription),
+               coalesce((SELECT recent.used < subscription.quota FROM subscription, recent), false),
+               (SELECT ceil(extract(epoch FROM recent.oldest + interval '1 day' - now())) FROM recent)::int
+    $function$;
+
+CREATE OR REPLACE FUNCTION public.request_user_id()
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE
+AS $function$ SELECT (nullif(current_setting('request.jwt.claims', true), '')::json ->> 'sub')::uuid $function$;
+
+CREATE POLICY generation_requests_own ON public.generation_requests AS PERMISSIVE FOR ALL TO tpg_api_user
+    USING ((user_id = ( SELECT public.request_user_id() AS request_user_id)))
+    WITH CHECK ((user_id = ( SELECT public.request_user_id() AS request_user_id)));
+CREATE POLICY onboarding_responses_own ON public.onboarding_responses AS PERMISSIVE FOR ALL TO tpg_api_user
+    USING ((user_id = ( SELECT public.request_user_id() AS request_user_id)));
+CREATE POLICY profiles_own ON public.profiles AS PERMISSIVE FOR ALL TO tpg_api_user
+    USING ((id = ( SELECT public.request_user_id() AS request_user_id)));
+CREATE POLICY subscriptions_own ON public.subscriptions AS PERMISSIVE FOR ALL TO tpg_api_user
+    USING ((user_id = ( SELECT public.request_user_id() AS request_user_id)));
+CREATE POLICY training_programs_own ON public.training_programs AS PERMISSIVE FOR ALL TO tpg_api_user
+    USING ((user_id = ( SELECT public.request_user_id() AS request_user_id)))
+    WITH CHECK ((user_id = ( SELECT public.request_user_id() AS request_user_id)));
+
+GRANT EXECUTE ON FUNCTION public.active_subscriptions(for_user uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION public.generation_quota(for_user uuid, default_quota integer) TO PUBLIC;
+GRANT INSERT, SELECT ON TABLE public.generation_requests TO tpg_api_user;
+GRANT SELECT ON TABLE public.onboarding_responses TO tpg_api_user;
+GRANT SELECT ON TABLE public.profiles TO tpg_api_user;
+GRANT EXECUTE ON FUNCTION public.request_user_id() TO PUBLIC;
+GRANT SELECT ON TABLE public.subscription_tiers TO tpg_api_user;
+GRANT SELECT ON TABLE public.subscriptions TO tpg_api_user;
+GRANT INSERT, SELECT, UPDATE ON TABLE public.training_programs TO tpg_api_user;

@@ -1,0 +1,55 @@
+"""Safety-relevant onboarding answers, end to end through the real handlers and PostgreSQL: the new
+columns reach the rules, a referral fails the job with a code the app can show, a conservative
+program keeps every exclusion."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.support import RecordingDispatcher, http_event, invoke_trigger, new_user, process
+from tpg.generation.offline import OfflineProvider
+from tpg.training.catalog import CATALOG
+
+
+def _generate(sql, **overrides) -> dict:
+    _, token = new_user(sql, persona="golden_gym_greta", overrides=overrides)
+    status, _, body = invoke_trigger(http_event("POST", "/programs", token=token), RecordingDispatcher())
+    assert status == 202, body
+    program_id = uuid.UUID(body["programId"])
+    process({"programId": str(program_id)}, provider=OfflineProvider())
+    _, _, polled = invoke_trigger(http_event("GET", f"/programs/{program_id}", token=token))
+    return polled
+
+
+def test_heart_disease_without_clearance_is_referred_to_a_doctor(sql) -> None:
+    polled = _generate(sql, conditions=["cardiovascular_disease"])
+    assert polled["status"] == "failed"
+    assert polled["error"]["code"] == "MEDICAL_CLEARANCE_REQUIRED"
+    assert "doctor" in polled["error"]["message"]
+    assert polled["program"] is None
+
+
+def test_cleared_heart_disease_gets_a_light_program(sql) -> None:
+    polled = _generate(sql, conditions=["cardiovascular_disease"], medical_clearance=True)
+    assert polled["status"] == "completed", polled["error"]
+    items = [i for w in polled["program"]["schedule"] for d in w["days"] for i in d["exercises"]]
+    assert min(i["rir"] for i in items) >= 3
+    assert min(i["repsMin"] for i in items if not CATALOG[i["exerciseId"]].timed) >= 8
+
+
+def test_pregnancy_and_an_unknown_injury_site_shape_the_program(sql) -> None:
+    polled = _generate(
+        sql,
+        sex="female",
+        pregnancy_weeks=24,
+        injuries=[{"site": "groin", "side": "left", "severity": "mild", "status": "recovering"}],
+    )
+    assert polled["status"] == "completed", polled["error"]
+    program = polled["program"]
+    exercises = {i["exerciseId"] for w in program["schedule"] for d in w["days"] for i in d["exercises"]}
+    for exercise_id in exercises:
+        exercise = CATALOG[exercise_id]
+        assert not (exercise.supine or exercise.impact or exercise.spinal_flexion), exercise_id
+        assert exercise.spinal_loading != "high" and exercise.balance != "high", exercise_id
+    notes = " ".join(program["notes"])
+    assert "Pregnancy" in notes and "groin" in notes
