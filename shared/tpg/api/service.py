@@ -68,16 +68,17 @@ def request_generation(deps: ApiDependencies, user_id: UUID, request: CreateProg
         max_attempts=settings.max_attempts,
         default_quota=settings.default_daily_quota,
     )
-    if not outcome.subscribed:
-        raise SubscriptionRequired()
-    if not outcome.onboarded:
-        raise OnboardingIncomplete()
-    if outcome.in_flight:  # resuming the running program beats "come back tomorrow"
-        raise _in_flight_error(deps, user_id)
-    if not outcome.under_quota:
-        raise _quota_error(outcome.quota_resets_in)
     if outcome.program_id is None:
-        raise _in_flight_error(deps, user_id)
+        # Nothing was inserted: say why. The statement's `in_flight` comes from its snapshot, so it
+        # is only trusted when no row was inserted (a program that finished meanwhile lets the
+        # insert through, and then the new program is the answer, not a 409).
+        if not outcome.subscribed:
+            raise SubscriptionRequired()
+        if not outcome.onboarded:
+            raise OnboardingIncomplete()
+        if outcome.in_flight or outcome.under_quota:  # resuming beats "come back tomorrow"
+            raise _in_flight_error(deps, user_id)
+        raise _quota_error(outcome.quota_resets_in)
     count(Metric.GENERATIONS_REQUESTED)
     _dispatch(deps.dispatcher, outcome.program_id, reason="accepted")
     return outcome.program_id
