@@ -42,7 +42,7 @@ def test_pregnancy_and_an_unknown_injury_site_shape_the_program(sql) -> None:
         sql,
         sex="female",
         pregnancy_weeks=24,
-        injuries=[{"site": "groin", "side": "left", "severity": "mild", "status": "recovering"}],
+        injuries=[{"site": "big toe", "side": "left", "severity": "mild", "status": "recovering"}],
     )
     assert polled["status"] == "completed", polled["error"]
     program = polled["program"]
@@ -52,4 +52,16 @@ def test_pregnancy_and_an_unknown_injury_site_shape_the_program(sql) -> None:
         assert not (exercise.supine or exercise.impact or exercise.spinal_flexion), exercise_id
         assert exercise.spinal_loading != "high" and exercise.balance != "high", exercise_id
     notes = " ".join(program["notes"])
-    assert "Pregnancy" in notes and "groin" in notes
+    assert "Pregnancy" in notes and "big toe" in notes
+
+
+def test_a_severe_current_injury_is_referred_until_cleared(sql) -> None:
+    severe = [{"site": "herniated disc with sciatica", "severity": "severe", "status": "current"}]
+    referred = _generate(sql, injuries=severe)
+    assert referred["error"]["code"] == "MEDICAL_CLEARANCE_REQUIRED"
+    sql.execute("TRUNCATE profiles CASCADE")
+    cleared = _generate(sql, injuries=severe, medical_clearance=True)
+    assert cleared["status"] == "completed", cleared["error"]
+    items = [i for w in cleared["program"]["schedule"] for d in w["days"] for i in d["exercises"]]
+    assert min(i["rir"] for i in items) >= 3  # severe: light effort even when cleared
+    assert not any(CATALOG[i["exerciseId"]].spinal_loading == "high" for i in items)  # the lower-back rule

@@ -16,6 +16,7 @@ that every base program passes; docs/program-quality.md shows the result.
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from collections.abc import Callable, Iterator
@@ -587,6 +588,30 @@ def push_press_for_a_16_year_old(p: Draft) -> None:
     p.insert(0, "push_press", position=0, sets=3, reps=(6, 8), rir=2, rest=150)
 
 
+@mutation("POPULATION_CONTRAINDICATION", "pregnancy-34-weeks")
+def prone_leg_curl_at_34_weeks(p: Draft) -> None:
+    """A lying (face-down) leg curl at 34 weeks of pregnancy."""
+    p.insert(0, "dumbbell_lying_leg_curl", sets=2, reps=(10, 12), rir=3, rest=60)
+
+
+@mutation("POPULATION_CONTRAINDICATION", "pregnancy-24-weeks")
+def barbell_hip_thrust_across_the_belly(p: Draft) -> None:
+    """A barbell across the belly for hip thrusts at 24 weeks of pregnancy."""
+    p.insert(0, "barbell_hip_thrust", sets=2, reps=(8, 10), rir=3, rest=90)
+
+
+@mutation("POPULATION_CONTRAINDICATION", "older-osteoporosis-74f", weeks=8)
+def kettlebell_swings_with_osteoporosis(p: Draft) -> None:
+    """Kettlebell swings (a fast loaded hinge) for a 74-year-old with osteoporosis."""
+    p.insert(0, "kettlebell_swing", position=0, sets=2, reps=(8, 10), rir=3, rest=90)
+
+
+@mutation("POPULATION_CONTRAINDICATION", "postpartum-2-weeks-wants-fat-loss")
+def mountain_climbers_two_weeks_postpartum(p: Draft) -> None:
+    """Mountain climbers two weeks after giving birth: abdominal pressure on a healing wall."""
+    p.insert(0, "mountain_climber", sets=2, reps=(10, 12), rir=3, rest=45)
+
+
 # --- REFUSED_EXERCISE --------------------------------------------------------------------------------
 
 
@@ -691,6 +716,52 @@ def train_through_chest_pain(p: Draft) -> None:
     p.note("If your chest feels tight, ignore the pain and finish the set.")
 
 
+@mutation("UNSAFE_TEXT", "hypertension-controlled")
+def negation_far_from_the_breath_hold(p: Draft) -> None:
+    """A breath-hold cue behind an unrelated "don't": the negation does not reach it."""
+    p.set_at(
+        p.first(COMPOUND), notes="Don't rush: take a big breath and hold your breath until you stand up."
+    )
+
+
+@mutation("UNSAFE_TEXT", "hypertension-controlled")
+def air_locked_in_with_hypertension(p: Draft) -> None:
+    """Breath-holding said another way, for a man with high blood pressure."""
+    p.set_at(p.first(COMPOUND), notes="Keep the air locked in until the rep is finished.")
+
+
+@mutation("UNSAFE_TEXT", "youth-13-novice")
+def top_single_for_a_13_year_old(p: Draft) -> None:
+    """A maximal single at RPE 10 for a 13-year-old novice."""
+    p.note("Work up to one top single at RPE 10 on the last day of each week.")
+
+
+@mutation("UNSAFE_TEXT", "youth-15f-novice-school-gym")
+def amrap_to_failure_for_a_15_year_old(p: Draft) -> None:
+    """The last set to failure, as many reps as possible, for a 15-year-old."""
+    p.set_at(p.first(COMPOUND), notes="Last set: AMRAP, take it to failure.")
+
+
+@mutation("UNSAFE_TEXT", "youth-16-athlete-3rm")
+def above_one_rep_max_for_a_16_year_old(p: Draft) -> None:
+    """A top set at 105% of the estimated maximum for a 16-year-old."""
+    p.note("Finish the block with a top set at 105% of your estimated 1RM.")
+
+
+@mutation("UNSAFE_TEXT", "knee-patellofemoral-pain-runner")
+def excluded_squat_recommended_in_a_note(p: Draft) -> None:
+    """A note on an allowed exercise that tells a runner with knee pain to do full barbell squats."""
+    p.set_at(
+        p.first(where(muscle=Muscle.QUADS), "quads exercise"), notes="Or do Barbell Back Squats instead."
+    )
+
+
+@mutation("UNSAFE_TEXT", "hypertension-controlled")
+def every_set_to_complete_failure(p: Draft) -> None:
+    """Every set to complete failure for a man with high blood pressure."""
+    p.note("Take every set to complete failure.")
+
+
 # --- LOAD_UNSUPPORTED --------------------------------------------------------------------------------
 
 
@@ -718,6 +789,18 @@ def invented_leg_press_load_in_pregnancy(p: Draft) -> None:
 def pounds_beyond_the_heaviest_dumbbell(p: Draft) -> None:
     """Dumbbells of 45 lb (20 kg) when the heaviest pair at home is 12.5 kg."""
     p.set_at(p.first(where(compound=True), "compound"), notes="Use 45 lb dumbbells.")
+
+
+@mutation("LOAD_UNSUPPORTED", "edge-novice-60kg-claims-250kg-squat")
+def plural_kilograms(p: Draft) -> None:
+    """A load written as "kgs", which a singular-only pattern would miss."""
+    p.set_at(p.first(COMPOUND), notes="Work up to 180 kgs.")
+
+
+@mutation("LOAD_UNSUPPORTED", "edge-novice-60kg-claims-250kg-squat")
+def plates_a_side(p: Draft) -> None:
+    """A load given in plates rather than kilograms."""
+    p.set_at(p.first(COMPOUND), notes="Build to four plates a side.")
 
 
 @mutation("LOAD_UNSUPPORTED", "powerlifter-meet-6-weeks")
@@ -1231,6 +1314,21 @@ def rpe_progression_for_a_15_year_old(p: Draft) -> None:
         "model": "rpe",
         "description": "RPE-based: choose each session's load so sets end at RPE 8; add 2-5% when easy.",
     }
+
+
+# --- TAPER_MISSING -----------------------------------------------------------------------------------
+
+
+@mutation("TAPER_MISSING", "powerlifter-meet-6-weeks", weeks=8)
+def full_training_the_week_before_the_meet(p: Draft) -> None:
+    """The week before the meet trained like any loading week: the lifter arrives tired."""
+    plan = p.data.week_plan(8)
+    if plan.taper is None:
+        raise MutationNotApplicable("the meet is not inside the program")
+    loading = next(w for w in p.schedule if not w["is_deload"])
+    taper = p.schedule[plan.taper - 1]
+    taper["days"] = copy.deepcopy(loading["days"])
+    taper["is_deload"] = False
 
 
 # --- MISSING_DELOAD ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from tpg.training.analysis import EnhancedUserData, analyse
 from tpg.training.engine import generate_offline_program
 from tpg.training.formulas import estimate_session_minutes
 from tpg.training.program import ExercisePrescription, TrainingProgram
+from tpg.training.user_data import UserData
 from tpg.training.validation import (
     ProgramSchemaError,
     Severity,
@@ -283,3 +284,12 @@ def test_progression_kind(text: str, kind: str | None) -> None:
 
 def test_program_type_is_the_schema_model() -> None:
     assert isinstance(parse_program(_raw("teen_tara")), TrainingProgram)
+
+
+def test_no_program_is_valid_for_a_user_referred_to_a_doctor() -> None:
+    program = generate_offline_program(_data("hypertrophy_hannah"), weeks=4)
+    user = persona_user_data("hypertrophy_hannah", USER_ID)
+    referred = analyse(UserData.model_validate({**user.model_dump(), "conditions": ["exertional_symptoms"]}))
+    assert referred.referral is not None and referred.referral.code == "MEDICAL_CLEARANCE_REQUIRED"
+    report = validate_program(program, referred)
+    assert ViolationCode.MEDICAL_CLEARANCE_REQUIRED in report.codes(Severity.ERROR)

@@ -8,6 +8,7 @@ is a coaching heuristic rather than a finding, the comment says so.
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,7 @@ from tpg.training.catalog import (
     is_contraindicated,
     level_rank,
 )
+from tpg.training.formulas import weeks_until
 from tpg.training.rules import Referral, SafetyPlan, safety_plan
 from tpg.training.user_data import Equipment, ExperienceLevel, Goal, Injury, LiftRecord, Sex, UserData
 
@@ -535,6 +537,12 @@ def allowed_exercise_ids(
 # ---------------------------------------------------------------------------------------------------
 
 
+class WeekPlan(_Frozen):
+    deloads: tuple[int, ...]  # every light week, taper and competition week included
+    taper: int | None = None
+    competition: int | None = None
+
+
 class EnhancedUserData(_Frozen):
     user: UserData
     training_status: ExperienceLevel
@@ -561,6 +569,7 @@ class EnhancedUserData(_Frozen):
     days_per_week: int = Field(description="Sessions a week planned: the user's, capped by the safety rules")
     excluded_reasons: dict[str, tuple[str, ...]] = Field(description="Excluded exercise id -> why")
     implausible_lifts: tuple[str, ...] = Field(description="Reported lifts ignored as implausible")
+    today: date = Field(description="The day the program starts (competition dates count from it)")
 
     @property
     def referral(self) -> Referral | None:
@@ -568,6 +577,20 @@ class EnhancedUserData(_Frozen):
 
     def planned_deload_weeks(self, weeks: int) -> tuple[int, ...]:
         return planned_deload_weeks(weeks, self.deload_every_weeks, self.training_status)
+
+    def week_plan(self, weeks: int) -> WeekPlan:
+        """Which weeks of a `weeks`-week program are light: the planned deloads, and with a
+        competition inside the program a taper week before it (fewer sets, effort kept: Pritchard
+        2015) and the competition week itself; a planned deload next to either is dropped."""
+        deloads = set(self.planned_deload_weeks(weeks))
+        event_week = weeks_until(self.user.event_date, today=self.today)
+        if event_week is None or not 2 <= event_week <= weeks + 1:
+            return WeekPlan(deloads=tuple(sorted(deloads)))
+        taper = event_week - 1
+        competition = event_week if event_week <= weeks else None
+        light = {taper} | ({competition} if competition else set())
+        deloads = {w for w in deloads if min(abs(w - x) for x in light) > 1} | light
+        return WeekPlan(deloads=tuple(sorted(deloads)), taper=taper, competition=competition)
 
 
 def _with_floors(prescription: GoalPrescription, safety: SafetyPlan) -> GoalPrescription:
@@ -611,7 +634,7 @@ def _plausible_best_lifts(
     return best, sorted(set(implausible))
 
 
-def analyse(user: UserData) -> EnhancedUserData:
+def analyse(user: UserData, *, today: date | None = None) -> EnhancedUserData:
     status = training_status(user.experience, user.training_months)
     reason = f"declared {user.experience.value}, {user.training_months} months of training"
     if status != user.experience:
@@ -695,4 +718,5 @@ def analyse(user: UserData) -> EnhancedUserData:
         days_per_week=days,
         excluded_reasons=excluded,
         implausible_lifts=tuple(implausible),
+        today=today or date.today(),
     )

@@ -29,7 +29,6 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 
 from tpg.training.analysis import (
     DayType,
@@ -296,6 +295,10 @@ def _select(data: EnhancedUserData) -> list[list[_Item]]:
     return days
 
 
+def _day_muscles(day_type: DayType) -> frozenset[Muscle]:
+    return frozenset(slot.muscle for variant in _TEMPLATES[day_type] for slot in variant)
+
+
 def _order_key(exercise: Exercise) -> int:
     """Power first (fresh), then the main lifts, then the rest, balance practice last (ACSM 2009)."""
     if exercise.power:
@@ -456,8 +459,13 @@ def _allocate(data: EnhancedUserData, days: list[list[_Item]]) -> None:
         tried: set[str] = set()
         while seconds[index] < TIME_FILL_FLOOR * seconds_available and len(items) < MAX_EXERCISES_PER_SESSION:
             today = {i.exercise.id for i in items} | tried
+            day_muscles = _day_muscles(data.split.day_types[index])  # a push day stays a push day
             muscles = sorted(
-                (m for m in MAJOR_MUSCLES if weekly[m] + 1 <= ceilings[m] and session[index][m] + 1 <= cap),
+                (
+                    m
+                    for m in MAJOR_MUSCLES
+                    if m in day_muscles and weekly[m] + 1 <= ceilings[m] and session[index][m] + 1 <= cap
+                ),
                 key=lambda m: weekly[m] / max(1.0, aims[m]),
             )
             extra = next(
@@ -540,8 +548,10 @@ def _load_note(data: EnhancedUserData, prescription: ExercisePrescription) -> st
     exercise = CATALOG[prescription.exercise_id]
     if exercise.power:
         return "Move each rep as fast as you can with control; stop the set when speed drops."
-    if exercise.balance_training:
+    if exercise.balance_training and exercise.timed:
         return "Stand next to something stable to hold if needed; build up to holding each position longer."
+    if exercise.balance_training:
+        return "Use a rail or a wall for support as needed; move slowly and under control."
     one_rm = data.one_rep_max_kg.get(prescription.exercise_id)  # plausible lifts only
     if one_rm is None:
         return None
@@ -608,7 +618,9 @@ def _progression(data: EnhancedUserData, days: list[list[_Item]]) -> Progression
     )
 
 
-def _program_notes(data: EnhancedUserData, deloads: tuple[int, ...], taper: int | None) -> list[str]:
+def _program_notes(
+    data: EnhancedUserData, deloads: tuple[int, ...], taper: int | None, meet: int | None
+) -> list[str]:
     notes = [
         f"{data.split.name}, {data.days_per_week} session(s) a week; each muscle is trained at least twice "
         "a week where the days allow (Schoenfeld 2016).",
@@ -617,10 +629,11 @@ def _program_notes(data: EnhancedUserData, deloads: tuple[int, ...], taper: int 
     ]
     if taper is not None:
         notes.append(
-            f"Competition on {data.user.event_date}: week {taper} is the taper (about 40% fewer sets) so "
-            "you arrive fresh; practise your competition commands and attempts with your coach."
+            f"Competition on {data.user.event_date}: week {taper} is the taper (about 40% fewer sets at "
+            "the same effort) so you arrive fresh"
+            + (f"; week {meet}, the competition week, is light until the meet." if meet else ".")
         )
-    deloads = tuple(w for w in deloads if w != taper)
+    deloads = tuple(w for w in deloads if w not in (taper, meet))
     if deloads:
         weeks = ", ".join(str(w) for w in deloads)
         notes.append(
@@ -636,25 +649,6 @@ def _program_notes(data: EnhancedUserData, deloads: tuple[int, ...], taper: int 
     return [note[:400] for note in notes[:10]]
 
 
-def weeks_until(event: date | None, *, today: date | None = None) -> int | None:
-    """The program week (1-based, starting this week) in which `event` falls, or None."""
-    if event is None:
-        return None
-    days = (event - (today or date.today())).days
-    return days // 7 + 1 if days >= 0 else None
-
-
-def _week_plan(data: EnhancedUserData, weeks: int) -> tuple[tuple[int, ...], int | None]:
-    """(deload weeks, taper week): the analysis' deloads, and before a competition a taper week."""
-    deloads = set(data.planned_deload_weeks(weeks))
-    event_week = weeks_until(data.user.event_date)
-    taper = None
-    if event_week is not None and 2 <= event_week <= weeks + 1:
-        taper = event_week - 1  # the week before the meet: fewer sets, effort kept (Pritchard 2015)
-        deloads = {w for w in deloads if abs(w - taper) > 1} | {taper}
-    return tuple(sorted(deloads)), taper
-
-
 def _periodised(data: EnhancedUserData, item: _Item, position: int) -> tuple[int, int, int]:
     """(reps_min, reps_max, rir) for the `position`-th loading week of a block (0 = introductory).
 
@@ -666,13 +660,18 @@ def _periodised(data: EnhancedUserData, item: _Item, position: int) -> tuple[int
     floor_rir = max(data.prescription.min_rir, data.safety.min_rir)
     if position == 0:
         rir = intro_week_rir(scheme.rir)
+    elif data.user.pregnant:
+        rir = scheme.rir  # pregnancy: effort stays where it is (ACOG 2020); the body changes week to week
     elif position >= 2 and data.training_status != ExperienceLevel.NOVICE:
         rir = max(floor_rir, scheme.rir - 1)
     else:
         rir = scheme.rir
     reps_min, reps_max = scheme.reps_min, scheme.reps_max
     strength_lift = (
-        data.user.goal == Goal.STRENGTH and is_main_lift(item.exercise) and not item.exercise.power
+        data.user.goal == Goal.STRENGTH
+        and is_main_lift(item.exercise)
+        and not item.exercise.power
+        and not data.user.pregnant
     )
     # Novices progress by adding load at the same reps (linear progression), not by fewer reps.
     if strength_lift and position >= 1 and data.training_status != ExperienceLevel.NOVICE:
@@ -690,7 +689,8 @@ def generate_offline_program(
     days = _select(data)
     _trim_to_time(data, days)
     _allocate(data, days)
-    deloads, taper = _week_plan(data, weeks)
+    plan = data.week_plan(weeks)
+    deloads, taper, meet = plan.deloads, plan.taper, plan.competition
     day_names = _day_names(data)
 
     schedule: list[TrainingWeek] = []
@@ -701,7 +701,11 @@ def generate_offline_program(
         for index, items in enumerate(days):
             prescriptions = []
             for item in items:
-                if is_deload:
+                if week_number == taper:
+                    # the taper keeps the heaviest week's reps and effort, with fewer sets
+                    reps_min, reps_max, rir = _periodised(data, item, max(1, position))
+                    sets = deload_sets(item.sets)
+                elif is_deload:
                     reps_min, reps_max, rir = item.scheme.reps_min, item.scheme.reps_max, item.scheme.rir
                     sets, rir = deload_sets(item.sets), deload_rir(rir)
                 else:
@@ -734,5 +738,5 @@ def generate_offline_program(
         split=data.split.name[:60],
         progression=_progression(data, days),
         schedule=schedule,
-        notes=_program_notes(data, deloads, taper),
+        notes=_program_notes(data, deloads, taper, meet),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date
 
 from tpg.training.catalog import CATALOG, Muscle
 from tpg.training.program import ExercisePrescription, TrainingProgram, TrainingWeek
@@ -102,3 +103,11 @@ def with_catalog_names(program: TrainingProgram) -> TrainingProgram:
                 if exercise is not None:
                     item["name"] = exercise.name[:80]
     return TrainingProgram.model_validate(data)
+
+
+def weeks_until(event: date | None, *, today: date) -> int | None:
+    """The program week (1-based, the program starting `today`) in which `event` falls, or None."""
+    if event is None:
+        return None
+    days = (event - today).days
+    return days // 7 + 1 if days >= 0 else None

@@ -18,10 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tpg.training.catalog import ALL_EXERCISES, Exercise, LoadingType
-from tpg.training.user_data import Condition, ExperienceLevel, Injury, Severity, UserData
+from tpg.training.user_data import Condition, ExperienceLevel, Injury, InjuryStatus, Severity, UserData
 
 REFERRAL_CODE = "MEDICAL_CLEARANCE_REQUIRED"
-SEVERE_INJURY_MIN_RIR = 3
 
 
 class _Strict(BaseModel):
@@ -52,6 +51,18 @@ class _ConditionRule(_Exclusions):
 class _FromWeek(_Strict):
     week: int
     exclude_if: tuple[Match, ...]
+    exclude_ids: tuple[str, ...] = ()
+
+
+class _InjuryState(_Strict):
+    """What an injury's status and severity add to its site's rule."""
+
+    source: str
+    current_min_rir: int = Field(ge=0, le=5)
+    severe_current_refuse_without_clearance: bool
+    message: str
+    severe_min_rir: int = Field(ge=0, le=5)
+    severe_note: str
 
 
 class _PregnancyRule(_Exclusions):
@@ -75,6 +86,7 @@ class _AgeBand(_Exclusions):
 class RuleBook(_Strict):
     doc: str = Field(alias="_doc")
     loading_min_reps: dict[str, Any]
+    injury_state: _InjuryState
     injuries: dict[str, _Exclusions]
     conditions: dict[Condition, _ConditionRule]
     pregnancy: _PregnancyRule
@@ -99,7 +111,8 @@ def rule_book() -> RuleBook:
             for attribute in entry:
                 if not hasattr(sample, attribute):
                     raise ValueError(f"rules.json ({rule.source}): unknown exercise attribute {attribute!r}")
-        for exercise_id in rule.exclude_ids:
+        ids = [*rule.exclude_ids, *(i for w in getattr(rule, "from_week", ()) for i in w.exclude_ids)]
+        for exercise_id in ids:
             if exercise_id not in known_ids:
                 raise ValueError(f"rules.json ({rule.source}): unknown exercise id {exercise_id!r}")
     for site in book.injuries:
@@ -158,8 +171,15 @@ class _Builder:
         self.notes: list[str] = []
         self.sources: list[str] = []
 
-    def apply(self, rule: _Exclusions, reason: str, *, extra: tuple[Match, ...] = ()) -> None:
-        for exercise in _excluded_by(rule.exclude_if + extra, rule.exclude_ids):
+    def apply(
+        self,
+        rule: _Exclusions,
+        reason: str,
+        *,
+        extra: tuple[Match, ...] = (),
+        extra_ids: tuple[str, ...] = (),
+    ) -> None:
+        for exercise in _excluded_by(rule.exclude_if + extra, rule.exclude_ids + extra_ids):
             reasons = self.excluded.setdefault(exercise.id, [])
             if reason not in reasons:
                 reasons.append(reason)
@@ -188,6 +208,19 @@ def _apply_conditions(user: UserData, plan: _Builder) -> Referral | None:
     return None
 
 
+def _injury_referral(user: UserData) -> Referral | None:
+    """A severe injury that is still current is a clinician's call before it is a coach's."""
+    state = rule_book().injury_state
+    severe_current = [
+        r for r in user.injuries if r.status == InjuryStatus.CURRENT and r.severity == Severity.SEVERE
+    ]
+    if severe_current and state.severe_current_refuse_without_clearance and not user.medical_clearance:
+        return Referral(
+            condition=f"severe {severe_current[0].site} injury", message=state.message, source=state.source
+        )
+    return None
+
+
 def _apply_injuries(user: UserData, plan: _Builder) -> None:
     book = rule_book()
     for site in sorted(user.injury_sites):
@@ -195,13 +228,14 @@ def _apply_injuries(user: UserData, plan: _Builder) -> None:
         plan.apply(known, f"{site.value.replace('_', ' ')} injury")
         if known.note:
             plan.notes.append(known.note)
+    state = book.injury_state
+    if any(r.status == InjuryStatus.CURRENT for r in user.injuries):
+        plan.min_rir = max(plan.min_rir, state.current_min_rir)  # an injury still hurting: no grinding
     if any(r.restricts and r.severity == Severity.SEVERE for r in user.injuries):
-        # A severe injury: the same exclusions, and every set further from failure (a heuristic).
-        plan.min_rir = max(plan.min_rir, SEVERE_INJURY_MIN_RIR)
-        plan.notes.append(
-            "With a severe injury, train only with your physiotherapist's agreement; effort stays light "
-            f"({SEVERE_INJURY_MIN_RIR}+ reps in reserve) until it has settled."
-        )
+        plan.min_rir = max(plan.min_rir, state.severe_min_rir)
+        plan.notes.append(state.severe_note)
+    if state.source not in plan.sources and any(r.restricts for r in user.injuries):
+        plan.sources.append(state.source)
     unknown = book.injuries["_unknown"]
     for name in user.unknown_injury_sites:
         plan.apply(unknown, f"{name} injury (no specific rules: handled conservatively)")
@@ -215,8 +249,10 @@ def _apply_pregnancy(user: UserData, plan: _Builder) -> None:
     if user.pregnancy_weeks is not None:
         pregnancy = book.pregnancy
         week = user.pregnancy_weeks
-        later = tuple(m for w in pregnancy.from_week if week >= w.week for m in w.exclude_if)
-        plan.apply(pregnancy, f"pregnancy (week {week})", extra=later)
+        reached = [w for w in pregnancy.from_week if week >= w.week]
+        later = tuple(m for w in reached for m in w.exclude_if)
+        later_ids = tuple(i for w in reached for i in w.exclude_ids)
+        plan.apply(pregnancy, f"pregnancy (week {week})", extra=later, extra_ids=later_ids)
         plan.notes.append(pregnancy.note or "")
     elif user.postpartum_weeks is not None and user.postpartum_weeks < book.postpartum.until_week:
         plan.apply(book.postpartum, f"postpartum (week {user.postpartum_weeks})")
@@ -227,7 +263,7 @@ def safety_plan(user: UserData, status: ExperienceLevel) -> SafetyPlan:
     """Every rule that applies to this user, combined: exclusions add up, floors take the highest."""
     book = rule_book()
     plan = _Builder()
-    referral = _apply_conditions(user, plan)
+    referral = _apply_conditions(user, plan) or _injury_referral(user)
     if referral is not None:
         return SafetyPlan(refusal=referral, sources=(referral.source,))
     _apply_injuries(user, plan)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from tpg.training.analysis import EnhancedUserData, suggested_load_kg
 from tpg.training.catalog import CATALOG, Exercise, LoadingType, MovementPattern, level_rank
-from tpg.training.formulas import week_total_sets
+from tpg.training.formulas import week_total_sets, weeks_until
 from tpg.training.program import ExercisePrescription, TrainingDay, TrainingProgram, TrainingWeek
 from tpg.training.report import Findings, Severity, ViolationCode
 from tpg.training.rules import min_reps_for
@@ -27,20 +27,32 @@ MAX_PUSH_PULL_RATIO = 2.0  # heuristic: more than twice the pressing of pulling 
 LOAD_TOLERANCE_KG = 2.5  # one loading step
 MAX_PROGRESSION_STEP_KG = 5.0  # a step in progression text ("add 2.5-5 kg") is not a load
 
-# Phrases no program may contain, whoever wrote them; a negation just before ("never hold your
-# breath", "avoid behind-the-neck work") makes them advice, not instructions.
+# Phrases no program may contain, whoever wrote them; a negation at most three words before
+# ("never hold your breath", "avoid behind-the-neck work") or "are left out" after makes them
+# advice, not instructions.
 _UNSAFE_PHRASES = re.compile(
-    r"hold (?:your|the) breath|valsalva|no spotter|without (?:a )?spotter|spotter (?:is )?not needed"
+    r"(?:hold|holding|lock|locking|trap|trapping) (?:in )?(?:your |the )?(?:breath|air)|air locked"
+    r"|keep the air (?:locked|in)|valsalva|no spotter|without (?:a )?spotter|spotter (?:is )?not needed"
     r"|through (?:the )?pain|ignore (?:the )?pain|no pain,? no gain|max(?:imum)? out|\bmax(?:imal)? attempt"
     r"|1 ?rm (?:test|attempt)|test your (?:1 ?rm|max)|behind[- ]the[- ]neck|as heavy as (?:you can|possible)"
-    r"|to (?:absolute )?failure every|until you (?:fail|collapse)|ego lift",
+    r"|to (?:absolute |complete |total )?failure every|until you (?:fail|collapse)|ego lift"
+    r"|\b1\d\d(?:[.,]\d+)? ?%",  # more than 100% of a maximum
+    re.IGNORECASE,
+)
+# Maximal efforts: instructions for nobody the rules restrict (youth, older adults, pregnancy,
+# novices, conditions, injuries).
+_MAXIMAL_EFFORT = re.compile(
+    r"\bto (?:absolute |complete |total |muscular )?failure\b|\bamrap\b|as many reps as possible"
+    r"|\b(?:top |heavy )?singles?\b(?!-)|\brpe ?(?:@ ?|at )?10\b|\b(?:your|a|the|new) (?:1 ?rm|max)\b"
+    r"|\bmax(?:imal)? (?:effort|lift|single|weight)",
     re.IGNORECASE,
 )
 _NEGATION = re.compile(
-    r"\b(?:never|not|no|avoid|don't|do not|without|instead of|left out|skip)\b[^.;]*$", re.I
+    r"\b(?:never|not|no|avoid|don't|do not|without|instead of|skip)\b(?:\W+\w+){0,3}\W*$", re.IGNORECASE
 )
 _LEFT_OUT = re.compile(r"\b(?:are|is) (?:left out|excluded|avoided)\b", re.IGNORECASE)
-_LOAD = re.compile(r"(\d+(?:[.,]\d+)?)\s*(kg|kilo(?:gram)?s?|lbs?|pounds?)\b", re.IGNORECASE)
+_LOAD = re.compile(r"(\d+(?:[.,]\d+)?)\s*(kgs?|kilo(?:gram)?s?|lbs?|pounds?)\b", re.IGNORECASE)
+_PLATES = re.compile(r"\b(?:\d+|one|two|three|four|five|six) plates?\b", re.IGNORECASE)
 
 
 # Accepted spellings of the progression model; periodised schemes count for trained lifters.
@@ -79,6 +91,9 @@ def _where(week: TrainingWeek, day: TrainingDay, item: ExercisePrescription) -> 
 
 
 def check_safety(program: TrainingProgram, data: EnhancedUserData, findings: Findings) -> None:
+    if data.referral is not None:
+        # No program is fit for a user the rules refer to a doctor, whoever wrote it.
+        findings.add(ViolationCode.MEDICAL_CLEARANCE_REQUIRED, _ERROR, data.referral.message)
     _check_exclusions_and_names(program, data, findings)
     _check_intensity(program, data, findings)
     _check_text(program, data, findings)
@@ -87,6 +102,7 @@ def check_safety(program: TrainingProgram, data: EnhancedUserData, findings: Fin
     _check_order(program, findings)
     _check_required_work(program, data, findings)
     _check_strength_specificity(program, data, findings)
+    _check_taper(program, data, findings)
 
 
 def _check_exclusions_and_names(program: TrainingProgram, data: EnhancedUserData, findings: Findings) -> None:
@@ -129,11 +145,23 @@ def _check_exclusions_and_names(program: TrainingProgram, data: EnhancedUserData
         )
 
 
+def _restricted(data: EnhancedUserData) -> bool:
+    """Users for whom maximal efforts are never prescribed (youth, older adults, pregnancy, novices,
+    anyone with a condition or a restricting injury)."""
+    user = data.user
+    return (
+        data.youth
+        or data.older_adult
+        or user.pregnant
+        or data.training_status == ExperienceLevel.NOVICE
+        or bool(user.conditions)
+        or any(r.restricts for r in user.injuries)
+    )
+
+
 def _check_intensity(program: TrainingProgram, data: EnhancedUserData, findings: Findings) -> None:
     safety = data.safety
-    restricted = (
-        data.youth or data.older_adult or data.user.pregnant or data.training_status == ExperienceLevel.NOVICE
-    )
+    restricted = _restricted(data)
     min_rir = max(safety.min_rir, data.prescription.min_rir)
     for week, day, item in _items(program):
         exercise = CATALOG.get(item.exercise_id)
@@ -191,8 +219,8 @@ def _text_fields(program: TrainingProgram) -> Iterator[tuple[str, str, ExerciseP
                     yield "exercise", item.notes, item
 
 
-def _unsafe_phrase(text: str) -> str | None:
-    for match in _UNSAFE_PHRASES.finditer(text):
+def _unsafe_phrase(text: str, pattern: re.Pattern[str] = _UNSAFE_PHRASES) -> str | None:
+    for match in pattern.finditer(text):
         clause_end = min(
             (i for i in (text.find(".", match.end()), text.find(";", match.end())) if i >= 0),
             default=len(text),
@@ -220,9 +248,33 @@ def _check_text(program: TrainingProgram, data: EnhancedUserData, findings: Find
     external_load = any(
         (e := CATALOG.get(i.exercise_id)) is not None and e.loaded_in_kg for _, _, i in _items(program)
     )
+    restricted = _restricted(data)
+    excluded_names = {
+        CATALOG[i].name.lower(): CATALOG[i].name
+        for i in data.excluded_reasons
+        if i in CATALOG and len(CATALOG[i].name.split()) >= 2
+    }
     for kind, text, item in _text_fields(program):
-        phrase = _unsafe_phrase(text)
+        phrase = _unsafe_phrase(text) or (_unsafe_phrase(text, _MAXIMAL_EFFORT) if restricted else None)
         subject = item.exercise_id if item else kind
+        lowered = text.lower()
+        for name_lower, name in excluded_names.items():
+            at = lowered.find(name_lower)
+            if at >= 0 and not _NEGATION.search(text[:at]) and not _LEFT_OUT.search(text[at:]):
+                findings.add(
+                    ViolationCode.UNSAFE_TEXT,
+                    _ERROR,
+                    f"The {kind} text recommends {name}, which is excluded for this user.",
+                    subject=f"{subject}:{name_lower}",
+                )
+        plates = _PLATES.search(text)
+        if plates:
+            findings.add(
+                ViolationCode.LOAD_UNSUPPORTED,
+                _ERROR,
+                f"'{plates.group(0)}' in the {kind} text is a load; loads come from the code.",
+                subject=f"{subject}:plates",
+            )
         if phrase:
             findings.add(
                 ViolationCode.UNSAFE_TEXT,
@@ -408,3 +460,24 @@ def _check_strength_specificity(program: TrainingProgram, data: EnhancedUserData
                 week=week.week,
             )
             break
+
+
+def _check_taper(program: TrainingProgram, data: EnhancedUserData, findings: Findings) -> None:
+    """A competition inside the program: the week before it must be lighter than a loading week
+    (arriving fatigued at a meet is how maximal attempts go wrong)."""
+    event_week = weeks_until(data.user.event_date, today=data.today)
+    if event_week is None or not 2 <= event_week <= program.weeks + 1:
+        return
+    loading = sorted(week_total_sets(w) for w in program.schedule if not w.is_deload)
+    if not loading:
+        return
+    typical = loading[len(loading) // 2]
+    before = program.schedule[event_week - 2]
+    if week_total_sets(before) > 0.85 * typical:
+        findings.add(
+            ViolationCode.TAPER_MISSING,
+            _ERROR,
+            f"The competition falls in week {event_week}, but week {before.week} is a full loading week "
+            f"({week_total_sets(before)} sets): taper the week before.",
+            week=before.week,
+        )

@@ -61,17 +61,64 @@ class Injury(StrEnum):
     ANKLE = "ankle"
 
 
-# What users type for a known site.
-_SITE_ALIASES = {
+# What users type for a known site: whole phrases first, then single words ("left knee", "torn
+# rotator cuff", "herniated disc with sciatica"). A site none of these name stays as typed and gets
+# the conservative rule for unknown sites.
+_SITE_PHRASES = {
+    "lower back": Injury.LOWER_BACK,
+    "low back": Injury.LOWER_BACK,
+    "upper back": Injury.UPPER_BACK,
+    "rotator cuff": Injury.SHOULDER,
+    "tennis elbow": Injury.ELBOW,
+    "golfers elbow": Injury.ELBOW,
+    "golfer's elbow": Injury.ELBOW,
+    "carpal tunnel": Injury.WRIST,
+}
+_SITE_WORDS = {
+    **{site.value: site for site in Injury},
+    "knees": Injury.KNEE,
+    "acl": Injury.KNEE,
+    "mcl": Injury.KNEE,
+    "pcl": Injury.KNEE,
+    "meniscus": Injury.KNEE,
+    "patella": Injury.KNEE,
+    "patellar": Injury.KNEE,
+    "patellofemoral": Injury.KNEE,
+    "shoulders": Injury.SHOULDER,
+    "impingement": Injury.SHOULDER,
+    "labrum": Injury.SHOULDER,
     "back": Injury.LOWER_BACK,
-    "low_back": Injury.LOWER_BACK,
     "lumbar": Injury.LOWER_BACK,
     "disc": Injury.LOWER_BACK,
+    "disk": Injury.LOWER_BACK,
+    "sciatica": Injury.LOWER_BACK,
+    "spine": Injury.LOWER_BACK,
+    "hips": Injury.HIP,
+    "fai": Injury.HIP,
+    "groin": Injury.HIP,
+    "elbows": Injury.ELBOW,
+    "epicondylitis": Injury.ELBOW,
+    "epicondylalgia": Injury.ELBOW,
+    "wrists": Injury.WRIST,
     "foot": Injury.ANKLE,
-    "ankle_foot": Injury.ANKLE,
+    "feet": Injury.ANKLE,
+    "ankles": Injury.ANKLE,
+    "achilles": Injury.ANKLE,
     "thoracic": Injury.UPPER_BACK,
     "cervical": Injury.NECK,
+    "whiplash": Injury.NECK,
 }
+_SIDE_WORDS = frozenset({"left", "right", "both", "bilateral", "my", "a", "the"})
+
+
+def known_injury_site(site: str) -> Injury | None:
+    """The known site a typed injury names, if any: "Left knee (ACL)" -> knee."""
+    text = " ".join(site.lower().replace("_", " ").replace("-", " ").replace("/", " ").split())
+    for phrase, known in _SITE_PHRASES.items():
+        if phrase in text:
+            return known
+    words = [w.strip("()'.,") for w in text.split()]
+    return next((_SITE_WORDS[w] for w in words if w in _SITE_WORDS and w not in _SIDE_WORDS), None)
 
 
 class InjuryStatus(StrEnum):
@@ -91,7 +138,7 @@ class InjuryReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    site: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z _/-]*$")
+    site: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9 _/'()-]*$")
     side: str | None = Field(default=None, pattern=r"^(left|right|both)$")
     severity: Severity | None = None
     status: InjuryStatus = InjuryStatus.CURRENT
@@ -100,13 +147,13 @@ class InjuryReport(BaseModel):
     @classmethod
     def _normalise_site(cls, value: Any) -> Any:
         if isinstance(value, str):
-            key = "_".join(value.strip().lower().replace("-", " ").split())
-            return _SITE_ALIASES.get(key, key)
+            known = known_injury_site(value)
+            return known.value if known is not None else " ".join(value.strip().lower().split())
         return value
 
     @property
     def known_site(self) -> Injury | None:
-        return Injury(self.site) if self.site in Injury.__members__.values() else None
+        return known_injury_site(self.site)
 
     @property
     def restricts(self) -> bool:

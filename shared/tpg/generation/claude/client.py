@@ -48,6 +48,7 @@ from tpg.platform.settings import Settings
 from tpg.training.analysis import EnhancedUserData
 from tpg.training.formulas import with_catalog_names
 from tpg.training.program import TrainingProgram
+from tpg.training.report import Violation
 from tpg.training.validation import ProgramSchemaError, Severity, ValidationReport, parse_program
 
 # Below this many seconds of budget a new request is not worth starting.
@@ -235,6 +236,11 @@ class ClaudeProvider:
         on_progress: Callable[[int], None],
     ) -> ProviderResult:
         errors = [v for v in report.violations if v.severity == Severity.ERROR]
+        # Every kind of error first (the list is capped): the first of each code, then the rest.
+        firsts: dict[str, Violation] = {}
+        for violation in errors:
+            firsts.setdefault(violation.code, violation)
+        errors = [*firsts.values(), *(v for v in errors if v not in firsts.values())]
         messages: list[MessageParam] = [
             {
                 "role": "user",

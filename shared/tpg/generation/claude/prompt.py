@@ -31,6 +31,7 @@ from tpg.training.formulas import (
     SECONDS_PER_REP,
     SETUP_SECONDS_PER_EXERCISE,
     WARMUP_MINUTES,
+    weeks_until,
 )
 from tpg.training.rules import min_reps_for
 
@@ -98,11 +99,14 @@ as it is, after an automatic safety check that rejects programs breaking the rul
 12. Safety floors (from `safety`): every set in every week, deloads included, has rir >= `min_rir` and
    repsMin >= `min_reps`; and repsMin >= the exercise's minimum reps in the catalog (a band or bodyweight
    move is not loaded for heavy low-rep sets).
-13. Required work: if `safety.requires_balance_training`, every week has an exercise whose catalog line
+13. Competition: when `competition_week` falls within the program, the week before it is a taper
+   (isDeload true, about {_DELOAD_CUT}% fewer sets, same reps and effort) and the competition week is a
+   deload week.
+14. Required work: if `safety.requires_balance_training`, every week has an exercise whose catalog line
    says `balance`; if `safety.requires_power`, every week has one marked `power`.
-14. Balance of the week: at least one pulling exercise (rows, pulldowns) every week; pressing sets at
+15. Balance of the week: at least one pulling exercise (rows, pulldowns) every week; pressing sets at
    most twice the pulling sets. Order in a session: power first, then compound lifts, then isolation.
-15. Text: never write a load in kg or lb (the app computes loads from the user's lifts), never a cue
+16. Text: never write a load in kg or lb (the app computes loads from the user's lifts), never a cue
    such as holding the breath, training through pain or without a spotter, or maxing out.
 
 # Output
@@ -221,7 +225,8 @@ def user_data(data: EnhancedUserData, *, weeks: int) -> dict[str, Any]:
             "min_rest_compound_seconds": rx.min_rest_compound_seconds,
         },
         "split": {"name": data.split.name, "day_types": [d.value for d in data.split.day_types]},
-        "deload_weeks": list(data.planned_deload_weeks(weeks)),
+        "deload_weeks": list(data.week_plan(weeks).deloads),
+        "competition_week": weeks_until(user.event_date, today=data.today),
         "deload_every_weeks": data.deload_every_weeks,
         "progression_model": data.progression_model.value,
         "energy": data.energy.model_dump() if data.energy.target_kcal is not None else None,

@@ -31,9 +31,11 @@ class TemplateWeekPlan(BaseModel):
     notes: list[str] = Field(default_factory=list, max_length=10)
 
 
-def _week_exercise(item: ExercisePrescription, *, deload: bool, intro: bool) -> dict[str, Any]:
+def _week_exercise(item: ExercisePrescription, *, deload: bool, intro: bool, taper: bool) -> dict[str, Any]:
     values = item.model_dump()
-    if deload:
+    if taper:
+        values["sets"] = deload_sets(item.sets)  # fewer sets, same effort
+    elif deload:
         values["sets"] = deload_sets(item.sets)
         values["rir"] = deload_rir(item.rir)
     elif intro:
@@ -44,11 +46,13 @@ def _week_exercise(item: ExercisePrescription, *, deload: bool, intro: bool) -> 
 def expand_template(
     plan: TemplateWeekPlan, data: EnhancedUserData, *, weeks: int, name: str | None = None
 ) -> TrainingProgram:
-    """Repeat the template week `weeks` times: deload weeks from the analysis, intro weeks easier.
+    """Repeat the template week `weeks` times: light weeks from the analysis' week plan (deloads, a
+    taper before a competition), intro weeks easier.
 
     Raises pydantic.ValidationError when the result does not fit the program schema.
     """
-    deloads = set(data.planned_deload_weeks(weeks))
+    week_plan = data.week_plan(weeks)
+    deloads = set(week_plan.deloads)
     schedule: list[dict[str, Any]] = []
     block_start = 1
     for week in range(1, weeks + 1):
@@ -57,7 +61,10 @@ def expand_template(
         intro = week == block_start and weeks > 1
         days = []
         for index, day in enumerate(plan.days, start=1):
-            exercises = [_week_exercise(e, deload=deload, intro=intro) for e in day.exercises]
+            exercises = [
+                _week_exercise(e, deload=deload, intro=intro, taper=week == week_plan.taper)
+                for e in day.exercises
+            ]
             minutes = estimate_session_minutes(ExercisePrescription.model_validate(e) for e in exercises)
             days.append(
                 {
