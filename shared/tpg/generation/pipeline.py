@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from tpg.generation.claude.prompt import PROMPT_VERSION, render_user_input
 from tpg.generation.ports import (
@@ -130,6 +130,28 @@ def _from_cache(
     return cached, program, report
 
 
+@dataclass
+class _TierRun:
+    """What the tiers of one job share: the usage so far, each tier's record, which LLMs are out."""
+
+    usage: LlmUsage = field(default_factory=LlmUsage)
+    history: list[TierAttempt] = field(default_factory=list)
+    dead_models: set[str] = field(default_factory=set)
+    llm_dead: bool = False
+    last_error: GenerationError | None = None
+
+
+@dataclass
+class _TierTry:
+    """One tier's attempt as it goes."""
+
+    tier: ProgramProvider
+    name: str
+    model: str | None
+    # What a repair round leaves on the tier's record, whatever its outcome.
+    repaired_for: tuple[str, ...] | None = None
+
+
 def run_program_generation_pipeline(
     user: UserData,
     request: GenerationRequest,
@@ -152,127 +174,177 @@ def run_program_generation_pipeline(
     prompt_version = PROMPT_VERSION if first_model else None
 
     if cache is not None:
-        hit = _from_cache(cache, fingerprint, enhanced, request)
+        hit = _cache_hit(cache, fingerprint, enhanced, request, progress, started, prompt_version)
         if hit is not None:
-            cached, program, report = hit
-            count(Metric.RESULT_CACHE_HITS)
-            logger.info("reusing a cached program", extra={"source_program_id": str(cached.program_id)})
-            progress(Stage.SAVING, 95)
-            return PipelineResult(
-                program=program,
-                report=report,
-                provider="result_cache",
-                model=cached.model,
-                fallback_tier=cached.fallback_tier or "result_cache",
-                usage=LlmUsage(requests=0, result_cache_source=cached.program_id),
-                duration_ms=(time.perf_counter() - started) * 1000,
-                fingerprint=fingerprint,
-                prompt_version=prompt_version,
-                cache_hit=True,
-            )
+            return hit
 
     progress(Stage.GENERATING, _GENERATING_FROM)
     on_progress = _MonotonicProgress(progress)
-    usage = LlmUsage()
-    history: list[TierAttempt] = []
-    dead_models: set[str] = set()
-    llm_dead = False
-    last_error: GenerationError | None = None
-
+    run = _TierRun()
     for index, tier in enumerate(tiers):
-        last = index == len(tiers) - 1
-        name, model = _tier_name(tier), _model_of(tier)
-        if model is not None and (llm_dead or model in dead_models):
-            history.append(TierAttempt(tier=name, model=model, outcome="skipped"))
+        attempt = _TierTry(tier=tier, name=_tier_name(tier), model=_model_of(tier))
+        if attempt.model is not None and (run.llm_dead or attempt.model in run.dead_models):
+            run.history.append(TierAttempt(tier=attempt.name, model=attempt.model, outcome="skipped"))
             continue
-        # What a repair round leaves on the tier's record, whatever its outcome.
-        repaired_for: tuple[str, ...] | None = None
         try:
-            produced = _as_requested(tier.generate(enhanced, request, on_progress=on_progress), request)
-            usage += produced.usage
-            progress(Stage.VALIDATING, 85)
-            report = validate_program(produced.program, enhanced)
-            if not report.ok and isinstance(tier, RepairingProvider):
-                count(Metric.VALIDATION_FAILURES, dimensions={"Level": "enhanced"})
-                repaired_for = _violations(report)
-                logger.info("program failed enhanced validation; one repair round", extra={"tier": name})
-                produced = _as_requested(
-                    tier.repair(enhanced, request, produced, report, on_progress=on_progress), request
-                )
-                usage += produced.usage
-                progress(Stage.VALIDATING, 85)
-                report = validate_program(produced.program, enhanced)
-        except TierError as exc:
-            usage += exc.usage
-            history.append(_attempt(name, model, "failed", repaired_for, code=exc.code))
-            if exc.validation_level is not None:
-                count(Metric.VALIDATION_FAILURES, dimensions={"Level": exc.validation_level})
-            logger.warning("tier gave up", extra={"tier": name, "error_code": exc.code, "scope": exc.scope})
-            if exc.scope == "provider":
-                llm_dead = True
-            elif exc.scope == "model" and model is not None:
-                dead_models.add(model)
-            last_error = exc
-            if last:
-                raise
-            continue
-        except GenerationError as exc:
-            history.append(_attempt(name, model, "failed", repaired_for, code=exc.code))
-            last_error = exc
-            if last:
-                raise
-            continue
+            produced, report = _generate_and_validate(attempt, enhanced, request, run, progress, on_progress)
         except Exception as exc:
-            # An LLM tier failing in a way it did not classify (a secret that cannot be read, an SDK
-            # error type it does not map): the LLM is out for this attempt, the rules engine is not.
-            if model is None or last:
+            if not _tier_failed(run, attempt, exc, last=index == len(tiers) - 1):
                 raise
-            logger.error("LLM tier failed unexpectedly", extra={"tier": name, **describe_unexpected(exc)})
-            history.append(_attempt(name, model, "failed", repaired_for, code="LLM_UNEXPECTED"))
-            llm_dead = True
             continue
-
         if report.ok:
-            history.append(_attempt(name, model, "completed", repaired_for))
-            count(Metric.FALLBACK_TIER_USED, dimensions={"Tier": name})
-            progress(Stage.SAVING, 95)
-            usage = replace(
-                usage, model=(produced.model or model) if model is not None else None, tiers=tuple(history)
-            )
-            return PipelineResult(
-                program=produced.program,
-                report=report,
-                provider=tier.name,
-                model=produced.model,
-                fallback_tier=name,
-                usage=usage,
-                duration_ms=(time.perf_counter() - started) * 1000,
-                fingerprint=fingerprint,
-                prompt_version=prompt_version,
-            )
-        count(Metric.VALIDATION_FAILURES, dimensions={"Level": "enhanced"})
-        history.append(
-            TierAttempt(
-                tier=name,
-                model=model,
-                outcome="invalid",
-                violations=_violations(report),
-                repaired=repaired_for is not None,
-            )
-        )
-        logger.warning(
-            "program failed enhanced validation", extra={"tier": name, "codes": list(_violations(report))}
-        )
+            return _completed(run, attempt, produced, report, progress, started, fingerprint, prompt_version)
+        _tier_invalid(run, attempt, report)
 
     # Only reached when the last tier returned a program that fails enhanced validation (I6), or
     # every tier was skipped.
-    if history and history[-1].outcome == "invalid":
+    if run.history and run.history[-1].outcome == "invalid":
         raise GenerationError(
             "INVALID_PROGRAM",
             "We could not produce a program that passes our safety checks. Please try again.",
             retryable=False,
         )
-    raise last_error or GenerationError("NO_PROVIDER", "No program generator is available.", retryable=True)
+    raise run.last_error or GenerationError(
+        "NO_PROVIDER", "No program generator is available.", retryable=True
+    )
+
+
+def _cache_hit(
+    cache: ResultCache,
+    fingerprint: str,
+    enhanced: EnhancedUserData,
+    request: GenerationRequest,
+    progress: ProgressCallback,
+    started: float,
+    prompt_version: str | None,
+) -> PipelineResult | None:
+    """The stored program of an identical request, if it still passes today's validation."""
+    hit = _from_cache(cache, fingerprint, enhanced, request)
+    if hit is None:
+        return None
+    cached, program, report = hit
+    count(Metric.RESULT_CACHE_HITS)
+    logger.info("reusing a cached program", extra={"source_program_id": str(cached.program_id)})
+    progress(Stage.SAVING, 95)
+    return PipelineResult(
+        program=program,
+        report=report,
+        provider="result_cache",
+        model=cached.model,
+        fallback_tier=cached.fallback_tier or "result_cache",
+        usage=LlmUsage(requests=0, result_cache_source=cached.program_id),
+        duration_ms=(time.perf_counter() - started) * 1000,
+        fingerprint=fingerprint,
+        prompt_version=prompt_version,
+        cache_hit=True,
+    )
+
+
+def _generate_and_validate(
+    attempt: _TierTry,
+    enhanced: EnhancedUserData,
+    request: GenerationRequest,
+    run: _TierRun,
+    progress: ProgressCallback,
+    on_progress: _MonotonicProgress,
+) -> tuple[ProviderResult, ValidationReport]:
+    """One tier's attempt: generate, validate and, for a tier that can repair, one repair round.
+
+    Raises what the tier raises; the usage of every call that returned is already on `run`."""
+    tier = attempt.tier
+    produced = _as_requested(tier.generate(enhanced, request, on_progress=on_progress), request)
+    run.usage += produced.usage
+    progress(Stage.VALIDATING, 85)
+    report = validate_program(produced.program, enhanced)
+    if not report.ok and isinstance(tier, RepairingProvider):
+        count(Metric.VALIDATION_FAILURES, dimensions={"Level": "enhanced"})
+        attempt.repaired_for = _violations(report)
+        logger.info("program failed enhanced validation; one repair round", extra={"tier": attempt.name})
+        produced = _as_requested(
+            tier.repair(enhanced, request, produced, report, on_progress=on_progress), request
+        )
+        run.usage += produced.usage
+        progress(Stage.VALIDATING, 85)
+        report = validate_program(produced.program, enhanced)
+    return produced, report
+
+
+def _tier_failed(run: _TierRun, attempt: _TierTry, exc: Exception, *, last: bool) -> bool:
+    """Put a tier's failure on the record; False when `exc` must propagate instead (the last tier's
+    failure, or a rules-engine tier failing in a way it did not classify)."""
+    name, model = attempt.name, attempt.model
+    if isinstance(exc, TierError):
+        run.usage += exc.usage
+        run.history.append(_attempt(name, model, "failed", attempt.repaired_for, code=exc.code))
+        if exc.validation_level is not None:
+            count(Metric.VALIDATION_FAILURES, dimensions={"Level": exc.validation_level})
+        logger.warning("tier gave up", extra={"tier": name, "error_code": exc.code, "scope": exc.scope})
+        if exc.scope == "provider":
+            run.llm_dead = True
+        elif exc.scope == "model" and model is not None:
+            run.dead_models.add(model)
+        run.last_error = exc
+        return not last
+    if isinstance(exc, GenerationError):
+        run.history.append(_attempt(name, model, "failed", attempt.repaired_for, code=exc.code))
+        run.last_error = exc
+        return not last
+    # An LLM tier failing in a way it did not classify (a secret that cannot be read, an SDK error
+    # type it does not map): the LLM is out for this attempt, the rules engine is not.
+    if model is None or last:
+        return False
+    logger.error("LLM tier failed unexpectedly", extra={"tier": name, **describe_unexpected(exc)})
+    run.history.append(_attempt(name, model, "failed", attempt.repaired_for, code="LLM_UNEXPECTED"))
+    run.llm_dead = True
+    return True
+
+
+def _completed(
+    run: _TierRun,
+    attempt: _TierTry,
+    produced: ProviderResult,
+    report: ValidationReport,
+    progress: ProgressCallback,
+    started: float,
+    fingerprint: str,
+    prompt_version: str | None,
+) -> PipelineResult:
+    """The result of the tier whose program passed enhanced validation."""
+    name, model = attempt.name, attempt.model
+    run.history.append(_attempt(name, model, "completed", attempt.repaired_for))
+    count(Metric.FALLBACK_TIER_USED, dimensions={"Tier": name})
+    progress(Stage.SAVING, 95)
+    usage = replace(
+        run.usage, model=(produced.model or model) if model is not None else None, tiers=tuple(run.history)
+    )
+    return PipelineResult(
+        program=produced.program,
+        report=report,
+        provider=attempt.tier.name,
+        model=produced.model,
+        fallback_tier=name,
+        usage=usage,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        fingerprint=fingerprint,
+        prompt_version=prompt_version,
+    )
+
+
+def _tier_invalid(run: _TierRun, attempt: _TierTry, report: ValidationReport) -> None:
+    """Put on the record a tier whose (repaired) program still fails enhanced validation."""
+    count(Metric.VALIDATION_FAILURES, dimensions={"Level": "enhanced"})
+    run.history.append(
+        TierAttempt(
+            tier=attempt.name,
+            model=attempt.model,
+            outcome="invalid",
+            violations=_violations(report),
+            repaired=attempt.repaired_for is not None,
+        )
+    )
+    logger.warning(
+        "program failed enhanced validation", extra={"tier": attempt.name, "codes": list(_violations(report))}
+    )
 
 
 def _violations(report: ValidationReport) -> tuple[str, ...]:

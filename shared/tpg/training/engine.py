@@ -348,167 +348,231 @@ def _prescription(
     )
 
 
-def _allocate(data: EnhancedUserData, days: list[list[_Item]]) -> None:
-    """Hand out sets one at a time where they close the largest gap to the weekly aims."""
-    aims = _weekly_aims(data)
-    ceilings = {m: t.max_sets for m, t in data.volume_targets.items()}
-    cap = data.session_muscle_cap
-    budget = data.session_set_budget.max_sets
-    seconds_available = (data.user.session_minutes - estimate_session_minutes([])) * 60
+@dataclass
+class _Allocation:
+    """What `_allocate` works on: the sessions, the volume and minutes handed out so far, the limits."""
 
-    weekly: dict[Muscle, float] = defaultdict(float)
-    session = [_session_volume(items) for items in days]
-    seconds = [sum(_item_seconds(item, item.sets) for item in items) for items in days]
-    for volume in session:
-        for muscle, sets in volume.items():
-            weekly[muscle] += sets
+    data: EnhancedUserData
+    days: list[list[_Item]]
+    aims: dict[Muscle, float]  # where in each weekly range to aim
+    ceilings: dict[Muscle, float]  # the weekly maximum per muscle
+    cap: int  # sets per muscle per session
+    budget: int  # sets per session
+    seconds_available: float  # a session's minutes after the warm-up
+    weekly: dict[Muscle, float]  # counted sets per muscle this week
+    session: list[dict[Muscle, float]]  # counted sets per muscle, per session
+    seconds: list[float]  # estimated seconds of work, per session
 
-    def fits(index: int, item: _Item) -> bool:
-        if item.sets >= data.max_sets_per_exercise:
+    @classmethod
+    def start(cls, data: EnhancedUserData, days: list[list[_Item]]) -> _Allocation:
+        session = [_session_volume(items) for items in days]
+        weekly: dict[Muscle, float] = defaultdict(float)
+        for volume in session:
+            for muscle, sets in volume.items():
+                weekly[muscle] += sets
+        return cls(
+            data=data,
+            days=days,
+            aims=_weekly_aims(data),
+            ceilings={m: t.max_sets for m, t in data.volume_targets.items()},
+            cap=data.session_muscle_cap,
+            budget=data.session_set_budget.max_sets,
+            seconds_available=(data.user.session_minutes - estimate_session_minutes([])) * 60,
+            weekly=weekly,
+            session=session,
+            seconds=[sum(_item_seconds(item, item.sets) for item in items) for items in days],
+        )
+
+    @property
+    def strength(self) -> bool:
+        return self.data.user.goal == Goal.STRENGTH
+
+    # --- The two moves every phase is made of ---------------------------------------------------
+
+    def fits(self, index: int, item: _Item) -> bool:
+        """One more set of `item` on day `index` keeps every ceiling: exercise, session, minutes, muscles."""
+        if item.sets >= self.data.max_sets_per_exercise:
             return False
-        if sum(i.sets for i in days[index]) >= budget:
+        if sum(i.sets for i in self.days[index]) >= self.budget:
             return False
         extra = _item_seconds(item, item.sets + 1) - _item_seconds(item, item.sets)
-        if seconds[index] + extra > seconds_available:
+        if self.seconds[index] + extra > self.seconds_available:
             return False
         for muscle in MAJOR_MUSCLES:
             gain = item.exercise.works(muscle)
-            if gain and (weekly[muscle] + gain > ceilings[muscle] or session[index][muscle] + gain > cap):
+            if gain and (
+                self.weekly[muscle] + gain > self.ceilings[muscle]
+                or self.session[index][muscle] + gain > self.cap
+            ):
                 return False
         return True
 
-    def add_set(index: int, item: _Item) -> None:
-        seconds[index] += _item_seconds(item, item.sets + 1) - _item_seconds(item, item.sets)
+    def add_set(self, index: int, item: _Item) -> None:
+        self.seconds[index] += _item_seconds(item, item.sets + 1) - _item_seconds(item, item.sets)
         item.sets += 1
         for muscle in MAJOR_MUSCLES:
             gain = item.exercise.works(muscle)
-            weekly[muscle] += gain
-            session[index][muscle] += gain
+            self.weekly[muscle] += gain
+            self.session[index][muscle] += gain
 
-    def raise_to_two_sets(compound: bool) -> None:
-        for index, items in enumerate(days):
+    def value(self, item: _Item) -> float:
+        """How much of the remaining gap to the weekly aims one more set of `item` closes."""
+        return sum(
+            min(item.exercise.works(m), max(0.0, self.aims[m] - self.weekly[m])) for m in MAJOR_MUSCLES
+        )
+
+    # --- The phases, in the order `_allocate` runs them -------------------------------------------
+
+    def raise_to_two_sets(self, compound: bool) -> None:
+        """A second set for every exercise of the kind that fits. Compounds get theirs first: isolation
+        work must not use up a muscle's ceiling (triceps from pressing) before the main lifts are in
+        place. Single sets are for entry level."""
+        for index, items in enumerate(self.days):
             for item in items:
-                if item.exercise.compound == compound and item.sets < 2 and fits(index, item):
-                    add_set(index, item)
+                if item.exercise.compound == compound and item.sets < 2 and self.fits(index, item):
+                    self.add_set(index, item)
 
-    def value(item: _Item) -> float:
-        return sum(min(item.exercise.works(m), max(0.0, aims[m] - weekly[m])) for m in MAJOR_MUSCLES)
-
-    def close_gaps() -> None:
+    def close_gaps(self) -> None:
+        """One set at a time to the exercise that closes the most gap (fewest sets, then day order)."""
         while True:
             best: tuple[float, int, int, int] | None = None  # (-value, sets, day, position)
-            for index, items in enumerate(days):
+            for index, items in enumerate(self.days):
                 for position, item in enumerate(items):
-                    if not fits(index, item):
+                    if not self.fits(index, item):
                         continue
-                    score = value(item)
+                    score = self.value(item)
                     if score > 0:
                         key = (-score, item.sets, index, position)
                         best = key if best is None or key < best else best
             if best is None:
                 return
             _, _, index, position = best
-            add_set(index, days[index][position])
+            self.add_set(index, self.days[index][position])
 
-    # Compounds get their second set first: isolation work must not use up a muscle's ceiling
-    # (triceps from pressing) before the main lifts are in place. Single sets are for entry level.
-    raise_to_two_sets(compound=True)
-    close_gaps()
-    raise_to_two_sets(compound=False)
-    close_gaps()
+    def drop_lone_sets(self) -> None:
+        """A lone set of an isolation exercise whose muscles already meet their minimum adds little but
+        minutes: drop it (sessions keep at least MIN_EXERCISES_PER_SESSION exercises)."""
+        minimums = {m: t.min_sets for m, t in self.data.volume_targets.items()}
+        for items in self.days:
+            for item in list(items):
+                if len(items) <= MIN_EXERCISES_PER_SESSION:
+                    break
+                if item.sets > 1 or item.exercise.compound or _required(item):
+                    continue
+                if all(
+                    self.weekly[m] - item.exercise.works(m) >= minimums[m]
+                    for m in item.exercise.primary_muscles
+                ):
+                    items.remove(item)
+                    for muscle in MAJOR_MUSCLES:
+                        self.weekly[muscle] -= item.exercise.works(muscle)
 
-    # A lone set of an isolation exercise whose muscles already meet their minimum adds little but
-    # minutes: drop it (sessions keep at least MIN_EXERCISES_PER_SESSION exercises).
-    minimums = {m: t.min_sets for m, t in data.volume_targets.items()}
-    for items in days:
-        for item in list(items):
-            if len(items) <= MIN_EXERCISES_PER_SESSION:
-                break
-            if item.sets > 1 or item.exercise.compound or _required(item):
-                continue
-            if all(weekly[m] - item.exercise.works(m) >= minimums[m] for m in item.exercise.primary_muscles):
-                items.remove(item)
-                for muscle in MAJOR_MUSCLES:
-                    weekly[muscle] -= item.exercise.works(muscle)
-    # The freed time and volume may now close a remaining gap elsewhere.
-    seconds[:] = [sum(_item_seconds(item, item.sets) for item in items) for items in days]
-    session[:] = [_session_volume(items) for items in days]
-    close_gaps()
+    def recount_sessions(self) -> None:
+        """Each session's minutes and per-muscle sets afresh (after exercises were dropped)."""
+        self.seconds[:] = [sum(_item_seconds(item, item.sets) for item in items) for items in self.days]
+        self.session[:] = [_session_volume(items) for items in self.days]
 
-    # Then use the session: more sets while time is left (up to TIME_USE_TARGET of it), main lifts
-    # first and, for strength, only them; every ceiling above still holds.
-    strength = data.user.goal == Goal.STRENGTH
-    for index, items in enumerate(days):
-        while seconds[index] < TIME_USE_TARGET * seconds_available:
-            candidates = [
-                item
-                for item in items
-                if fits(index, item)
-                and not item.exercise.balance_training
-                and not item.exercise.power
-                and (item.exercise.compound or not strength)
+    def fill_time(self) -> None:
+        """More sets while time is left (up to TIME_USE_TARGET of it), main lifts first and, for
+        strength, only them; every ceiling still holds."""
+        strength = self.strength
+        for index, items in enumerate(self.days):
+            while self.seconds[index] < TIME_USE_TARGET * self.seconds_available:
+                candidates = [
+                    item
+                    for item in items
+                    if self.fits(index, item)
+                    and not item.exercise.balance_training
+                    and not item.exercise.power
+                    and (item.exercise.compound or not strength)
+                ]
+                if not candidates:
+                    break
+                self.add_set(index, min(candidates, key=lambda item: (item.sets, _order_key(item.exercise))))
+
+    def add_accessories(self) -> None:
+        """A session still short of its minutes gets another exercise for the muscle furthest below its
+        weekly ceiling (often calves or abs, which the main slots leave out), then its sets as above."""
+        data, weekly, aims, strength = self.data, self.weekly, self.aims, self.strength
+        allowed = [CATALOG[i] for i in data.allowed_exercise_ids]
+        for index, items in enumerate(self.days):
+            tried: set[str] = set()
+            while (
+                self.seconds[index] < TIME_FILL_FLOOR * self.seconds_available
+                and len(items) < MAX_EXERCISES_PER_SESSION
+            ):
+                today = {i.exercise.id for i in items} | tried
+                day_muscles = _day_muscles(data.split.day_types[index])  # a push day stays a push day
+                muscles = sorted(
+                    (
+                        m
+                        for m in MAJOR_MUSCLES
+                        if m in day_muscles
+                        and weekly[m] + 1 <= self.ceilings[m]
+                        and self.session[index][m] + 1 <= self.cap
+                    ),
+                    key=lambda m: weekly[m] / max(1.0, aims[m]),
+                )
+                extra = next(
+                    (
+                        e
+                        for m in muscles
+                        for e in allowed
+                        if m in e.primary_muscles
+                        and e.id not in today
+                        and not _required_exercise(e)
+                        and (e.compound or not strength)
+                    ),
+                    None,
+                )
+                if extra is None:
+                    break
+                tried.add(extra.id)
+                item = _Item(exercise=extra, sets=0, scheme=_scheme(data, extra))
+                while item.sets < 2 and self.fits(index, item):
+                    self.add_set(index, item)
+                if item.sets:
+                    items.append(item)
+            items.sort(key=lambda item: _order_key(item.exercise))
+
+    def _pattern_sets(self, patterns: frozenset[MovementPattern]) -> int:
+        return sum(i.sets for items in self.days for i in items if i.exercise.pattern in patterns)
+
+    def balance_push_pull(self) -> None:
+        """Shoulders like balance: at most PUSH_PULL_TARGET pressing sets per pulling set. Add pulling
+        where it fits, else take pressing sets away (from the exercise with the most sets)."""
+        days = self.days
+        while self._pattern_sets(_PUSH) > PUSH_PULL_TARGET * max(1, self._pattern_sets(_PULL)):
+            pulls = [
+                (index, i) for index, items in enumerate(days) for i in items if i.exercise.pattern in _PULL
             ]
-            if not candidates:
-                break
-            add_set(index, min(candidates, key=lambda item: (item.sets, _order_key(item.exercise))))
+            growable = [(index, i) for index, i in pulls if self.fits(index, i)]
+            if growable:
+                self.add_set(*min(growable, key=lambda pair: pair[1].sets))
+                continue
+            pushes = [
+                (index, i) for index, items in enumerate(days) for i in items if i.exercise.pattern in _PUSH
+            ]
+            index, item = max(pushes, key=lambda pair: pair[1].sets)
+            if item.sets <= 1:
+                days[index].remove(item)
+            else:
+                item.sets -= 1
 
-    # A session still short of its minutes gets another exercise for the muscle furthest below its
-    # weekly ceiling (often calves or abs, which the main slots leave out), then its sets as above.
-    allowed = [CATALOG[i] for i in data.allowed_exercise_ids]
-    for index, items in enumerate(days):
-        tried: set[str] = set()
-        while seconds[index] < TIME_FILL_FLOOR * seconds_available and len(items) < MAX_EXERCISES_PER_SESSION:
-            today = {i.exercise.id for i in items} | tried
-            day_muscles = _day_muscles(data.split.day_types[index])  # a push day stays a push day
-            muscles = sorted(
-                (
-                    m
-                    for m in MAJOR_MUSCLES
-                    if m in day_muscles and weekly[m] + 1 <= ceilings[m] and session[index][m] + 1 <= cap
-                ),
-                key=lambda m: weekly[m] / max(1.0, aims[m]),
-            )
-            extra = next(
-                (
-                    e
-                    for m in muscles
-                    for e in allowed
-                    if m in e.primary_muscles
-                    and e.id not in today
-                    and not _required_exercise(e)
-                    and (e.compound or not strength)
-                ),
-                None,
-            )
-            if extra is None:
-                break
-            tried.add(extra.id)
-            item = _Item(exercise=extra, sets=0, scheme=_scheme(data, extra))
-            while item.sets < 2 and fits(index, item):
-                add_set(index, item)
-            if item.sets:
-                items.append(item)
-        items.sort(key=lambda item: _order_key(item.exercise))
 
-    # Shoulders like balance: at most PUSH_PULL_TARGET pressing sets per pulling set. Add pulling
-    # where it fits, else take pressing sets away (from the exercise with the most sets).
-    def pattern_sets(patterns: frozenset[MovementPattern]) -> int:
-        return sum(i.sets for items in days for i in items if i.exercise.pattern in patterns)
-
-    while pattern_sets(_PUSH) > PUSH_PULL_TARGET * max(1, pattern_sets(_PULL)):
-        pulls = [(index, i) for index, items in enumerate(days) for i in items if i.exercise.pattern in _PULL]
-        growable = [(index, i) for index, i in pulls if fits(index, i)]
-        if growable:
-            add_set(*min(growable, key=lambda pair: pair[1].sets))
-            continue
-        pushes = [
-            (index, i) for index, items in enumerate(days) for i in items if i.exercise.pattern in _PUSH
-        ]
-        index, item = max(pushes, key=lambda pair: pair[1].sets)
-        if item.sets <= 1:
-            days[index].remove(item)
-        else:
-            item.sets -= 1
+def _allocate(data: EnhancedUserData, days: list[list[_Item]]) -> None:
+    """Hand out sets one at a time where they close the largest gap to the weekly aims."""
+    state = _Allocation.start(data, days)
+    state.raise_to_two_sets(compound=True)  # main lifts first: isolation must not use up a ceiling
+    state.close_gaps()  # sets where they close the largest gap to the weekly aims
+    state.raise_to_two_sets(compound=False)  # then the isolation work gets its second set
+    state.close_gaps()  # and the gaps again
+    state.drop_lone_sets()  # lone isolation sets whose muscles already meet their minimum go
+    state.recount_sessions()  # the freed time and volume...
+    state.close_gaps()  # ...may now close a remaining gap elsewhere
+    state.fill_time()  # more sets while the session has time, within every ceiling
+    state.add_accessories()  # a session still short of its minutes gets another exercise
+    state.balance_push_pull()  # at most PUSH_PULL_TARGET pressing sets per pulling set
 
 
 def _session_volume(items: list[_Item]) -> dict[Muscle, float]:

@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from tpg.training.analysis import EnhancedUserData
-from tpg.training.catalog import CATALOG, MAJOR_MUSCLES, equipment_available, level_allows
+from tpg.training.catalog import CATALOG, MAJOR_MUSCLES, Exercise, equipment_available, level_allows
 from tpg.training.formulas import counted_volume, estimate_session_minutes, week_total_sets, weekly_volume
-from tpg.training.program import TrainingProgram, TrainingWeek
+from tpg.training.program import ExercisePrescription, TrainingProgram, TrainingWeek
 from tpg.training.report import Findings, Severity, ValidationReport, ViolationCode
 from tpg.training.safety_checks import check_safety, progression_kind
 from tpg.training.user_data import ExperienceLevel
@@ -157,101 +157,144 @@ def _check_header(program: TrainingProgram, data: EnhancedUserData, findings: Fi
             )
 
 
+# Where a finding about one exercise is: its week, day and exercise id.
+_Where = dict[str, Any]
+
+
 def _check_exercises(program: TrainingProgram, data: EnhancedUserData, findings: Findings) -> None:
-    user = data.user
-    rx = data.prescription
+    """Each exercise of each session on its own: one check per rule, in this order (the first finding
+    per code and subject is the one kept)."""
     for week in program.schedule:
         for day in week.days:
             seen: set[str] = set()
             for item in day.exercises:
-                where = {"week": week.week, "day": day.day, "exercise_id": item.exercise_id}
-                if item.exercise_id in seen:
-                    findings.add(
-                        ViolationCode.DUPLICATE_EXERCISE,
-                        Severity.WARNING,
-                        f"{item.exercise_id} appears twice in week {week.week} day {day.day}.",
-                        subject=item.exercise_id,
-                        **where,
-                    )
+                where: _Where = {"week": week.week, "day": day.day, "exercise_id": item.exercise_id}
+                _check_duplicate(item, seen, findings, where)
                 seen.add(item.exercise_id)
-                exercise = CATALOG.get(item.exercise_id)
+                exercise = _known_exercise(item, findings, where)
                 if exercise is None:
-                    findings.add(
-                        ViolationCode.UNKNOWN_EXERCISE,
-                        Severity.ERROR,
-                        f"'{item.exercise_id}' is not in the exercise catalog.",
-                        subject=item.exercise_id,
-                        **where,
-                    )
                     continue
-                if not equipment_available(exercise, user.equipment):
-                    missing = sorted(e.value for e in exercise.equipment - set(user.equipment))
-                    findings.add(
-                        ViolationCode.EQUIPMENT_UNAVAILABLE,
-                        Severity.ERROR,
-                        f"{exercise.name} needs {', '.join(missing)}, which the user does not have.",
-                        subject=exercise.id,
-                        **where,
-                    )
-                if not level_allows(exercise, data.training_status):
-                    findings.add(
-                        ViolationCode.EXERCISE_TOO_ADVANCED,
-                        Severity.WARNING,
-                        f"{exercise.name} is {exercise.level.value}-level; the user is "
-                        f"{data.training_status.value}.",
-                        subject=exercise.id,
-                        **where,
-                    )
-
-                low, high = rx.compound_reps_window if exercise.compound else rx.isolation_reps_window
-                # Far outside the goal's window (a strength program of 25-30 reps) is wrong, not taste.
-                gross = item.reps_min > high + 5 or (exercise.compound and item.reps_min > 2 * high)
-                if item.reps_max < low or item.reps_min > high:
-                    findings.add(
-                        ViolationCode.REPS_OFF_GOAL,
-                        Severity.ERROR if gross and not exercise.timed else Severity.WARNING,
-                        f"{exercise.name}: {item.reps_min}-{item.reps_max} reps is outside "
-                        f"{low}-{high} for {user.goal.value}.",
-                        subject=exercise.id,
-                        **where,
-                    )
-                if exercise.compound and item.rest_seconds < rx.min_rest_compound_seconds:
-                    gross_rest = item.rest_seconds < rx.min_rest_compound_seconds / 2
-                    findings.add(
-                        ViolationCode.REST_OFF_GOAL,
-                        Severity.ERROR if gross_rest else Severity.WARNING,
-                        f"{exercise.name}: {item.rest_seconds}s rest is short for "
-                        f"{user.goal.value} (at least {rx.min_rest_compound_seconds}s).",
-                        subject=exercise.id,
-                        **where,
-                    )
-                elif exercise.compound and item.reps_max <= 6 and item.rest_seconds < 120:
-                    # Heavy sets (>= ~85% 1RM) need 2+ minutes (ACSM 2009, NSCA).
-                    findings.add(
-                        ViolationCode.REST_OFF_GOAL,
-                        Severity.WARNING,
-                        f"{exercise.name}: heavy sets need at least 120s rest.",
-                        subject=exercise.id,
-                        **where,
-                    )
+                _check_equipment(exercise, data, findings, where)
+                _check_level(exercise, data, findings, where)
+                _check_reps_window(item, exercise, data, findings, where)
+                _check_rest(item, exercise, data, findings, where)
                 if not week.is_deload:
-                    if item.rir < rx.min_rir:
-                        findings.add(
-                            ViolationCode.EFFORT_OFF_GOAL,
-                            Severity.WARNING,
-                            f"{exercise.name}: RIR {item.rir} is closer to failure than advised "
-                            f"(at least {rx.min_rir}).",
-                            subject=exercise.id,
-                            **where,
-                        )
-                    elif item.rir >= 5:
-                        findings.add(
-                            ViolationCode.EFFORT_OFF_GOAL,
-                            Severity.WARNING,
-                            f"{exercise.name}: RIR {item.rir} is too easy to count as a hard set.",
-                            subject=exercise.id,
-                            **where,
-                        )
+                    _check_effort(item, exercise, data, findings, where)
+
+
+def _check_duplicate(item: ExercisePrescription, seen: set[str], findings: Findings, where: _Where) -> None:
+    if item.exercise_id in seen:
+        findings.add(
+            ViolationCode.DUPLICATE_EXERCISE,
+            Severity.WARNING,
+            f"{item.exercise_id} appears twice in week {where['week']} day {where['day']}.",
+            subject=item.exercise_id,
+            **where,
+        )
+
+
+def _known_exercise(item: ExercisePrescription, findings: Findings, where: _Where) -> Exercise | None:
+    """The catalog's exercise, or None (and an error) when the id is not in the catalog."""
+    exercise = CATALOG.get(item.exercise_id)
+    if exercise is None:
+        findings.add(
+            ViolationCode.UNKNOWN_EXERCISE,
+            Severity.ERROR,
+            f"'{item.exercise_id}' is not in the exercise catalog.",
+            subject=item.exercise_id,
+            **where,
+        )
+    return exercise
+
+
+def _check_equipment(exercise: Exercise, data: EnhancedUserData, findings: Findings, where: _Where) -> None:
+    user = data.user
+    if not equipment_available(exercise, user.equipment):
+        missing = sorted(e.value for e in exercise.equipment - set(user.equipment))
+        findings.add(
+            ViolationCode.EQUIPMENT_UNAVAILABLE,
+            Severity.ERROR,
+            f"{exercise.name} needs {', '.join(missing)}, which the user does not have.",
+            subject=exercise.id,
+            **where,
+        )
+
+
+def _check_level(exercise: Exercise, data: EnhancedUserData, findings: Findings, where: _Where) -> None:
+    if not level_allows(exercise, data.training_status):
+        findings.add(
+            ViolationCode.EXERCISE_TOO_ADVANCED,
+            Severity.WARNING,
+            f"{exercise.name} is {exercise.level.value}-level; the user is {data.training_status.value}.",
+            subject=exercise.id,
+            **where,
+        )
+
+
+def _check_reps_window(
+    item: ExercisePrescription, exercise: Exercise, data: EnhancedUserData, findings: Findings, where: _Where
+) -> None:
+    rx = data.prescription
+    low, high = rx.compound_reps_window if exercise.compound else rx.isolation_reps_window
+    # Far outside the goal's window (a strength program of 25-30 reps) is wrong, not taste.
+    gross = item.reps_min > high + 5 or (exercise.compound and item.reps_min > 2 * high)
+    if item.reps_max < low or item.reps_min > high:
+        findings.add(
+            ViolationCode.REPS_OFF_GOAL,
+            Severity.ERROR if gross and not exercise.timed else Severity.WARNING,
+            f"{exercise.name}: {item.reps_min}-{item.reps_max} reps is outside "
+            f"{low}-{high} for {data.user.goal.value}.",
+            subject=exercise.id,
+            **where,
+        )
+
+
+def _check_rest(
+    item: ExercisePrescription, exercise: Exercise, data: EnhancedUserData, findings: Findings, where: _Where
+) -> None:
+    rx = data.prescription
+    if exercise.compound and item.rest_seconds < rx.min_rest_compound_seconds:
+        gross_rest = item.rest_seconds < rx.min_rest_compound_seconds / 2
+        findings.add(
+            ViolationCode.REST_OFF_GOAL,
+            Severity.ERROR if gross_rest else Severity.WARNING,
+            f"{exercise.name}: {item.rest_seconds}s rest is short for "
+            f"{data.user.goal.value} (at least {rx.min_rest_compound_seconds}s).",
+            subject=exercise.id,
+            **where,
+        )
+    elif exercise.compound and item.reps_max <= 6 and item.rest_seconds < 120:
+        # Heavy sets (>= ~85% 1RM) need 2+ minutes (ACSM 2009, NSCA).
+        findings.add(
+            ViolationCode.REST_OFF_GOAL,
+            Severity.WARNING,
+            f"{exercise.name}: heavy sets need at least 120s rest.",
+            subject=exercise.id,
+            **where,
+        )
+
+
+def _check_effort(
+    item: ExercisePrescription, exercise: Exercise, data: EnhancedUserData, findings: Findings, where: _Where
+) -> None:
+    """Loading weeks only (a deload is meant to be easy)."""
+    rx = data.prescription
+    if item.rir < rx.min_rir:
+        findings.add(
+            ViolationCode.EFFORT_OFF_GOAL,
+            Severity.WARNING,
+            f"{exercise.name}: RIR {item.rir} is closer to failure than advised (at least {rx.min_rir}).",
+            subject=exercise.id,
+            **where,
+        )
+    elif item.rir >= 5:
+        findings.add(
+            ViolationCode.EFFORT_OFF_GOAL,
+            Severity.WARNING,
+            f"{exercise.name}: RIR {item.rir} is too easy to count as a hard set.",
+            subject=exercise.id,
+            **where,
+        )
 
 
 def _check_sessions(program: TrainingProgram, data: EnhancedUserData, findings: Findings) -> None:
