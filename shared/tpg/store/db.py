@@ -6,9 +6,14 @@ exactly "one per environment, reused across warm invocations". The local stack r
 handlers concurrently on threads, and each thread then behaves like its own environment.
 
 Every operation the service performs is a single SQL statement in autocommit mode: one round
-trip, atomic by itself. Because each write is conditional (the claim, the fenced finish) or
-guarded by a unique index (the accept insert), repeating a statement after the connection was
-lost is safe, so `fetch_one`/`fetch_all` retry once on a fresh connection.
+trip, atomic by itself. Its settings travel with it, transaction-local, in the same simple-protocol
+query (a statement timeout always; the role and claims under Row Level Security), never as startup
+options or session SETs: RDS Proxy refuses startup options and pins a session on SET, and a
+transaction-mode PgBouncer drops session state between statements.
+
+Because each write is conditional (the claim, the fenced finish) or guarded by a unique index (the
+accept insert), repeating a statement after the connection was lost is safe, so
+`fetch_one`/`fetch_all` retry once on a fresh connection.
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ _all_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
 # The non-owner role the API's statements run as, so Row Level Security binds them
 # (migrations/20251128122000_row_level_security.sql).
 API_ROLE = "tpg_api_user"
+_SETTINGS = "SELECT set_config('statement_timeout', %(_tpg_timeout)s, true); "
 _AS_USER = (
-    "SELECT set_config('role', %(_tpg_role)s, true),"
+    "SELECT set_config('statement_timeout', %(_tpg_timeout)s, true),"
+    " set_config('role', %(_tpg_role)s, true),"
     " set_config('request.jwt.claims', %(_tpg_claims)s, true); "
 )
 
@@ -64,10 +71,8 @@ class Database:
                 # Server-side prepared statements break behind transaction-mode poolers
                 # (RDS Proxy, Supavisor).
                 prepare_threshold=None,
-                options=(
-                    f"-c statement_timeout={self._settings.db_statement_timeout_ms}"
-                    " -c idle_in_transaction_session_timeout=10000"
-                ),
+                # No startup `options` (RDS Proxy refuses them): the statement timeout travels with
+                # each statement (`_execute`).
                 application_name="tpg",
             )
         except psycopg.OperationalError as exc:
@@ -112,17 +117,18 @@ class Database:
         for attempt in (1, 2):
             conn = self.connection()
             try:
-                if as_user is None:
-                    return fetch(conn.execute(query, params))
-                # The role and claims, then the statement, as ONE simple-protocol query: PostgreSQL
-                # runs a multi-statement query as one implicit transaction, so the transaction-local
+                # The settings, then the statement, as ONE simple-protocol query: PostgreSQL runs a
+                # multi-statement query as one implicit transaction, so the transaction-local
                 # settings bind the statement and end with it. One round trip (a pipelined
                 # BEGIN/.../COMMIT costs five). Client-side binding quotes the parameters.
-                claims = json.dumps({"sub": str(as_user), "role": "authenticated"})
+                values = {**(params or {}), "_tpg_timeout": str(self._settings.db_statement_timeout_ms)}
+                prefix: LiteralString = _SETTINGS
+                if as_user is not None:
+                    prefix = _AS_USER
+                    values["_tpg_role"] = API_ROLE
+                    values["_tpg_claims"] = json.dumps({"sub": str(as_user), "role": "authenticated"})
                 with psycopg.ClientCursor(conn) as cur:
-                    cur.execute(
-                        _AS_USER + query, {**(params or {}), "_tpg_role": API_ROLE, "_tpg_claims": claims}
-                    )
+                    cur.execute(prefix + query, values)
                     cur.nextset()
                     return fetch(cur)
             except psycopg.OperationalError as exc:
