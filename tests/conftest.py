@@ -20,6 +20,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from tests.fakes.jwks_server import JwksServer, SigningKey, TokenKit, generate_keys
+from tpg.api import jwks
 from tpg.api.auth import issue_token
 from tpg.platform.settings import Settings
 from tpg.store import db
@@ -37,6 +39,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AWS_LAMBDA_FUNCTION_NAME",
         "GENERATE_FUNCTION_NAME",
         "JWT_ISSUER",
+        "JWT_JWKS_URL",
+        "JWT_MAX_LIFETIME_SECONDS",
         "OFFLINE_LATENCY_SECONDS",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -45,6 +49,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     yield
     reset_handlers()  # the handler modules back to their own composition roots
+    jwks.forget_key_sets()  # no key set cached by one test is seen by the next
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +106,24 @@ def sql(database: str, handlers: Wiring) -> Iterator[psycopg.Connection]:
 
     with psycopg.connect(database, autocommit=True, row_factory=dict_row) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def signing_keys() -> dict[str, SigningKey]:
+    """Key-set signing keys, generated once per session (RSA key generation is not free)."""
+    return generate_keys()
+
+
+@pytest.fixture
+def jwks_server(signing_keys: dict[str, SigningKey]) -> Iterator[JwksServer]:
+    """A JWKS endpoint on 127.0.0.1 publishing the ES256, RS256 and weak RSA keys."""
+    with JwksServer() as server:
+        server.publish(signing_keys["es256"], signing_keys["rs256"], signing_keys["weak_rsa"])
+        yield server
+
+
+def token_kit(secret: str, signing_keys: dict[str, SigningKey]) -> TokenKit:
+    return TokenKit(secret=secret, **signing_keys)
 
 
 def token_for(user_id: uuid.UUID | str, **kwargs: object) -> str:

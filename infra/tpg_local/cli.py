@@ -1,15 +1,88 @@
-"""`tpg`: the local stack and its tools (see the architecture's CLI contract)."""
+"""`tpg`: the local stack and its tools (see the architecture's CLI contract).
+
+Every error is one line on stderr, `tpg: <what is wrong>; <what to do>`, and a documented exit
+code (`EXIT_CODES`); never a traceback, unless TPG_DEBUG=1. `tpg program` keeps its own JSON
+contract (program_lab.py).
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
 import os
+import signal
 import sys
-import time
+import threading
+import traceback
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command could not do its job: database unreachable, port in use, invalid result
+EXIT_USAGE = 2  # bad usage or input: an unknown option, a value out of range, a missing file
+EXIT_UNEXPECTED = 3  # a bug: an error nobody anticipated
+EXIT_INTERRUPTED = 130  # Ctrl-C (outside `tpg serve`, where it stops gracefully)
+
+EXIT_CODES = """exit codes:
+  0    done
+  1    failed: the database unreachable, the port in use, a refused or invalid program (tpg program)
+  2    bad usage or input: an unknown option, a value out of range, a missing or unreadable file,
+       an invalid environment variable
+  3    unexpected internal error (a bug: TPG_DEBUG=1 shows its traceback)
+  130  interrupted (Ctrl-C)
+
+Errors are one line on stderr ("tpg: ..."); set TPG_DEBUG=1 for a traceback."""
+
+
+class CliError(Exception):
+    """A failure to report as one line with this exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error reported as one line (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# ------------------------------------------------------------------------ argument types
+
+
+def _number(
+    kind: Callable[[str], Any], unit: str, *, low: float, high: float = math.inf, low_ok: bool = False
+) -> Callable[[str], Any]:
+    """An argparse type: a `kind` number of `unit` above `low` (or from `low` with `low_ok`) up to `high`."""
+    if math.isfinite(high):
+        wanted = f"{unit} from {low:g} to {high:g}"
+    else:
+        wanted = f"{'>=' if low_ok else '>'} {low:g} {unit}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, not {text!r}") from None
+        if not math.isfinite(value) or value > high or value < low or (value == low and not low_ok):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, not {text}")
+        return value
+
+    parse.__name__ = unit  # argparse names the type in some messages
+    return parse
+
+
+_hours = _number(float, "hours", low=0)
+_seconds = _number(float, "seconds", low=0)
+_seconds_or_zero = _number(float, "seconds", low=0, low_ok=True)
+_whole_seconds = _number(int, "whole seconds", low=0)
+_port = _number(int, "a TCP port", low=1, high=65535, low_ok=True)
 
 
 def _local_defaults(command: str) -> None:
@@ -25,16 +98,53 @@ def _local_defaults(command: str) -> None:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     from tpg.platform.observability import logger
 
-    logger.registered_handler.setStream(sys.stderr)  # stdout carries the command's own output
+    # stdout carries the command's own output; stderr is looked up at each write, so a caller that
+    # swaps sys.stderr (a test harness, an embedding program) never leaves the logger a closed stream
+    logger.registered_handler.setStream(_CurrentStderr())  # type: ignore[arg-type]
+
+
+class _CurrentStderr:
+    """Whatever `sys.stderr` is at the time of writing."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def _database_url() -> str:
+    """DATABASE_URL, or the embedded server's (started on demand)."""
+    from tpg_local.embedded_db import ensure_database_url
+
+    if os.environ.get("DATABASE_URL"):
+        return ensure_database_url()
+    try:
+        return ensure_database_url()
+    except Exception as exc:
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            raise
+        raise CliError(
+            f"could not start the embedded PostgreSQL server ({type(exc).__name__}: {_first_line(exc)}); "
+            "set DATABASE_URL to use a running server"
+        ) from exc
+
+
+def _migrate(url: str) -> list[str]:
+    from tpg_local.migrate import migrate
+
+    try:
+        return migrate(url)
+    except (RuntimeError, ValueError) as exc:  # an edited or misnamed migration file
+        raise CliError(f"cannot migrate: {exc}") from exc
 
 
 def _prepare() -> str:
     """The database (embedded unless DATABASE_URL), migrated. Returns its URL."""
-    from tpg_local.embedded_db import ensure_database_url
-    from tpg_local.migrate import migrate
-
-    url = ensure_database_url()
-    migrate(url)
+    url = _database_url()
+    _migrate(url)
     return url
 
 
@@ -46,10 +156,7 @@ def _token_for(user_id: uuid.UUID | str, ttl: int = 3600) -> str:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from tpg_local.embedded_db import ensure_database_url
-    from tpg_local.migrate import migrate
-
-    applied = migrate(ensure_database_url())
+    applied = _migrate(_database_url())
     print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
     return 0
 
@@ -106,11 +213,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     import psycopg
 
-    from tpg_local.embedded_db import ensure_database_url
     from tpg_local.stats import collect_stats, format_stats
 
     # Read-only against a given DATABASE_URL (never migrates a deployed database).
-    url = ensure_database_url() if os.environ.get("DATABASE_URL") else _prepare()
+    url = _database_url() if os.environ.get("DATABASE_URL") else _prepare()
     since = datetime.now(UTC) - timedelta(hours=args.hours) if args.hours else None
     with psycopg.connect(url, autocommit=True) as conn:
         stats = collect_stats(conn, since=since)
@@ -125,22 +231,66 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _prepare()
     # The persona picker mints tokens: only for a stack that listens on this machine alone.
     loopback = args.host in ("127.0.0.1", "localhost", "::1")
-    stack = LocalStack(
-        host=args.host, port=args.port, sweep_interval=args.sweep_interval, dev_sessions=loopback
-    ).start()
+    try:
+        stack = LocalStack(
+            host=args.host, port=args.port, sweep_interval=args.sweep_interval or None, dev_sessions=loopback
+        )
+    except OSError as exc:
+        raise CliError(_listen_error(exc, args.host, args.port)) from exc
+    except ValueError as exc:  # waitress: the host does not resolve
+        raise CliError(
+            f"cannot listen on --host {args.host}: not an address or name of this machine; "
+            "use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)",
+            EXIT_USAGE,
+        ) from exc
+
+    # SIGTERM (a supervisor, `docker stop`) and Ctrl-C stop gracefully; a second one hurries.
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stopping.is_set():
+            stack.hurry()
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    stack.start()
     if _signs_with_dev_secret():
         print(f"JWT secret (local development): {DEV_JWT_SECRET}")
     print(f"local stack on {stack.url}")
     print(f"  demo page   {stack.url}/        API docs  {stack.url}/docs")
-    print("  tpg seed-user prints a user and a token; Ctrl-C stops")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("stopping")
-    finally:
-        stack.stop()
-    return 0
+    print("  tpg seed-user prints a user and a token; Ctrl-C stops", flush=True)
+    while not stopping.wait(0.5):
+        pass
+    running = len(stack.dispatcher.running())
+    print(
+        f"stopping: no new requests; {running} generation(s) running, waiting up to "
+        f"{args.grace_seconds:g} s for them (Ctrl-C again: release them now)",
+        flush=True,
+    )
+    released = stack.stop(grace_seconds=args.grace_seconds)
+    if released:
+        print(
+            f"released {len(released)} unfinished generation(s) back to pending: "
+            + ", ".join(map(str, released))
+        )
+    print("stopped", flush=True)
+    if stack.dispatcher.running():
+        # Threads that did not finish cannot be stopped, and would hold the interpreter's exit;
+        # their rows are released above, and anything they write later is fenced by the attempt.
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
+    return EXIT_OK
+
+
+def _listen_error(exc: OSError, host: str, port: int) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is already in use; stop what listens there or choose another --port"
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on port {port} (below 1024 needs root); choose --port 1024-65535"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}: not an address of this machine; use 127.0.0.1 or 0.0.0.0"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -154,18 +304,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from tpg_local.personas import PERSONAS
 
-    parser = argparse.ArgumentParser(prog="tpg", description="Training-program generation: local tools")
+    parser = _Parser(
+        prog="tpg",
+        description="Training-program generation: local tools",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="the main job end to end on the embedded defaults")
     demo.add_argument("--persona", default=None, choices=sorted(PERSONAS))
-    demo.add_argument("--timeout", type=float, default=120.0)
+    demo.add_argument(
+        "--timeout", type=_seconds, default=120.0, metavar="SECONDS", help="give up after (> 0, default 120)"
+    )
     demo.set_defaults(func=cmd_demo)
 
-    serve = sub.add_parser("serve", help="the local stack (HTTP API, dispatcher, sweeper)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=3000)
-    serve.add_argument("--sweep-interval", type=float, default=30.0)
+    serve = sub.add_parser(
+        "serve",
+        help="the local stack (HTTP API, dispatcher, sweeper)",
+        description="The local stack: the handlers behind HTTP, a thread-pool dispatcher, the sweeper on a "
+        "timer. SIGTERM or Ctrl-C stops it gracefully: no new requests, running generations get "
+        "--grace-seconds to finish, the rest go back to pending; a second Ctrl-C releases them at once.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=3000, help="TCP port, 1-65535 (default 3000)")
+    serve.add_argument(
+        "--sweep-interval",
+        type=_seconds_or_zero,
+        default=30.0,
+        metavar="SECONDS",
+        help="run the sweeper every SECONDS (default 30; 0: never)",
+    )
+    serve.add_argument(
+        "--grace-seconds",
+        type=_seconds_or_zero,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM/Ctrl-C, how long running generations may finish before they are released "
+        "back to pending (default 30)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
@@ -179,13 +356,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="print a JWT for a user")
     token.add_argument("--user-id", type=uuid.UUID, required=True)
-    token.add_argument("--ttl", type=int, default=3600)
+    token.add_argument(
+        "--ttl",
+        type=_whole_seconds,
+        default=3600,
+        metavar="SECONDS",
+        help="lifetime in seconds, > 0 (default 3600)",
+    )
     token.set_defaults(func=cmd_token)
 
     sub.add_parser("sweep", help="run the reconciler once").set_defaults(func=cmd_sweep)
 
     stats = sub.add_parser("stats", help="success rate, generation time, errors, tiers, in flight, stuck")
-    stats.add_argument("--hours", type=float, default=None, help="only programs created in the last N hours")
+    stats.add_argument(
+        "--hours",
+        type=_hours,
+        default=None,
+        metavar="N",
+        help="only programs created in the last N hours (N > 0)",
+    )
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.set_defaults(func=cmd_stats)
 
@@ -196,13 +385,112 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _local_defaults(args.command)
-    if getattr(args, "persona", "unset") is None:
-        from tpg_local.seed import DEFAULT_PERSONA
+    args = build_parser().parse_args(argv)  # a usage error exits 2 here, in one line
+    try:
+        _local_defaults(args.command)
+        if getattr(args, "persona", "unset") is None:
+            from tpg_local.seed import DEFAULT_PERSONA
 
-        args.persona = DEFAULT_PERSONA
-    return args.func(args)
+            args.persona = DEFAULT_PERSONA
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        if _debug():
+            raise
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except Exception as exc:
+        if _debug():
+            raise
+        known = exc if isinstance(exc, CliError) else _known_failure(exc)
+        if known is not None:
+            return _fail(known.message, known.code)
+        return _fail(
+            f"unexpected error: {type(exc).__name__} at {_where(exc)}: {_first_line(exc)}; "
+            "this is a bug: rerun with TPG_DEBUG=1 and report the traceback",
+            EXIT_UNEXPECTED,
+        )
+
+
+def _debug() -> bool:
+    return os.environ.get("TPG_DEBUG", "") not in ("", "0")
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"tpg: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "unknown"
+
+
+def _database_target() -> str:
+    """Where DATABASE_URL points, without its credentials."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return "the embedded database"
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(url)
+    except Exception:
+        return "DATABASE_URL (not a valid PostgreSQL URL)"
+    host = info.get("host") or "localhost"
+    port = info.get("port") or "5432"
+    return f"the database at {host}:{port}/{info.get('dbname') or info.get('user') or ''} (DATABASE_URL)"
+
+
+def _known_failure(exc: Exception) -> CliError | None:
+    """Failures a person can act on, as one line and an exit code; None: unexpected."""
+    import psycopg
+    import pydantic
+
+    if isinstance(exc, psycopg.OperationalError):
+        reason = _first_line(exc).rsplit("failed: ", 1)[-1].removeprefix("FATAL:").strip()
+        return CliError(
+            f"cannot connect to {_database_target()}: {reason}; start PostgreSQL there, fix DATABASE_URL, "
+            "or unset it to use the embedded server"
+        )
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return CliError(
+            f"{_database_target()} has no tpg tables: {_first_line(exc)}; run `tpg migrate` first"
+        )
+    if isinstance(exc, psycopg.Error):
+        return CliError(f"{_database_target()} refused a statement: {type(exc).__name__}: {_first_line(exc)}")
+    if isinstance(exc, pydantic.ValidationError):
+        return CliError(
+            f"invalid configuration: {_describe_settings_error(exc)}; fix the environment", EXIT_USAGE
+        )
+    if isinstance(exc, ModuleNotFoundError) and exc.name in ("waitress", "pgserver"):
+        return CliError(f"the local stack needs the {exc.name} package: pip install -e '.[local]'")
+    if isinstance(exc, FileNotFoundError):
+        return CliError(f"no such file: {exc.filename or _first_line(exc)}; check the path", EXIT_USAGE)
+    if isinstance(exc, PermissionError):
+        return CliError(f"permission denied: {exc.filename or _first_line(exc)}")
+    return None
+
+
+def _describe_settings_error(exc: Any) -> str:
+    """A settings validation error by its environment variable (`Settings` fields name theirs)."""
+    from tpg.platform.settings import Settings
+
+    parts = []
+    for error in exc.errors(include_url=False)[:3]:
+        field = str(error["loc"][0]) if error["loc"] else ""
+        info = Settings.model_fields.get(field)
+        extra = info.json_schema_extra if info is not None else None
+        name = extra.get("env") if isinstance(extra, dict) else None
+        parts.append(f"{name or field}: {error['msg']}")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

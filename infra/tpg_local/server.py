@@ -2,30 +2,46 @@
 events for the trigger's `lambda_handler`, the local dispatcher that runs the generate handler,
 and the sweeper on a timer. Only the transport differs from AWS.
 
+The HTTP server is waitress (a maintained pure-Python WSGI server): it parses HTTP, including
+chunked bodies, pipelined requests and malformed lengths, and times out slow clients; `LocalApp`
+is the WSGI application that emulates API Gateway in front of the trigger.
+
 A few routes exist only here, never in a Lambda handler: the demo page (`/`, `/static/...`),
 Swagger UI for `/openapi.json` (`/docs`, assets from the installed Powertools package, so it
 works offline), and development sessions (`GET /dev/personas`, `POST /dev/session`) that seed a
-persona's user and hand the page a token. Every other request goes through the trigger handler.
+persona's user and hand the page a token (a stack bound to loopback only). Every other request
+goes through the trigger handler.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
+import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+from uuid import UUID
+
+from waitress import wasyncore
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
 from tpg.platform.observability import logger
 from tpg.platform.settings import Settings
-from tpg_local.dispatcher import LocalDispatcher
-from tpg_local.lambda_context import LocalLambdaContext
+from tpg.store import repository
+from tpg_local.dispatcher import LocalDispatcher, RunningInvocation
+from tpg_local.lambda_context import LocalLambdaContext, invocation_log_keys
 from tpg_local.wiring import Wiring
 
 # API Gateway refuses payloads above 10 MB before any function runs; so does the local stack.
@@ -195,33 +211,95 @@ def api_gateway_event(
     return event
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
+# ------------------------------------------------------------------------------ the WSGI app
 
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > API_GATEWAY_MAX_PAYLOAD:
-            self._send(413, {"Content-Type": "application/json"}, b'{"message":"Request Entity Too Large"}')
-            self.close_connection = True
-            return
-        body = self.rfile.read(length) if length else b""
-        local = self._local_route(body)
+Response = tuple[int, dict[str, str], bytes]
+
+# Hop-by-hop headers belong to the connection, which the server owns (API Gateway drops them too).
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers"}
+    | {"transfer-encoding", "upgrade", "content-length"}
+)
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """The request's headers from the WSGI environ (waitress has joined repeated ones with commas)."""
+    headers: list[tuple[str, str]] = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers.append((key[5:].replace("_", "-").lower(), value))
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            headers.append((key.replace("_", "-").lower(), value))
+    return headers
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+
+
+class LocalApp:
+    """The local stack's WSGI application: its own routes (page, docs, dev sessions), else the
+    request as an API Gateway HTTP API event for the trigger handler, and its answer mapped back."""
+
+    def __init__(
+        self, trigger: Handler, settings: Callable[[], Settings], *, dev_sessions: bool = True
+    ) -> None:
+        self._trigger = trigger
+        self._settings = settings
+        # A Lambda execution environment serves one invocation at a time, and the handler's module
+        # state (the Powertools resolver's current event and context) relies on it. The server
+        # runs requests on threads, so the trigger invocations take turns, as in one environment.
+        self._trigger_lock = threading.Lock()
+        self.dev_sessions = dev_sessions
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        method = environ["REQUEST_METHOD"]
+        # The raw request target, as API Gateway's rawPath/rawQueryString keep it (not decoded).
+        target = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+        body = environ["wsgi.input"].read()  # waitress has read all of it (chunked or not), within the limit
+        source_ip = environ.get("REMOTE_ADDR") or "127.0.0.1"
+        status, headers, payload = self.respond(method, target, _request_headers(environ), body, source_ip)
+        response_headers = [(k, v) for k, v in headers.items() if k.lower() not in _HOP_BY_HOP]
+        response_headers.append(("Content-Length", str(len(payload))))
+        start_response(_status_line(status), response_headers)
+        return [payload]
+
+    def respond(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> Response:
+        local = self._local_route(method, urlsplit(target).path, body, source_ip)
         if local is not None:
-            self._send(*local)
-            return
-        event = api_gateway_event(
-            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-        )
-        response = self.server.trigger(event, LocalLambdaContext("trigger", timeout_seconds=30))
-        payload = response.get("body") or ""
-        raw = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
-        self._send(response.get("statusCode", 200), response.get("headers") or {}, raw)
+            return local
+        event = api_gateway_event(method, target, headers, body, source_ip)
+        context = LocalLambdaContext("trigger", timeout_seconds=30)
+        request_id = event["requestContext"]["requestId"]
+        with invocation_log_keys("trigger", context=context, correlation_id=request_id):
+            try:
+                with self._trigger_lock:
+                    response = self._trigger(event, context)
+                payload = response.get("body") or ""
+                raw = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+                headers_out = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+                status = int(response.get("statusCode", 200))
+            except Exception as exc:  # API Gateway's answer when the function fails
+                logger.error("trigger invocation raised", extra={"error_type": type(exc).__name__})
+                return 500, {"Content-Type": "application/json"}, b'{"message":"Internal Server Error"}'
+        for cookie in response.get("cookies") or []:  # payload 2.0 returns Set-Cookie values apart
+            headers_out.setdefault("Set-Cookie", str(cookie))
+        return status, headers_out, raw
 
-    def _local_route(self, body: bytes) -> tuple[int, dict[str, str], bytes] | None:
+    def _local_route(self, method: str, path: str, body: bytes, source_ip: str) -> Response | None:
         """The local stack's own routes (page, docs, dev sessions); None: the trigger's."""
-        path = urlsplit(self.path).path
-        method = self.command
         if method == "GET" and path in ("/", "/index.html"):
             return _file(STATIC_DIR / "index.html", _PAGE_CSP)
         if method == "GET" and path.startswith("/static/"):
@@ -232,12 +310,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if method == "GET" and path.startswith("/docs/") and path.removeprefix("/docs/") in _SWAGGER_ASSETS:
             return _file(swagger_ui_dir() / path.removeprefix("/docs/"))
         if path.startswith("/dev/"):
-            if not self.server.dev_sessions:
+            # Tokens for anyone who asks: only on a stack bound to loopback, only to loopback clients.
+            if not self.dev_sessions or not _is_loopback(source_ip):
                 return _error(404, "NOT_FOUND", "Not found.")
-            return self._dev_route(method, path, body)
+            with invocation_log_keys("local-stack", correlation_id=str(uuid.uuid4())):
+                return self._dev_route(method, path, body)
         return None
 
-    def _dev_route(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _dev_route(self, method: str, path: str, body: bytes) -> Response:
         if method == "GET" and path == "/dev/personas":
             return _json(200, {"personas": persona_catalog()})
         if method == "POST" and path == "/dev/session":
@@ -250,47 +330,129 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if persona not in {p["name"] for p in persona_catalog()}:
                 return _error(422, "INVALID_REQUEST", "Invalid request: persona: unknown persona")
             try:
-                return _json(201, create_dev_session(persona, self.server.settings))
+                return _json(201, create_dev_session(persona, self._settings()))
             except Exception as exc:  # a local tool: say it failed, log what, keep serving
                 logger.error("dev session failed", extra={"error_type": type(exc).__name__})
                 return _error(503, "SERVICE_UNAVAILABLE", "Could not seed a user. Is the database up?")
         return _error(404, "NOT_FOUND", "Not found.")
 
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
+# ------------------------------------------------------------------------- the HTTP server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        logger.debug("http", extra={"request": format % args})
+# waitress parses HTTP/1.1 (chunked bodies, pipelining, Expect: 100-continue), refuses a
+# Content-Length that is not digits or is too large, and keeps slow clients off the worker threads
+# (it reads requests on its event loop and hands only complete ones to a thread). Three
+# adjustments here: a request with both Content-Length and Transfer-Encoding is refused (RFC 7230
+# 3.3.3: a smuggling attempt, "ought to be handled as an error"; waitress would ignore the
+# Content-Length), and its error answers are JSON the way API Gateway's own are.
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # socketserver's listen backlog is 5: a burst of concurrent clients would see resets.
-    request_queue_size = 128
+class _Parser(HTTPRequestParser):
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        if "CONTENT_LENGTH" in self.headers and (self.chunked or "TRANSFER_ENCODING" in self.headers):
+            raise ParsingError("Content-Length and Transfer-Encoding together are ambiguous")
 
-    def __init__(
-        self, address: tuple[str, int], trigger: Handler, settings: Settings, *, dev_sessions: bool = True
-    ) -> None:
-        super().__init__(address, _RequestHandler)
-        self._trigger = trigger
-        self.settings = settings
-        # A Lambda execution environment serves one invocation at a time, and the handler's module
-        # state (the Powertools resolver's current event and context) relies on it. The HTTP
-        # server is threaded, so the trigger invocations take turns, as in one environment.
-        self._trigger_lock = threading.Lock()
-        self.dev_sessions = dev_sessions
 
-    def trigger(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        with self._trigger_lock:
-            return self._trigger(event, context)
+class _ErrorTask(ErrorTask):
+    """waitress's error answers (400, 413, 431, 501, 500) as API Gateway words them: JSON."""
+
+    def execute(self) -> None:
+        error: Any = self.request.error  # type: ignore[attr-defined]  # the parser (stubs say Error)
+        body = json.dumps({"message": error.reason}).encode()
+        logger.debug("http request refused", extra={"status": error.code, "reason": error.body})
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers = [("Content-Type", "application/json")]
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _Channel(HTTPChannel):
+    parser_class = _Parser
+    error_task_class = _ErrorTask
+
+
+class HttpServer:
+    """waitress serving `app` on (host, port), on its own thread; `close` ends it gracefully."""
+
+    def __init__(self, app: Any, host: str, port: int, *, threads: int = 8, client_timeout: int = 30) -> None:
+        self._map: dict[int, Any] = {}
+        self._tasks = ThreadedTaskDispatcher()
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+        try:
+            created = create_server(
+                app,
+                map=self._map,
+                _dispatcher=self._tasks,  # its threads start once the socket is bound
+                host=host,
+                port=port,
+                # a connection idle (or a request stalled) this long is closed; checked this often
+                channel_timeout=client_timeout,
+                cleanup_interval=max(1, min(30, client_timeout // 2)),
+                # API Gateway refuses payloads above 10 MB before any function runs; so does this
+                max_request_body_size=API_GATEWAY_MAX_PAYLOAD + 1,
+                asyncore_use_poll=True,  # select() stops at file descriptor 1024
+                backlog=128,
+                ident="tpg-local",
+                expose_tracebacks=False,
+            )
+        except BaseException:
+            wasyncore.close_all(self._map, ignore_all=True)
+            raise
+        self._tasks.set_thread_count(threads)
+        # "Task queue depth is N" whenever requests outnumber threads: the trigger runs one at a time
+        # by design, so a burst of clients queues, which is no warning.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        listeners = self._listeners()
+        for listener in listeners:
+            listener.channel_class = _Channel
+        first = listeners[0]
+        self.address: tuple[str, int] = (str(first.effective_host), int(first.effective_port))  # type: ignore[attr-defined]
+        if isinstance(created, MultiSocketServer):
+            host0, port0 = created.effective_listen[0]
+            self.address = (str(host0), int(port0))
+
+    def _listeners(self) -> list[BaseWSGIServer]:
+        return [d for d in self._map.values() if isinstance(d, BaseWSGIServer)]
+
+    def _channels(self) -> list[HTTPChannel]:
+        return [d for d in self._map.values() if isinstance(d, HTTPChannel)]
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closing.is_set():
+            wasyncore.loop(timeout=0.5, map=self._map, use_poll=True, count=1)
+
+    def close(self, grace_seconds: float = 10.0) -> None:
+        """Stop accepting at once, let the requests being answered finish (at most
+        `grace_seconds`), then close every connection and the worker threads."""
+        self._closing.set()
+        listeners = self._listeners()
+        for listener in listeners:
+            listener.pull_trigger()  # wake the loop
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        # The loop has stopped: the map is this thread's now.
+        for listener in listeners:
+            listener.accepting = False
+            wasyncore.dispatcher.close(listener)  # the listening socket only; the wake-up trigger stays
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline and any(
+            c.requests or c.total_outbufs_len for c in self._channels()
+        ):
+            wasyncore.loop(timeout=0.05, map=self._map, use_poll=True, count=1)
+        for channel in self._channels():
+            channel.handle_close()
+        self._tasks.shutdown(cancel_pending=True, timeout=2)
+        wasyncore.close_all(self._map, ignore_all=True)
+
+
+# ------------------------------------------------------------------------------- the stack
 
 
 class LocalStack:
@@ -311,8 +473,12 @@ class LocalStack:
         sweep_interval: float | None = 30.0,
         dev_sessions: bool = True,
         settings: Settings | None = None,
+        client_timeout: int = 30,
+        http_threads: int = 8,
     ) -> None:
-        """`dev_sessions`: serve /dev/personas and /dev/session (seed a user, mint a token)."""
+        """`dev_sessions`: serve /dev/personas and /dev/session (seed a user, mint a token).
+        `client_timeout`: seconds a connection may stay idle or a request stall before it is closed.
+        Binds the port here: an OSError (the port in use) is raised by the constructor."""
         # The handler modules are imported here, as the Lambda runtime would import them.
         from functions.generate.app import lambda_handler as generate_handler
         from functions.sweeper.app import lambda_handler as sweeper_handler
@@ -324,8 +490,11 @@ class LocalStack:
         self._sweeper_handler = sweeper_handler
         self._sweep_interval = sweep_interval
         self._stop = threading.Event()
-        self._server = _Server((host, port), trigger_handler, settings, dev_sessions=dev_sessions)
+        self._hurry = threading.Event()
+        self.app = LocalApp(trigger_handler, lambda: self.wiring.settings, dev_sessions=dev_sessions)
+        self._http = HttpServer(self.app, host, port, threads=http_threads, client_timeout=client_timeout)
         self._threads: list[threading.Thread] = []
+        self._stopped = False
 
     @property
     def settings(self) -> Settings:
@@ -333,22 +502,22 @@ class LocalStack:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self._http.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> LocalStack:
         self.wiring.install()
-        self._threads.append(threading.Thread(target=self._server.serve_forever, name="http", daemon=True))
+        self._http.start()
         if self._sweep_interval:
-            self._threads.append(threading.Thread(target=self._sweep_forever, name="sweeper", daemon=True))
-        for thread in self._threads:
-            thread.start()
+            sweeper = threading.Thread(target=self._sweep_forever, name="sweeper", daemon=True)
+            self._threads.append(sweeper)
+            sweeper.start()
         return self
 
     def sweep_once(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._sweeper_handler(
-            {"source": "local.timer"}, LocalLambdaContext("sweeper", timeout_seconds=60)
-        )
+        context = LocalLambdaContext("sweeper", timeout_seconds=60)
+        with invocation_log_keys("sweeper", context=context):
+            result: dict[str, Any] = self._sweeper_handler({"source": "local.timer"}, context)
         return result
 
     def _sweep_forever(self) -> None:
@@ -356,14 +525,61 @@ class LocalStack:
             try:
                 self.sweep_once()
             except Exception as exc:  # keep the timer alive; the next tick retries
-                logger.error("sweep failed", extra={"error_type": type(exc).__name__})
+                with invocation_log_keys("sweeper"):
+                    logger.error("sweep failed", extra={"error_type": type(exc).__name__})
 
-    def stop(self) -> None:
+    def hurry(self) -> None:
+        """End a graceful `stop` now: release what is still running (a second Ctrl-C)."""
+        self._hurry.set()
+
+    def stop(self, grace_seconds: float | None = None) -> list[UUID]:
+        """Stop accepting requests, stop the sweeper, and let the running generations finish.
+
+        `grace_seconds=None` waits for every dispatched generation (the tests' default). A number
+        gives the running ones that long and cancels the queued ones (still pending, so the
+        sweeper re-dispatches them); the rows of those still running then are released: their
+        lease ends now and, with attempts left, they are pending again at once (the sweeper's
+        reclaim), instead of waiting for the lease. Returns the released program ids."""
+        if self._stopped:
+            return []
+        self._stopped = True
         self._stop.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self.dispatcher.shutdown(wait=True)
+        self._http.close(grace_seconds=10.0 if grace_seconds is None else min(10.0, grace_seconds))
+        for thread in self._threads:
+            thread.join(timeout=10)
+        released: list[UUID] = []
+        if grace_seconds is None:
+            self.dispatcher.shutdown(wait=True)
+        else:
+            unfinished = self.dispatcher.stop(grace_seconds, hurry=self._hurry)
+            released = self._release(unfinished)
         self.wiring.uninstall()
+        return released
+
+    def _release(self, unfinished: list[RunningInvocation]) -> list[UUID]:
+        """End the leases of invocations that will not finish, then reclaim them as the sweeper
+        would: pending again (attempts left) or left for the sweeper to fail (none left)."""
+        with invocation_log_keys("local-stack"):
+            return self._release_leases(unfinished)
+
+    def _release_leases(self, unfinished: list[RunningInvocation]) -> list[UUID]:
+        released: list[UUID] = []
+        if not unfinished:
+            return released
+        db = self.wiring.generate.db
+        try:
+            for invocation in unfinished:
+                if invocation.program_id is not None and repository.release_claim(
+                    db, invocation.program_id, invocation.request_id
+                ):
+                    released.append(invocation.program_id)
+        except Exception as exc:  # the database is gone: the leases will expire on their own
+            logger.error("could not release unfinished generations", extra={"error_type": type(exc).__name__})
+        logger.warning(
+            "released unfinished generations",
+            extra={"programs": [str(p) for p in released], "unfinished": len(unfinished)},
+        )
+        return released
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -24,6 +24,18 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("TPG_FUZZ_EXAMPLES", "10"))
 OPAQUE_INPUT_OPERATIONS = {"GET /programs"}
 
 
+def _has_integral_float(value: object) -> bool:
+    """JSON Schema counts 7.0 as an integer; the API's request types are strict and refuse it
+    with a documented 422 (docs/decisions.md), so such a case is not "schema-valid data"."""
+    if isinstance(value, float):
+        return value.is_integer()
+    if isinstance(value, dict):
+        return any(_has_integral_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_integral_float(v) for v in value)
+    return False
+
+
 def test_every_response_is_documented_and_none_is_a_server_error(handlers, sql) -> None:
     requests: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
@@ -45,7 +57,8 @@ def test_every_response_is_documented_and_none_is_a_server_error(handlers, sql) 
             )
             def exercise(case) -> None:
                 label = case.operation.label
-                excluded = [positive_data_acceptance] if label in OPAQUE_INPUT_OPERATIONS else []
+                strict = label in OPAQUE_INPUT_OPERATIONS or _has_integral_float(case.body)
+                excluded = [positive_data_acceptance] if strict else []
                 response = case.call_and_validate(
                     base_url=stack.url,
                     headers={"Authorization": f"Bearer {token}"},

@@ -380,7 +380,7 @@ def accept_and_poll(url: str, n: int, warmup: int) -> tuple[list[Row], dict[str,
         ),
         Row(
             "Poll",
-            "  of which: JWT verification alone (python-jose HS256)",
+            "  of which: JWT verification alone (HS256, standard library)",
             median(s["jwt"]),
             p95(s["jwt"]),
             "bare SELECT",

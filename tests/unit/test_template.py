@@ -203,3 +203,39 @@ def test_the_dashboard_alarm_widget_lists_every_alarm() -> None:
     listed = set(re.findall(r"\$\{(\w+)\.Arn\}", dashboard_source()))
     assert listed == set(resources("AWS::CloudWatch::Alarm"))
     assert len(widget["properties"]["alarms"]) == len(listed)
+
+
+def test_the_token_issuer_is_required_and_the_key_set_optional() -> None:
+    parameters = load_template()["Parameters"]
+    issuer, key_set = parameters["JwtIssuer"], parameters["JwtJwksUrl"]
+    assert "Default" not in issuer  # every deployment names its issuer: tokens are checked against it
+    for value, allowed in [
+        ("", False),
+        ("http://ref.supabase.co/auth/v1", False),
+        ("https://ref.supabase.co/auth/v1", True),
+    ]:
+        assert bool(re.fullmatch(issuer["AllowedPattern"], value)) is allowed, value
+    assert key_set["Default"] == ""
+    for value, allowed in [
+        ("", True),
+        ("https://ref.supabase.co/auth/v1/.well-known/jwks.json", True),
+        ("http://ref.supabase.co/auth/v1/.well-known/jwks.json", False),
+    ]:
+        assert bool(re.fullmatch(key_set["AllowedPattern"], value)) is allowed, value
+    env = _env("TriggerFunction")
+    assert env["JWT_ISSUER"] == {"Ref": "JwtIssuer"}
+    assert env["JWT_JWKS_URL"] == {"Ref": "JwtJwksUrl"}
+    # the variables are the settings' own
+    names = {(info.json_schema_extra or {}).get("env") for info in Settings.model_fields.values()}  # type: ignore[union-attr]
+    assert {"JWT_ISSUER", "JWT_JWKS_URL", "JWT_MAX_LIFETIME_SECONDS"} <= names
+
+
+def test_every_environment_in_samconfig_sets_the_token_issuer() -> None:
+    import tomllib
+
+    from tests.unit.cfn_template import TEMPLATE
+
+    config = tomllib.loads((TEMPLATE.parent / "samconfig.toml").read_text())
+    for environment in ("dev", "prod"):
+        overrides = config[environment]["deploy"]["parameters"]["parameter_overrides"]
+        assert any(item.startswith("JwtIssuer=https://") for item in overrides), environment

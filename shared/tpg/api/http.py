@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tpg.api.models import ErrorDetail, ErrorResponse
+from tpg.api.models import CreateProgramRequest, ErrorDetail, ErrorResponse
 from tpg.platform.errors import (
     AppError,
     GenerationInFlight,
@@ -18,7 +18,9 @@ from tpg.platform.errors import (
     ServiceUnavailable,
     SubscriptionRequired,
     Unauthorized,
+    UnsupportedMediaType,
 )
+from tpg.platform.text import PLAIN_TEXT_MESSAGE, PLAIN_TEXT_PATTERN
 
 STATUS_BY_ERROR: dict[type[AppError], int] = {
     MalformedJson: 400,
@@ -29,6 +31,7 @@ STATUS_BY_ERROR: dict[type[AppError], int] = {
     OnboardingIncomplete: 409,
     NotRetryable: 409,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     QuotaExceeded: 429,
     InvalidRequest: 422,
     ServiceUnavailable: 503,
@@ -74,13 +77,86 @@ def error_response(error: AppError) -> dict[str, Any]:
     return api_gateway_response(status_for(error), error_body(error), error_headers(error))
 
 
+# The names a validation message may contain: the fields of our schema (the request body's, as
+# they are spelled on the wire, and the list's query parameters). Any other name in an error's
+# location came from the caller (an unknown key) and is never repeated.
+SCHEMA_FIELDS = frozenset(
+    {field.alias or name for name, field in CreateProgramRequest.model_fields.items()} | {"limit", "cursor"}
+)
+_SOURCES = ("body", "query", "path")
+_OBJECT_TYPES = frozenset({"model_type", "model_attributes_type", "dict_type"})
+_INTEGER_TYPES = frozenset({"int_type", "int_parsing", "int_parsing_size", "int_from_float", "finite_number"})
+
+
 def validation_error(errors: Any) -> AppError:
-    """Turn pydantic/Powertools validation errors into a safe error (never echoing input)."""
+    """Turn pydantic/Powertools validation errors into a safe error.
+
+    The message is built from our own words, the names of our schema's fields and the limits our
+    schema sets; never from the caller's input: not a value, not an unknown key (pydantic's own
+    messages can hold either, and its locations hold unknown keys).
+    """
     if any(e.get("type") == "json_invalid" for e in errors):
         return MalformedJson()
-    fields = []
-    for e in errors:
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
-        fields.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
-    message = "Invalid request: " + "; ".join(fields[:5])
-    return InvalidRequest(message[:500])
+    if any(e.get("type") == "unsupported_content_type" for e in errors):
+        return UnsupportedMediaType()
+    parts: list[str] = []
+    for error in errors:
+        part = _describe_error(error)
+        if part not in parts:
+            parts.append(part)
+    return InvalidRequest("Invalid request: " + "; ".join(parts[:5]))
+
+
+def _describe_error(error: dict[str, Any]) -> str:
+    kind = str(error.get("type", ""))
+    loc = [part for part in error.get("loc", ()) if part not in _SOURCES]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if not loc:
+        return "the body must be a JSON object" if kind in _OBJECT_TYPES else "the body is not valid"
+    field = loc[0]
+    if field not in SCHEMA_FIELDS:
+        return "unknown field"
+    return f"{field}: {_problem(kind, error.get('ctx') or {})}"
+
+
+def _problem(kind: str, ctx: dict[str, Any]) -> str:
+    """What is wrong, in our words; the numbers are our schema's limits (from `ctx`)."""
+
+    def limit(name: str) -> str:
+        value = ctx.get(name)
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else "the limit"
+
+    if kind == "missing":
+        return "is required"
+    if kind in _INTEGER_TYPES:
+        return "must be an integer"
+    if kind == "decimal_integer":
+        return "must be a whole number written with the digits 0-9"
+    if kind == "greater_than_equal":
+        return f"must be at least {limit('ge')}"
+    if kind == "less_than_equal":
+        return f"must be at most {limit('le')}"
+    if kind == "greater_than":
+        return f"must be more than {limit('gt')}"
+    if kind == "less_than":
+        return f"must be less than {limit('lt')}"
+    if kind == "string_type":
+        return "must be a string"
+    if kind == "string_too_short":
+        return (
+            "must not be empty"
+            if ctx.get("min_length") == 1
+            else f"must be at least {limit('min_length')} characters"
+        )
+    if kind == "string_too_long":
+        return f"must be at most {limit('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return (
+            PLAIN_TEXT_MESSAGE
+            if ctx.get("pattern") == PLAIN_TEXT_PATTERN
+            else "is not in the expected format"
+        )
+    if kind == "string_unicode":
+        return "must be valid Unicode text"
+    return "is not valid"

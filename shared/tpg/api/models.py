@@ -24,7 +24,13 @@ class ApiModel(BaseModel):
 # --- HTTP requests ---------------------------------------------------------------------------
 
 
-class CreateProgramRequest(ApiModel):
+class RequestModel(ApiModel):
+    """A request body: strict types (`weeks` is a JSON integer, not "4", true or 4.0), no unknown keys."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class CreateProgramRequest(RequestModel):
     name: PlainText | None = Field(default=None, min_length=1, max_length=100)
     weeks: int = Field(default=4, ge=1, le=12)
     # Free text: capped, and only ever placed in the user part of a prompt.

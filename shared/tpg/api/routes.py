@@ -1,20 +1,31 @@
 """The HTTP API (API Gateway HTTP API, payload 2.0) on Powertools' event handler.
 
-`handle` does the two checks that must come before routing and body validation: the body
-size limit (413) and authentication (401), so an anonymous caller never learns anything from
-a validation error. Routes then call one function of `tpg.api.service` each, with the
-dependencies the trigger handler's composition root built (`ApiDependencies`), which `handle`
-puts in the resolver's context.
+`handle` does the checks that must come before routing and body validation: the body size limit
+(413), authentication (401), so an anonymous caller never learns anything from a validation
+error, and, on a POST, the body's media type (415) and encoding (400). The resolver parses JSON
+bodies with `parse_json_body` (bounded nesting and number size: 400). Routes then call one
+function of `tpg.api.service` each, with the dependencies the trigger handler's composition root
+built (`ApiDependencies`), which `handle` puts in the resolver's context.
+
+No request can make the API answer 5xx or log an ERROR: whatever the caller sends is refused
+with a 4xx before it reaches the service or SQL.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 from typing import Annotated, Any
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.openapi.types import (
@@ -22,6 +33,8 @@ from aws_lambda_powertools.event_handler.openapi.types import (
     OpenAPIResponseContentModel,
     OpenAPIResponseContentSchema,
 )
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from tpg.api import service
 from tpg.api.auth import AuthenticatedUser, bearer_token, verify_token
@@ -41,7 +54,14 @@ from tpg.api.models import (
     ProgramResponse,
 )
 from tpg.api.service import ApiDependencies
-from tpg.platform.errors import AppError, PayloadTooLarge, ProgramNotFound, ServiceUnavailable
+from tpg.platform.errors import (
+    AppError,
+    MalformedJson,
+    PayloadTooLarge,
+    ProgramNotFound,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 from tpg.platform.observability import describe_unexpected, logger
 from tpg.store.rows import GenerationStatus
 from tpg.worker.dispatch import ensure_available
@@ -49,17 +69,22 @@ from tpg.worker.dispatch import ensure_available
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
 # the OpenAPI security requirement of every other route
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+# Request bodies are JSON, nested at most this deep (ours are one level) ...
+MAX_JSON_DEPTH = 32
+# ... with integers of at most this many digits (Python's own limit, 4,300, raises ValueError).
+MAX_JSON_INTEGER_DIGITS = 64
 
 
 def _errors(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI entries for the error responses a route can give (all share one body model)."""
     descriptions = {
-        400: "Malformed JSON",
+        400: "Malformed JSON, or a body that is not UTF-8",
         401: "Missing or invalid bearer token",
         402: "No active subscription",
         404: "Not found (or not the caller's)",
         409: "A generation in flight (error.programId names it), onboarding incomplete, or not retryable",
         413: "Request body too large",
+        415: "The body is not sent as application/json",
         422: "Invalid fields or parameters",
         429: "Daily quota reached (see Retry-After)",
         503: "Temporarily unavailable",
@@ -70,7 +95,47 @@ def _errors(*statuses: int) -> dict[int, OpenAPIResponse]:
     return {status: {"description": descriptions[status], "content": content} for status in statuses}
 
 
-app = APIGatewayHttpResolver(enable_validation=True)
+def parse_json_body(text: str) -> Any:
+    """The resolver's JSON parser: strict JSON (no NaN or Infinity), bounded nesting, bounded
+    integers. A syntax error is a `JSONDecodeError` (Powertools answers it: 400); a body beyond a
+    bound is refused here with the same code and a message that says which bound."""
+    if _nesting_depth(text) > MAX_JSON_DEPTH:
+        raise MalformedJson("The request body is nested too deeply.")
+    try:
+        return json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except RecursionError as exc:  # unreachable past the depth check; never a 500
+        raise MalformedJson("The request body is nested too deeply.") from exc
+
+
+# A JSON string (skipped whole: brackets inside strings do not nest) or a bracket.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]')
+
+
+def _nesting_depth(text: str) -> int:
+    depth = deepest = 0
+    for match in _JSON_TOKEN.finditer(text):
+        bracket = match.group()
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                break
+        elif bracket in "]}":
+            depth -= 1
+    return deepest
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_JSON_INTEGER_DIGITS:
+        raise MalformedJson("A number in the request body has too many digits.")
+    return int(digits)
+
+
+def _no_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
+
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 
 
 def handle(event: dict[str, Any], context: Any, deps: ApiDependencies) -> dict[str, Any]:
@@ -80,6 +145,8 @@ def handle(event: dict[str, Any], context: Any, deps: ApiDependencies) -> dict[s
         request = event.get("requestContext", {}).get("http", {})
         if (request.get("method"), event.get("rawPath")) not in PUBLIC_ROUTES:
             app.append_context(user=_authenticate(event, deps))
+        if request.get("method") == "POST":
+            event = _json_post(event)
     except AppError as exc:
         return error_response(exc)
     except Exception as exc:  # e.g. the signing secret could not be read: fail closed, say little
@@ -91,9 +158,62 @@ def handle(event: dict[str, Any], context: Any, deps: ApiDependencies) -> dict[s
 
 def _check_body_size(event: dict[str, Any], deps: ApiDependencies) -> None:
     body = event.get("body") or ""
-    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    # surrogatepass: a body with an unpaired surrogate is measured here and refused later (400)
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))
     if size > deps.settings.max_body_bytes:
         raise PayloadTooLarge()
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    headers = event.get("headers") or {}
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
+def _json_post(event: dict[str, Any]) -> dict[str, Any]:
+    """A POST's body is JSON in UTF-8 (415, 400 otherwise). Returns the event with its
+    Content-Type spelled as Powertools compares it (it does not ignore case, RFC 9110 does)."""
+    has_content_type = _check_body_media_type(event)
+    _check_body_encoding(event)
+    if not has_content_type:
+        return event
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    return {**event, "headers": {**headers, "content-type": "application/json"}}
+
+
+def _check_body_media_type(event: dict[str, Any]) -> bool:
+    """`application/json`, optionally `; charset=utf-8` (any case). Without a Content-Type the
+    body must be empty (a retry, a create with the defaults). True if there is a Content-Type."""
+    content_type = _header(event, "content-type")
+    if content_type is None or not content_type.strip():
+        if event.get("body"):
+            raise UnsupportedMediaType()
+        return False
+    media_type, *parameters = (part.strip().lower() for part in content_type.split(";"))
+    if media_type != "application/json":
+        raise UnsupportedMediaType()
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if (name.strip(), value.strip().strip('"')) != ("charset", "utf-8"):
+            raise UnsupportedMediaType()
+    return True
+
+
+def _check_body_encoding(event: dict[str, Any]) -> None:
+    """The body is UTF-8. API Gateway hands a text body over decoded, with U+FFFD in place of
+    bytes that were not UTF-8, so that character is refused as the sign of such a body (a
+    client has no reason to send it); a base64 body is decoded here, strictly."""
+    body = event.get("body") or ""
+    if not body:
+        return
+    try:
+        if event.get("isBase64Encoded"):
+            base64.b64decode(body, validate=True).decode("utf-8")
+        else:
+            body.encode("utf-8")  # an unpaired surrogate raises
+            if "\ufffd" in body:
+                raise ValueError("replacement character")
+    except (ValueError, binascii.Error) as exc:  # UnicodeError is a ValueError
+        raise MalformedJson("The request body is not valid UTF-8.") from exc
 
 
 def _authenticate(event: dict[str, Any], deps: ApiDependencies) -> AuthenticatedUser:
@@ -105,6 +225,8 @@ def _authenticate(event: dict[str, Any], deps: ApiDependencies) -> Authenticated
         secret=settings.jwt_signing_secret,
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
+        jwks_url=settings.jwt_jwks_url,
+        max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
     )
 
 
@@ -151,7 +273,7 @@ def _accepted(program_id: UUID) -> Response[AcceptedResponse]:
     security=BEARER,
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"model": AcceptedResponse}}},
-        **_errors(400, 401, 402, 409, 413, 422, 429, 503),
+        **_errors(400, 401, 402, 409, 413, 415, 422, 429, 503),
     },
 )
 def create_program(
@@ -177,6 +299,17 @@ def get_program(program_id: str) -> ProgramResponse:
     return service.get_program(_deps(), _user().user_id, _program_id(program_id))
 
 
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"  # unpadded URL-safe base64 (service.encode_cursor)
+
+
+def _decimal_digits(value: Any) -> Any:
+    """A query integer is written with the digits 0-9 only: not "5.0", "+5", " 5", "1_0" or
+    "١٢" (which int() would all take)."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,6}", value):
+        raise PydanticCustomError("decimal_integer", "must be a whole number written with the digits 0-9")
+    return value
+
+
 @app.get(
     "/programs",
     summary="The caller's programs, newest first",
@@ -187,8 +320,8 @@ def get_program(program_id: str) -> ProgramResponse:
     },
 )
 def list_programs(
-    limit: Annotated[int, Query(ge=1, le=50)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, BeforeValidator(_decimal_digits), Query(ge=1, le=50)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN)] = None,
 ) -> ProgramList:
     return service.list_programs(_deps(), _user().user_id, limit=limit, cursor=cursor)
 
@@ -199,7 +332,7 @@ def list_programs(
     security=BEARER,
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"model": AcceptedResponse}}},
-        **_errors(401, 402, 404, 409, 413, 429, 503),
+        **_errors(400, 401, 402, 404, 409, 413, 415, 429, 503),
     },
 )
 def retry_program(program_id: str) -> Response[AcceptedResponse]:
@@ -232,6 +365,11 @@ def _app_error(exc: AppError) -> Response[str]:
 @app.exception_handler(RequestValidationError)
 def _validation_error(exc: RequestValidationError) -> Response[str]:
     return _app_error(validation_error(exc.errors()))
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[str]:
+    return _app_error(UnsupportedMediaType())  # `handle` refuses these first; kept for any route
 
 
 @app.not_found

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -167,15 +168,29 @@ def _summary_fields(row: ProgramRow) -> dict[str, Any]:
     }
 
 
+# A cursor is the unpadded URL-safe base64 of "<created_at, ISO 8601 in UTC>|<program id>".
+_CURSOR_ALPHABET = re.compile(r"[A-Za-z0-9_-]{1,200}")
+
+
 def encode_cursor(row: ProgramRow) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    raw = f"{row.created_at.astimezone(UTC).isoformat()}|{row.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """The position a cursor names, checked whole in Python: only what `encode_cursor` writes
+    (canonical ISO 8601 in UTC, a canonical UUID) gets through, so no value PostgreSQL could
+    refuse (a year it cannot take, an offset beyond its range) ever reaches SQL."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, program_id = raw.split("|")
-        return datetime.fromisoformat(created_at), UUID(program_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        if not _CURSOR_ALPHABET.fullmatch(cursor):
+            raise ValueError("not unpadded URL-safe base64")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        created_text, id_text = raw.split("|")
+        created_at, program_id = datetime.fromisoformat(created_text), UUID(id_text)
+        if created_at.utcoffset() != timedelta(0) or created_at.isoformat() != created_text:
+            raise ValueError("not a timestamp this API wrote")
+        if str(program_id) != id_text:
+            raise ValueError("not a canonical UUID")
+        return created_at, program_id
+    except (ValueError, binascii.Error) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidRequest("The cursor is not valid.") from exc

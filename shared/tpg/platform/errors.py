@@ -31,6 +31,11 @@ class MalformedJson(AppError):
     message = "The request body is not valid JSON."
 
 
+class UnsupportedMediaType(AppError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    message = "Send the request body as JSON (Content-Type: application/json)."
+
+
 class PayloadTooLarge(AppError):
     code = "PAYLOAD_TOO_LARGE"
     message = "The request body is too large."

@@ -12,8 +12,9 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 # Local development only: the `tpg` command sets it as JWT_SECRET when none is given, and prints
 # it. The service itself has no fallback: without a configured secret every token is refused.
@@ -40,6 +41,11 @@ class Settings(BaseModel):
     openapi_enabled: bool = env("OPENAPI_ENABLED", True)
     jwt_audience: str = env("JWT_AUDIENCE", "authenticated")
     jwt_issuer: str | None = env("JWT_ISSUER")
+    # Asymmetric tokens (ES256/RS256) are verified with the key of this JSON Web Key Set their `kid`
+    # names (Supabase: https://<ref>.supabase.co/auth/v1/.well-known/jwks.json); unset: HS256 only.
+    jwt_jwks_url: str | None = env("JWT_JWKS_URL")
+    # The longest a token may live (exp - iat); Supabase issues 1 h access tokens.
+    jwt_max_lifetime_seconds: int = env("JWT_MAX_LIFETIME_SECONDS", 24 * 3600, ge=60, le=30 * 24 * 3600)
     generate_function_name: str | None = env("GENERATE_FUNCTION_NAME")
     # Unset: `lambda` inside Lambda (AWS_LAMBDA_FUNCTION_NAME is set), else `local`.
     dispatch_mode: Literal["lambda", "local"] = env("DISPATCH_MODE", "local")
@@ -91,6 +97,18 @@ class Settings(BaseModel):
     llm_max_tokens_template: int = env("LLM_MAX_TOKENS_TEMPLATE", 12_000, ge=1024, le=128_000)
     # A completed LLM program with the same request fingerprint is reused for this long; 0 = off.
     result_cache_ttl_seconds: int = env("RESULT_CACHE_TTL_SECONDS", 7 * 24 * 3600, ge=0)
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _jwks_url_is_https(cls, value: str | None) -> str | None:
+        # The key set decides who is authenticated: only over TLS (plain http on loopback, for tests).
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
+        if (parts.scheme == "https" and parts.hostname) or (parts.scheme == "http" and loopback):
+            return value
+        raise ValueError("JWT_JWKS_URL must be an https URL (plain http only on loopback)")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -290,6 +290,21 @@ def expire_lease_of(db: Database, program_id: UUID, worker: str) -> bool:
     return row is not None
 
 
+def release_claim(db: Database, program_id: UUID, worker: str) -> bool:
+    """A worker that is being stopped on purpose (`tpg serve` shutting down) hands its row back:
+    pending at once, and the attempt it used is given back by raising `max_attempts` (attempts
+    stay monotonic, so the stopped worker's writes stay fenced, as a retry does)."""
+    row = db.fetch_one(
+        "UPDATE training_programs SET generation_status = 'pending', stage = 'queued', progress = 0,"
+        " lease_expires_at = NULL, dispatched_at = NULL, max_attempts = max_attempts + 1,"
+        " updated_at = now()"
+        " WHERE id = %(id)s AND generation_status = 'processing' AND claimed_by = %(worker)s"
+        " RETURNING id",
+        {"id": program_id, "worker": worker},
+    )
+    return row is not None
+
+
 def record_progress(db: Database, program_id: UUID, attempt: int, *, stage: str, progress: int) -> bool:
     row = db.fetch_one(
         "UPDATE training_programs SET stage = %(stage)s, progress = %(progress)s, updated_at = now()"

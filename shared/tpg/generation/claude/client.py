@@ -45,6 +45,7 @@ from tpg.generation.claude.schemas import TemplateWeekPlan, expand_template
 from tpg.generation.ports import GenerationRequest, LlmUsage, ProviderResult, TierError
 from tpg.platform.observability import Metric, count, logger, milliseconds
 from tpg.platform.settings import Settings
+from tpg.platform.text import PLAIN_TEXT_PATTERN
 from tpg.training.analysis import EnhancedUserData
 from tpg.training.formulas import with_catalog_names
 from tpg.training.program import TrainingProgram
@@ -182,8 +183,24 @@ def output_schema(ask: Ask) -> dict[str, Any]:
     """The response schema as the SDK's `output_format=` helper would send it."""
     if ask not in _SCHEMAS:
         model = TrainingProgram if ask == "full" else TemplateWeekPlan
-        _SCHEMAS[ask] = anthropic.transform_schema(TypeAdapter(model).json_schema())
+        schema = _without_plain_text_pattern(TypeAdapter(model).json_schema())
+        _SCHEMAS[ask] = anthropic.transform_schema(schema)
     return _SCHEMAS[ask]
+
+
+def _without_plain_text_pattern(node: Any) -> Any:
+    """The schema without `PlainText`'s pattern: the SDK would move it into every text field's
+    description (about 300 characters each, 2.8 KB in all) where it constrains nothing; the
+    validator refuses those characters either way (`parse_program`)."""
+    if isinstance(node, dict):
+        return {
+            key: _without_plain_text_pattern(value)
+            for key, value in node.items()
+            if not (key == "pattern" and value == PLAIN_TEXT_PATTERN)
+        }
+    if isinstance(node, list):
+        return [_without_plain_text_pattern(item) for item in node]
+    return node
 
 
 class ClaudeProvider:

@@ -37,7 +37,7 @@ from tpg.training.rules import min_reps_for
 
 # Bump on any change to the system prompt, the user message layout or the output schemas: it is
 # part of the result-cache fingerprint, so a new prompt never reuses programs written for an old one.
-PROMPT_VERSION = "2026-12-02.1"
+PROMPT_VERSION = "2026-12-02.2"
 
 Ask = Literal["full", "template"]
 
