@@ -103,10 +103,26 @@ def _file(path: Path, csp: str | None = None) -> tuple[int, dict[str, str], byte
 
 def _static(name: str) -> Path | None:
     """A file directly inside static/ (no sub-paths, so no traversal), or None."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
+    if not name or "/" in name or "\\" in name or name.startswith(".") or len(name) > 100:
         return None
     path = STATIC_DIR / name
-    return path if path.is_file() else None
+    try:
+        return path if path.is_file() else None
+    except OSError:  # a name the file system refuses (too long, NUL): not ours
+        return None
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str:
+    return next((v for k, v in headers if k.lower() == name), "")
+
+
+def _loopback_host(headers: list[tuple[str, str]]) -> bool:
+    host = _header(headers, "host").rsplit(":", 1)[0].strip("[]").lower()
+    return host in ("localhost", "127.0.0.1", "::1")
+
+
+def _is_json(headers: list[tuple[str, str]]) -> bool:
+    return _header(headers, "content-type").split(";")[0].strip().lower() == "application/json"
 
 
 def persona_catalog() -> list[dict[str, Any]]:
@@ -272,12 +288,13 @@ class LocalApp:
         response_headers = [(k, v) for k, v in headers.items() if k.lower() not in _HOP_BY_HOP]
         response_headers.append(("Content-Length", str(len(payload))))
         start_response(_status_line(status), response_headers)
-        return [payload]
+        # A HEAD answer carries the headers only: a body would desynchronise a keep-alive client.
+        return [] if method == "HEAD" else [payload]
 
     def respond(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
     ) -> Response:
-        local = self._local_route(method, urlsplit(target).path, body, source_ip)
+        local = self._local_route(method, urlsplit(target).path, body, source_ip, headers)
         if local is not None:
             return local
         event = api_gateway_event(method, target, headers, body, source_ip)
@@ -298,7 +315,9 @@ class LocalApp:
             headers_out.setdefault("Set-Cookie", str(cookie))
         return status, headers_out, raw
 
-    def _local_route(self, method: str, path: str, body: bytes, source_ip: str) -> Response | None:
+    def _local_route(
+        self, method: str, path: str, body: bytes, source_ip: str, headers: list[tuple[str, str]]
+    ) -> Response | None:
         """The local stack's own routes (page, docs, dev sessions); None: the trigger's."""
         if method == "GET" and path in ("/", "/index.html"):
             return _file(STATIC_DIR / "index.html", _PAGE_CSP)
@@ -310,9 +329,13 @@ class LocalApp:
         if method == "GET" and path.startswith("/docs/") and path.removeprefix("/docs/") in _SWAGGER_ASSETS:
             return _file(swagger_ui_dir() / path.removeprefix("/docs/"))
         if path.startswith("/dev/"):
-            # Tokens for anyone who asks: only on a stack bound to loopback, only to loopback clients.
-            if not self.dev_sessions or not _is_loopback(source_ip):
+            # Tokens for anyone who asks: only on a stack bound to loopback, only to loopback
+            # clients, only for a loopback Host (a web page elsewhere, or DNS rebinding, cannot ask)
+            # and only as JSON (a cross-site form post cannot send it without a preflight).
+            if not self.dev_sessions or not _is_loopback(source_ip) or not _loopback_host(headers):
                 return _error(404, "NOT_FOUND", "Not found.")
+            if method == "POST" and not _is_json(headers):
+                return _error(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request as application/json.")
             with invocation_log_keys("local-stack", correlation_id=str(uuid.uuid4())):
                 return self._dev_route(method, path, body)
         return None
@@ -327,7 +350,7 @@ class LocalApp:
                 persona = json.loads(body or b"{}").get("persona")
             except (ValueError, AttributeError):
                 return _error(400, "MALFORMED_JSON", "The request body is not valid JSON.")
-            if persona not in {p["name"] for p in persona_catalog()}:
+            if not isinstance(persona, str) or persona not in {p["name"] for p in persona_catalog()}:
                 return _error(422, "INVALID_REQUEST", "Invalid request: persona: unknown persona")
             try:
                 return _json(201, create_dev_session(persona, self._settings()))

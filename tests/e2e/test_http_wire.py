@@ -195,3 +195,34 @@ def test_keep_alive_serves_several_requests_on_one_connection(stack, token) -> N
             body = head.split(b"\r\n\r\n", 1)[1]
             while len(body) < length:
                 body += conn.recv(4096)
+
+
+def test_probe_findings_stay_fixed(stack) -> None:
+    """From an attacker's probe: a file name the file system refuses, a HEAD answer with a body,
+    dev sessions for a foreign Host or a non-JSON body, and headers on a 200."""
+    long_static = call(stack.url, "GET", "/static/" + "a" * 300)
+    assert long_static.status == 404
+    host, port = stack.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        request = f"HEAD /health HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        sock.sendall((request + request.replace("HEAD", "GET", 1)).encode())
+        answer = b""
+        while answer.count(b"HTTP/1.1") < 2 or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, get = answer.split(b"HTTP/1.1 ")[1:3]
+    assert head.split(b"\r\n\r\n", 1)[1] == b""  # headers only
+    assert get.startswith(b"200")
+    foreign = call(
+        stack.url,
+        "POST",
+        "/dev/session",
+        body={"persona": "hypertrophy_hannah"},
+        headers={"Host": "evil.example"},
+    )
+    assert foreign.status == 404
+    health = call(stack.url, "GET", "/health")
+    assert health.headers.get("x-content-type-options") == "nosniff"
+    assert health.headers.get("cache-control") == "no-store"

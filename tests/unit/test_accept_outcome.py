@@ -63,3 +63,25 @@ def test_nothing_inserted_over_quota_is_a_429_and_subscription_comes_first(monke
         _accept(monkeypatch, _outcome(under_quota=False, program_id=None))
     with pytest.raises(SubscriptionRequired):
         _accept(monkeypatch, _outcome(subscribed=False, under_quota=False, program_id=None))
+
+
+def test_a_conflict_that_finished_meanwhile_is_retried_once(monkeypatch) -> None:
+    outcomes = iter([_outcome(program_id=None), _outcome()])
+    monkeypatch.setattr(service.repository, "accept_generation_request", lambda *a, **k: next(outcomes))
+    monkeypatch.setattr(service.repository, "in_flight_program_id", lambda *a, **k: None)
+    dispatcher = RecordingDispatcher()
+    deps = service.ApiDependencies(settings=Settings(), db=None, dispatcher=dispatcher)  # type: ignore[arg-type]
+    assert service.request_generation(deps, USER, CreateProgramRequest()) == NEW
+    assert dispatcher.dispatched == [(NEW, "accepted")]
+
+
+def test_over_quota_with_nothing_running_any_more_is_a_429_not_a_409_without_an_id(monkeypatch) -> None:
+    monkeypatch.setattr(
+        service.repository,
+        "accept_generation_request",
+        lambda *a, **k: _outcome(in_flight=True, under_quota=False, program_id=None),
+    )
+    monkeypatch.setattr(service.repository, "in_flight_program_id", lambda *a, **k: None)
+    deps = service.ApiDependencies(settings=Settings(), db=None, dispatcher=RecordingDispatcher())  # type: ignore[arg-type]
+    with pytest.raises(QuotaExceeded):
+        service.request_generation(deps, USER, CreateProgramRequest())

@@ -37,7 +37,11 @@ STATUS_BY_ERROR: dict[type[AppError], int] = {
     ServiceUnavailable: 503,
 }
 
-JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+JSON_HEADERS = {
+    "Content-Type": "application/json",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def status_for(error: AppError) -> int:

@@ -66,6 +66,7 @@ from tpg.platform.observability import describe_unexpected, logger
 from tpg.store.rows import GenerationStatus
 from tpg.worker.dispatch import ensure_available
 
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
 # the OpenAPI security requirement of every other route
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
@@ -153,7 +154,17 @@ def handle(event: dict[str, Any], context: Any, deps: ApiDependencies) -> dict[s
         logger.error("request could not be authenticated", extra=describe_unexpected(exc))
         return error_response(ServiceUnavailable())
     app.append_context(deps=deps)
-    return app.resolve(event, context)
+    return _with_security_headers(app.resolve(event, context))
+
+
+def _with_security_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """Every answer of the API: never cached (programs are per user), never sniffed."""
+    headers = dict(response.get("headers") or {})
+    present = {k.lower() for k in headers}
+    for name, value in SECURITY_HEADERS.items():
+        if name.lower() not in present:
+            headers[name] = value
+    return {**response, "headers": headers}
 
 
 def _check_body_size(event: dict[str, Any], deps: ApiDependencies) -> None:

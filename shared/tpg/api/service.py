@@ -61,15 +61,17 @@ def request_generation(deps: ApiDependencies, user_id: UUID, request: CreateProg
     succeeds (202): the sweeper re-dispatches pending rows (docs/decisions.md).
     """
     settings = deps.settings
-    outcome = repository.accept_generation_request(
-        deps.db,
-        user_id,
-        name=request.name or DEFAULT_PROGRAM_NAME,
-        request=request.model_dump(mode="json", exclude_none=True),
-        max_attempts=settings.max_attempts,
-        default_quota=settings.default_daily_quota,
-    )
-    if outcome.program_id is None:
+    for attempt in (1, 2):
+        outcome = repository.accept_generation_request(
+            deps.db,
+            user_id,
+            name=request.name or DEFAULT_PROGRAM_NAME,
+            request=request.model_dump(mode="json", exclude_none=True),
+            max_attempts=settings.max_attempts,
+            default_quota=settings.default_daily_quota,
+        )
+        if outcome.program_id is not None:
+            break
         # Nothing was inserted: say why. The statement's `in_flight` comes from its snapshot, so it
         # is only trusted when no row was inserted (a program that finished meanwhile lets the
         # insert through, and then the new program is the answer, not a 409).
@@ -78,8 +80,16 @@ def request_generation(deps: ApiDependencies, user_id: UUID, request: CreateProg
         if not outcome.onboarded:
             raise OnboardingIncomplete()
         if outcome.in_flight or outcome.under_quota:  # resuming beats "come back tomorrow"
-            raise _in_flight_error(deps, user_id)
+            running = repository.in_flight_program_id(deps.db, user_id)
+            if running is not None:
+                raise GenerationInFlight(running)
+            if not outcome.under_quota:
+                raise _quota_error(outcome.quota_resets_in)
+            if attempt == 2:
+                raise GenerationInFlight(None)
+            continue  # the program in the way finished meanwhile: ask once more
         raise _quota_error(outcome.quota_resets_in)
+    assert outcome.program_id is not None
     count(Metric.GENERATIONS_REQUESTED)
     _dispatch(deps.dispatcher, outcome.program_id, reason="accepted")
     return outcome.program_id
