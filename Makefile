@@ -17,12 +17,14 @@ help:
 	@echo "make fuzz      schemathesis against the local stack's OpenAPI (>= 1,000 requests)"
 	@echo "make validate  sam validate --lint"
 	@echo "make build     sam build (the arm64 layer and functions, no container)"
+	@echo "make lock      regenerate requirements-dev.lock and shared/requirements.txt from pyproject.toml"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.x (3.11+)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 
 install: $(STAMP)
@@ -41,6 +43,12 @@ test: $(STAMP)
 EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 test-external: $(STAMP)
 	DATABASE_URL=$(EXTERNAL_DATABASE_URL) $(BIN)/pytest tests/integration tests/e2e
+
+# The same suites with the code under test connecting through a transaction-mode PgBouncer in front of
+# that server (Debian's `pgbouncer`; infra/tpg_local/pgbouncer.py); the test databases are managed directly.
+.PHONY: test-pgbouncer
+test-pgbouncer: $(STAMP)
+	DATABASE_URL=$(EXTERNAL_DATABASE_URL) $(BIN)/python -m tpg_local.pgbouncer -- $(BIN)/pytest tests/integration tests/e2e
 
 # The static checks (also the pre-commit hooks, .pre-commit-config.yaml): lint, format, types.
 lint: $(STAMP)
@@ -72,6 +80,12 @@ validate:
 build:
 	bash infra/sam_tools.sh build
 
+# The lock files (with hashes) from pyproject.toml: requirements-dev.lock (`make install`) and
+# shared/requirements.txt (the layer). Keeps current pins; UPGRADE=1 or UPGRADE_PACKAGE=name to move them.
+.PHONY: lock
+lock:
+	$(PYTHON) infra/lock.py $(if $(UPGRADE),--upgrade) $(if $(UPGRADE_PACKAGE),--upgrade-package=$(UPGRADE_PACKAGE))
+
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache
 
@@ -86,3 +100,10 @@ schema: $(STAMP)
 .PHONY: program-report
 program-report: $(STAMP)
 	$(BIN)/python -m tests.program_quality.report
+
+# Checks an environment of samconfig.toml before `sam deploy`: placeholders, secret ARNs, alarm e-mail,
+# issuer, concurrency; with AWS credentials also that each secret exists and the database answers.
+.PHONY: preflight
+preflight: $(STAMP)
+	@test -n "$(ENV)" || { echo "make preflight ENV=dev|prod"; exit 2; }
+	$(BIN)/python -m tpg_local.preflight --env $(ENV) $(PREFLIGHT_ARGS)

@@ -2,7 +2,10 @@
 handlers wired to it.
 
 The database is created on the server named by DATABASE_URL when it is set (CI points it at
-the machine's PostgreSQL), else on the embedded server; it is dropped at the end.
+the machine's PostgreSQL), else on the embedded server; it is dropped at the end. With
+TPG_TEST_POOLER_PORT set (`make test-pgbouncer`, `tpg_local.pgbouncer`), the `database` fixture hands
+the code under test the same database through the transaction-mode PgBouncer on that port, while
+creating, migrating, truncating and dropping it, and the `sql` fixture, stay direct.
 
 The handlers get their collaborators the way they get them in Lambda, through their composition
 roots (`functions/*/app.py`, `dependencies`): the `handlers` fixture installs explicit settings (the
@@ -29,6 +32,14 @@ from tpg_local.wiring import Wiring, reset_handlers
 
 TEST_JWT_SECRET = "test-secret-for-the-suite-0123456789abcdef"
 _ADMIN_URL = os.environ.get("DATABASE_URL")  # read once, before any test changes the environment
+POOLER_PORT = os.environ.get("TPG_TEST_POOLER_PORT")  # set: the code under test goes through PgBouncer
+
+
+def through_pooler(url: str) -> str:
+    """`url` through the test PgBouncer (same database and user) when one runs, else `url`."""
+    if not POOLER_PORT:
+        return url
+    return psycopg.conninfo.make_conninfo(url, host="127.0.0.1", hostaddr=None, port=POOLER_PORT)
 
 
 @pytest.fixture(autouse=True)
@@ -79,9 +90,10 @@ def database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     """A migrated, empty database (DATABASE_URL points at it for the local tooling's subprocesses)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("TRUNCATE profiles, onboarding_responses, subscriptions, training_programs CASCADE")
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    url = through_pooler(database_url)
+    monkeypatch.setenv("DATABASE_URL", url)
     db.close_all()
-    yield database_url
+    yield url
     db.close_all()
 
 
@@ -100,11 +112,11 @@ def handlers(database: str) -> Iterator[Wiring]:
 
 
 @pytest.fixture
-def sql(database: str, handlers: Wiring) -> Iterator[psycopg.Connection]:
-    """A separate connection for tests to arrange and inspect rows."""
+def sql(database_url: str, handlers: Wiring) -> Iterator[psycopg.Connection]:
+    """A separate connection for tests to arrange and inspect rows (direct, never through a pooler)."""
     from psycopg.rows import dict_row
 
-    with psycopg.connect(database, autocommit=True, row_factory=dict_row) as conn:
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
         yield conn
 
 

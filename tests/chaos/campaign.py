@@ -189,7 +189,7 @@ def run_campaign(
     settings = _campaign_settings(database_url, lease_seconds)
     started = time.monotonic()
     try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
+        with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as conn:  # poolers
             users = [seed_user(conn, persona="hypertrophy_hannah") for _ in range(generations)]
         secret = settings.jwt_signing_secret
         with LocalStack(
@@ -260,7 +260,9 @@ def _wait_all_final(url: str, program_ids: list[str], deadline_seconds: float) -
         " FROM training_programs WHERE id = ANY(%s::uuid[])"
     )
     deadline = time.monotonic() + deadline_seconds
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+    with psycopg.connect(
+        url, autocommit=True, row_factory=dict_row, prepare_threshold=None
+    ) as conn:  # poolers
         while True:
             rows = conn.execute(query, (program_ids,)).fetchall()
             in_flight = [r for r in rows if r["generation_status"] in ("pending", "processing")]

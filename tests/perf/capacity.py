@@ -212,6 +212,57 @@ def max_per_hour(i: Inputs) -> list[tuple[str, float, str]]:
     )
 
 
+LAMBDA_MIN_UNRESERVED = 100  # Lambda keeps this much of the account's concurrency unreserved
+
+
+def peak_per_hour(per_day: float, peak_factor: float) -> float:
+    """The peak hour's generations: the day's mean hourly rate times the peak factor."""
+    return per_day / 24 * peak_factor
+
+
+def consumption_at_concurrency(i: Inputs, concurrency: int) -> dict[str, float]:
+    """Per minute, what `concurrency` generate environments all busy ask of Anthropic: the most the
+    reserved concurrency lets through whatever the arrival rate (so the limits to request)."""
+    calls_per_minute = concurrency / mean_duration(i) * 60 * i.calls_per_generation
+    return {
+        "llm_rpm": calls_per_minute,
+        "llm_itpm": calls_per_minute * itpm_per_call(i),
+        "llm_otpm": calls_per_minute * i.output_tokens,
+    }
+
+
+def sizing(i: Inputs) -> dict[str, float]:
+    """What a deployment sized for `i.per_hour` at its peak needs, with `i.reserved_concurrency` as set:
+    the bounds each setting must meet, the pooler's size and the Anthropic limits to request."""
+    n = needs(i)
+    at_cap = consumption_at_concurrency(i, i.reserved_concurrency)
+    return {
+        "generate_concurrency_needed": n["generate_concurrency"],
+        # Lambda keeps 100 unreserved; the trigger and the sweeper (+ its queue consumer) share them.
+        "reserved_concurrency_max": i.account_concurrency
+        - max(LAMBDA_MIN_UNRESERVED, n["trigger_concurrency"] + 3),
+        "account_concurrency_needed": i.reserved_concurrency
+        + max(LAMBDA_MIN_UNRESERVED, n["trigger_concurrency"] + 3),
+        "trigger_concurrency": n["trigger_concurrency"],
+        "api_requests_per_s": n["requests_per_s"],
+        "api_accepts_per_s": i.per_hour / 3600,
+        # the busiest second's accepts (Poisson at the chosen quantile): what the accept burst must take
+        "api_accepts_peak_second": poisson_quantile(i.per_hour / 3600, i.quantile),
+        "api_polls_per_s": n["requests_per_s"] - i.per_hour / 3600,
+        # every generation the reserved concurrency lets run, polled every poll_seconds
+        "api_polls_per_s_at_cap": i.reserved_concurrency / i.poll_seconds,
+        # one client connection per warm environment: generate at its cap, trigger, sweeper + consumer
+        "pooler_client_connections": i.reserved_concurrency + n["trigger_concurrency"] + 3,
+        "pooler_backend_connections": n["backend_connections_via_pooler"],
+        "llm_rpm_peak": n["llm_rpm"],
+        "llm_itpm_peak": n["llm_itpm"],
+        "llm_otpm_peak": n["llm_otpm"],
+        "llm_rpm_at_cap": at_cap["llm_rpm"],
+        "llm_itpm_at_cap": at_cap["llm_itpm"],
+        "llm_otpm_at_cap": at_cap["llm_otpm"],
+    }
+
+
 def parse(argv: list[str] | None = None) -> Inputs:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
@@ -278,8 +329,121 @@ def report(i: Inputs) -> str:
     return "\n".join(lines)
 
 
+def round_up(value: float, digits: int = 2) -> int:
+    """`value` rounded up to `digits` significant figures (a limit to request)."""
+    if value <= 0:
+        return 0
+    step = 10 ** max(0, math.floor(math.log10(value)) + 1 - digits)
+    return math.ceil(value / step) * step
+
+
+def _ask(limit: str, need: float, assumed: int) -> str:
+    """The quota cell: the limit to request, or that the assumed one covers it."""
+    if need <= assumed:
+        return f"{limit} >= {round_up(need):,} (the assumed {assumed:,} covers it)"
+    return f"**request {limit} >= {round_up(need):,}** (assumed {assumed:,})"
+
+
+def sizing_table(i: Inputs, per_day: float, peak_factor: float, params: dict[str, str]) -> str:
+    """docs/operations.md's sizing table: the model at the peak hour of `per_day` with `peak_factor`,
+    next to the deployment's parameters (`params`: samconfig.toml's overrides) and the quotas to ask."""
+    n, sim, z = needs(i), simulate(i), sizing(i)
+
+    def throttle(prefix: str) -> str:
+        rate, burst = params.get(f"{prefix}RateLimit"), params.get(f"{prefix}BurstLimit")
+        return f"`{prefix}RateLimit={rate}`, `{prefix}BurstLimit={burst}`" if rate else ""
+
+    rows = [
+        (
+            "generations in the peak hour",
+            f"{per_day:,.0f}/day / 24 x {peak_factor:g} = {i.per_hour:,.0f}",
+            "",
+            "",
+        ),
+        (
+            f"generate concurrency (Poisson q{i.quantile:g}; simulated peak)",
+            f"{n['generate_concurrency']} ({sim['peak_concurrency']})",
+            f"`GenerateReservedConcurrency={i.reserved_concurrency}`",
+            "",
+        ),
+        (
+            f"Lambda concurrency: reserved + {LAMBDA_MIN_UNRESERVED} unreserved"
+            f" (trigger needs {n['trigger_concurrency']})",
+            f"{z['account_concurrency_needed']:,.0f}",
+            "",
+            f"Service Quotas, Lambda concurrent executions >= {z['account_concurrency_needed']:,.0f}"
+            f" (the default is {i.account_concurrency:,}; new accounts: 10)",
+        ),
+        (
+            f"accepts/s, `POST /programs`: peak hour (busiest second, q{i.quantile:g})",
+            f"{z['api_accepts_per_s']:.1f} ({z['api_accepts_peak_second']:.0f})",
+            throttle("ApiAcceptThrottling"),
+            "",
+        ),
+        (
+            f"polls/s, `GET /programs/{{id}}` every {i.poll_seconds:g} s: peak hour; generate at its cap",
+            f"{z['api_polls_per_s']:.0f}; {z['api_polls_per_s_at_cap']:.0f}",
+            throttle("ApiPollThrottling"),
+            "",
+        ),
+        (
+            "API requests/s, every route (the other routes are not modelled)",
+            f"{n['requests_per_s']:.0f}",
+            throttle("ApiThrottling") + " (the other routes)" if params.get("ApiThrottlingRateLimit") else "",
+            "none (the account's 10,000 requests/s per region)",
+        ),
+        (
+            "PostgreSQL clients of the pooler (generate at its cap + trigger + sweeper)",
+            f"{z['pooler_client_connections']:,.0f}",
+            "the pooler's URL in `DatabaseUrlSecretArn`",
+            f"a pooler that accepts >= {z['pooler_client_connections']:,.0f} clients",
+        ),
+        (
+            "PostgreSQL backends through the pooler",
+            f"{z['pooler_backend_connections']:,.0f}",
+            "",
+            "pool size >= 10 (ample)",
+        ),
+        (
+            "Anthropic requests/min: peak hour; generate at its cap",
+            f"{z['llm_rpm_peak']:,.0f}; {z['llm_rpm_at_cap']:,.0f}",
+            "",
+            _ask("RPM", z["llm_rpm_at_cap"], i.rpm),
+        ),
+        (
+            "Anthropic input tokens/min (cache reads not counted): peak hour; at the cap",
+            f"{z['llm_itpm_peak']:,.0f}; {z['llm_itpm_at_cap']:,.0f}",
+            "",
+            _ask("ITPM", z["llm_itpm_at_cap"], i.itpm),
+        ),
+        (
+            "Anthropic output tokens/min: peak hour; at the cap",
+            f"{z['llm_otpm_peak']:,.0f}; {z['llm_otpm_at_cap']:,.0f}",
+            "",
+            _ask("OTPM", z["llm_otpm_at_cap"], i.otpm),
+        ),
+    ]
+    lines = [
+        "| need | model | prod (`samconfig.toml`) | quota to request |",
+        "|---|---|---|---|",
+        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    print(report(parse(argv)))
+    # --per-day N [--peak-factor F]: size for N a day whose peak hour is F x the mean (the sizing table).
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--per-day", type=float, default=None)
+    extra.add_argument("--peak-factor", type=float, default=3.0)
+    known, rest = extra.parse_known_args(argv)
+    if known.per_day is None:
+        print(report(parse(argv)))
+        return 0
+    i = parse([*rest, "--per-hour", str(peak_per_hour(known.per_day, known.peak_factor))])
+    print(report(i))
+    print()
+    print(sizing_table(i, known.per_day, known.peak_factor, {}))
     return 0
 
 

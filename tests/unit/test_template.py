@@ -85,11 +85,21 @@ def test_generate_has_an_on_failure_destination_and_no_lambda_retries() -> None:
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_generate_reserved_concurrency_is_a_parameter() -> None:
-    assert _function("GenerateFunction")["ReservedConcurrentExecutions"] == {
-        "Ref": "GenerateReservedConcurrency"
+def test_generate_reserved_concurrency_is_settable_and_unset_by_default() -> None:
+    # A new account's quota (10) leaves nothing to reserve: a default deploy must reserve nothing.
+    parameter = load_template()["Parameters"]["GenerateReservedConcurrency"]
+    assert parameter["Default"] == 0
+    assert parameter["MinValue"] == 0
+    assert load_template()["Conditions"]["HasGenerateReservedConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "GenerateReservedConcurrency"}, "0"]}]
     }
-    assert load_template()["Parameters"]["GenerateReservedConcurrency"]["MinValue"] >= 1
+    assert _function("GenerateFunction")["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "HasGenerateReservedConcurrency",
+            {"Ref": "GenerateReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
 
 
 def test_generate_timeout_exceeds_the_llm_budget_and_the_lease_exceeds_the_timeout() -> None:
@@ -159,6 +169,94 @@ def test_http_api_has_cors_throttling_and_access_logs() -> None:
     assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
 
 
+@pytest.mark.parametrize(
+    ("route", "prefix", "event"),
+    [("GET /programs/{id}", "ApiPoll", "GetProgram"), ("POST /programs", "ApiAccept", "CreateProgram")],
+)
+def test_polls_and_accepts_have_their_own_throttles(route: str, prefix: str, event: str) -> None:
+    api = resources("AWS::Serverless::HttpApi")["HttpApi"]["Properties"]
+    parameters = load_template()["Parameters"]
+    settings = api["RouteSettings"][route]
+    for limit in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+        name = f"{prefix}{limit}"
+        assert settings[limit] == {"Ref": name}
+        assert parameters[name]["Type"] == "Number"
+        assert parameters[name]["Default"] >= 1
+    # the route key is one the trigger really serves
+    properties = _function("TriggerFunction")["Events"][event]["Properties"]
+    assert f"{properties['Method']} {properties['Path']}" == route
+    # accepts (paid generations) are throttled harder than polls by default
+    assert (
+        parameters["ApiAcceptThrottlingRateLimit"]["Default"]
+        < parameters["ApiPollThrottlingRateLimit"]["Default"]
+    )
+
+
+def test_the_alarm_topic_uses_a_key_cloudwatch_may_use() -> None:
+    # alias/aws/sns cannot grant CloudWatch: with it, no alarm would ever notify anyone.
+    topic = resources("AWS::SNS::Topic")["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = resources("AWS::KMS::Key")["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    statements = key["KeyPolicy"]["Statement"]
+    root = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    assert any(s["Principal"] == root and s["Action"] == "kms:*" for s in statements)
+    (cloudwatch,) = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cloudwatch["Effect"] == "Allow"
+    assert sorted(cloudwatch["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    # only the account root administers it; nothing else is granted
+    assert len(statements) == 2
+
+
+SECRET_ARN_PARAMETERS = ("DatabaseUrlSecretArn", "JwtSecretArn", "AnthropicApiKeySecretArn")
+REAL_LOOKING_ARNS = [
+    "arn:aws:secretsmanager:eu-west-1:210987654321:secret:tpg/prod/database-url-a1B2c3",
+    "arn:aws:secretsmanager:us-east-1:555566667777:secret:jwt-Xy9Zq0",
+    "arn:aws-us-gov:secretsmanager:us-gov-west-1:555566667777:secret:tpg/key-abcdef",
+]
+PLACEHOLDER_ARNS = [
+    # samconfig.toml's placeholders, as shipped
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tpg/dev/database-url-REPLACE",
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tpg/prod/jwt-secret-REPLACE",
+    # the placeholder account alone, a REPLACE with a suffix, no suffix, no region, a short account
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tpg/dev/database-url-a1B2c3",
+    "arn:aws:secretsmanager:eu-west-1:210987654321:secret:REPLACE-a1B2c3",
+    "arn:aws:secretsmanager:eu-west-1:210987654321:secret:tpg/dev/database-url",
+    "arn:aws:secretsmanager:REGION:210987654321:secret:tpg/dev/database-url-a1B2c3",
+    "arn:aws:secretsmanager:eu-west-1:12345:secret:tpg/dev/database-url-a1B2c3",
+    "arn:aws:secretsmanager:eu-west-1:210987654321:secret:-a1B2c3",
+    "tpg/dev/database-url",
+]
+
+
+def _samconfig_secret_arns() -> list[str]:
+    import tomllib
+
+    from tests.unit.cfn_template import TEMPLATE
+
+    config = tomllib.loads((TEMPLATE.parent / "samconfig.toml").read_text())
+    found = []
+    for environment in ("dev", "prod"):
+        for item in config[environment]["deploy"]["parameters"]["parameter_overrides"]:
+            name, _, value = item.partition("=")
+            if name in SECRET_ARN_PARAMETERS:
+                found.append(value)
+    return found
+
+
+@pytest.mark.parametrize("parameter", SECRET_ARN_PARAMETERS)
+def test_secret_arn_parameters_refuse_placeholders(parameter: str) -> None:
+    # The pattern is checked at parameter validation: a placeholder stops `sam deploy` before any
+    # change set is made.
+    pattern = load_template()["Parameters"][parameter]["AllowedPattern"]
+    for arn in REAL_LOOKING_ARNS:
+        assert re.fullmatch(pattern, arn), arn
+    placeholders = PLACEHOLDER_ARNS + [arn for arn in _samconfig_secret_arns() if "REPLACE" in arn]
+    for arn in placeholders:
+        assert not re.fullmatch(pattern, arn), arn
+    assert bool(re.fullmatch(pattern, "")) is (parameter == "AnthropicApiKeySecretArn")
+
+
 def _alarm(name: str) -> dict[str, Any]:
     return resources("AWS::CloudWatch::Alarm")[name]["Properties"]
 
@@ -174,10 +272,121 @@ def test_the_alarms_the_design_names_exist_and_notify() -> None:
         "TriggerThrottlesAlarm",
         "GenerateThrottlesAlarm",
         "GenerateDurationAlarm",
+        "OfflineTierShareAlarm",
+        "LlmErrorRateAlarm",
+        "DispatchFailuresAlarm",
+        "EventsNotPublishedAlarm",
+        "ApiThrottledRequestsAlarm",
+        "SweeperErrorsAlarm",
+        "GenerateEventAgeAlarm",
     } <= set(alarms)
     for name, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
         assert "docs/operations.md#" in alarm["Properties"]["AlarmDescription"], name
+        assert alarm["Properties"]["OKActions"] == [{"Ref": "AlarmTopic"}], name
+
+
+def test_every_alarm_is_in_the_operations_alarm_table() -> None:
+    from tests.unit.cfn_template import TEMPLATE
+
+    table = (TEMPLATE.parent / "docs" / "operations.md").read_text().split("## Alarms", 1)[1]
+    table = table.split("\n## ", 1)[0]
+    for name in resources("AWS::CloudWatch::Alarm"):
+        assert f"| `{name}` |" in table, name
+
+
+SERVICE = {"Name": "service", "Value": "training-program-generation"}
+
+
+def _queries(alarm: str) -> dict[str, dict[str, Any]]:
+    return {query["Id"]: query for query in _alarm(alarm)["Metrics"]}
+
+
+def _metric(query: dict[str, Any]) -> dict[str, Any]:
+    return query["MetricStat"]["Metric"]
+
+
+def test_offline_tier_share_alarm_divides_the_offline_tier_by_all_tiers() -> None:
+    queries = _queries("OfflineTierShareAlarm")
+    offline, produced = _metric(queries["offline"]), _metric(queries["produced"])
+    assert offline["MetricName"] == produced["MetricName"] == "FallbackTierUsed"
+    assert offline["Dimensions"] == [SERVICE, {"Name": "Tier", "Value": "offline"}]
+    assert produced["Dimensions"] == [SERVICE]  # the total over every tier (tpg.observability)
+    (returned,) = [q for q in queries.values() if q["ReturnData"]]
+    assert "offline" in returned["Expression"] and "produced" in returned["Expression"]
+    assert ">= 5" in returned["Expression"]  # a floor: one offline program at night does not page
+    assert 0 < _alarm("OfflineTierShareAlarm")["Threshold"] < 100
+
+
+def test_llm_error_rate_alarm_divides_429_and_5xx_answers_by_requests() -> None:
+    queries = _queries("LlmErrorRateAlarm")
+    assert _metric(queries["errors"]) == {
+        "Namespace": "TrainingPrograms",
+        "MetricName": "LlmErrorResponses",
+        "Dimensions": [SERVICE],
+    }
+    assert _metric(queries["requests"])["MetricName"] == "LlmRequests"
+    (returned,) = [q for q in queries.values() if q["ReturnData"]]
+    assert "errors" in returned["Expression"] and "requests" in returned["Expression"]
+    assert 0 < _alarm("LlmErrorRateAlarm")["Threshold"] < 100
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "threshold"),
+    [("DispatchFailuresAlarm", "DispatchFailures", 5), ("EventsNotPublishedAlarm", "EventsNotPublished", 1)],
+)
+def test_fault_counter_alarms(alarm: str, metric: str, threshold: int) -> None:
+    properties = _alarm(alarm)
+    assert (properties["Namespace"], properties["MetricName"]) == ("TrainingPrograms", metric)
+    assert properties["Dimensions"] == [SERVICE]
+    assert (properties["Statistic"], properties["Threshold"]) == ("Sum", threshold)
+    assert properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert properties["TreatMissingData"] == "notBreaching"
+
+
+def test_api_throttled_requests_alarm_counts_api_gateway_429s_from_the_access_log() -> None:
+    (metric_filter,) = resources("AWS::Logs::MetricFilter").values()
+    properties = metric_filter["Properties"]
+    assert properties["LogGroupName"] == {"Ref": "ApiAccessLogGroup"}
+    assert '$.status = "429"' in properties["FilterPattern"]
+    # API Gateway's own throttling, not the trigger's daily-quota 429
+    assert '$.error = "Too Many Requests"' in properties["FilterPattern"]
+    (transformation,) = properties["MetricTransformations"]
+    assert transformation["Dimensions"] == [{"Key": "ApiId", "Value": "$.apiId"}]
+    api = resources("AWS::Serverless::HttpApi")["HttpApi"]["Properties"]
+    access_log = api["AccessLogSettings"]["Format"]
+    assert '"apiId":"$context.apiId"' in access_log
+    assert '"status":"$context.status"' in access_log  # a string: the filter compares "429"
+    assert '"error":"$context.error.message"' in access_log
+    alarm = _alarm("ApiThrottledRequestsAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        transformation["MetricNamespace"],
+        transformation["MetricName"],
+    )
+    assert alarm["Namespace"] != "TrainingPrograms"  # not a code metric (test_metrics_contract.py)
+    assert alarm["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "function", "statistic"),
+    [
+        ("SweeperErrorsAlarm", "Errors", "SweeperFunction", "Sum"),
+        ("GenerateThrottlesAlarm", "Throttles", "GenerateFunction", "Sum"),
+        ("TriggerThrottlesAlarm", "Throttles", "TriggerFunction", "Sum"),
+        ("GenerateEventAgeAlarm", "AsyncEventAge", "GenerateFunction", "Maximum"),
+    ],
+)
+def test_lambda_metric_alarms(alarm: str, metric: str, function: str, statistic: str) -> None:
+    properties = _alarm(alarm)
+    assert (properties["Namespace"], properties["MetricName"]) == ("AWS/Lambda", metric)
+    assert properties["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+    assert properties["Statistic"] == statistic
+    assert properties["Threshold"] >= 1
+
+
+def test_the_event_age_alarm_fires_before_events_expire() -> None:
+    max_age = _function("GenerateFunction")["EventInvokeConfig"]["MaximumEventAgeInSeconds"]
+    assert _alarm("GenerateEventAgeAlarm")["Threshold"] < max_age * 1000
 
 
 @pytest.mark.parametrize(

@@ -1,18 +1,42 @@
-"""AWS clients, created on first use with bounded timeouts.
+"""AWS clients, created on first use with bounded timeouts and retries.
 
-Both callers (the async invoke and the EventBridge put) run on a request or a worker path with a
-deadline, and both treat a failure as recoverable (the sweeper re-dispatches; events are best
-effort), so a slow AWS API must fail fast rather than hold the function until it times out.
+Every caller (the async invoke, the EventBridge put, the Secrets Manager read) runs on a request
+or a worker path with a deadline, and treats a failure as recoverable (the sweeper re-dispatches;
+events are best effort; a secret that cannot be read is a 503 the client retries), so a slow AWS
+API must fail fast rather than hold the function until it times out. The trigger's timeout is
+10 s: one call here takes at most `ATTEMPTS x (CONNECT + READ)` plus one back-off (under 1 s).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
+
+# In-region AWS APIs answer in tens of milliseconds: 1 s to connect and 2 s to answer, twice, is
+# ~7 s at worst (a Secrets Manager read on a cold start included), so the trigger still answers
+# (a 503, or the dispatch left to the sweeper) within its 10 s timeout.
+CONNECT_TIMEOUT_SECONDS = 1
+READ_TIMEOUT_SECONDS = 2
+# botocore's `total_max_attempts` counts the first attempt (its `max_attempts` counts retries only).
+ATTEMPTS = 2
 
 
 def client(service: str) -> Any:
     import boto3  # imported on first use, off the cold-start path
     from botocore.config import Config
 
-    config = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
+    )
     return boto3.client(service, config=config)
+
+
+@lru_cache(maxsize=1)
+def secrets_provider() -> Any:
+    """Powertools' Secrets Manager provider (its cache included) on a bounded client; Powertools'
+    default client has botocore's 60 s timeouts and legacy retries (5 attempts)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=client("secretsmanager"))

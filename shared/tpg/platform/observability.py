@@ -67,6 +67,9 @@ class Metric(StrEnum):
     VALIDATION_FAILURES = "ValidationFailures"  # dimension: Level (basic / enhanced)
     LLM_REQUESTS = "LlmRequests"
     LLM_RETRIES = "LlmRetries"
+    # LLM HTTP requests answered 429 or 5xx (529 overloaded included), or a stream's error event of
+    # those kinds: the numerator of the LLM error-rate alarm (over LLM_REQUESTS).
+    LLM_ERROR_RESPONSES = "LlmErrorResponses"  # dimension: Kind (rate_limited / server_error)
     LLM_TOKENS = "LlmTokens"  # dimension: Kind (input / output / cache_read / cache_write)
     LLM_LATENCY = "LlmLatency"
     RESULT_CACHE_HITS = "ResultCacheHits"

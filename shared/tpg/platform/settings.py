@@ -150,9 +150,10 @@ class Settings(BaseModel):
             return plain.get_secret_value()
         if arn is None:
             return None
-        from aws_lambda_powertools.utilities import parameters  # only where secrets live in AWS
+        from tpg.platform.aws import secrets_provider  # only where secrets live in AWS
 
-        return parameters.get_secret(arn, max_age=self.secrets_max_age_seconds)
+        value = secrets_provider().get(arn, max_age=self.secrets_max_age_seconds)
+        return value.decode() if isinstance(value, bytes) else value
 
 
 @lru_cache(maxsize=1)

@@ -133,6 +133,23 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def error_kind(exc: anthropic.APIStatusError) -> str | None:
+    """The LlmErrorResponses kind of an error answer: `rate_limited` (429, a stream's
+    rate_limit_error), `server_error` (5xx, 529 overloaded, a stream's api/overloaded error), else None."""
+    if exc.status_code == 200:  # an SSE `error` event inside a 200 stream
+        return _STREAM_ERROR_KINDS.get(_stream_error_type(exc) or "")
+    if exc.status_code == 429:
+        return "rate_limited"
+    return "server_error" if exc.status_code >= 500 else None
+
+
+_STREAM_ERROR_KINDS = {
+    "rate_limit_error": "rate_limited",
+    "overloaded_error": "server_error",
+    "api_error": "server_error",
+}
+
+
 def _stream_error_type(exc: anthropic.APIStatusError) -> str | None:
     if getattr(exc, "type", None):
         return exc.type
@@ -330,6 +347,20 @@ class ClaudeProvider:
         return replace(answer, usage=replace(answer.usage, requests=spent().requests))
 
     def _stream_once(
+        self,
+        messages: list[MessageParam],
+        max_tokens: int,
+        expected_chars: int,
+        on_progress: Callable[[int], None],
+    ) -> _Answer:
+        try:
+            return self._stream_request(messages, max_tokens, expected_chars, on_progress)
+        except anthropic.APIStatusError as exc:
+            if (kind := error_kind(exc)) is not None:
+                count(Metric.LLM_ERROR_RESPONSES, dimensions={"Kind": kind})
+            raise
+
+    def _stream_request(
         self,
         messages: list[MessageParam],
         max_tokens: int,
