@@ -107,3 +107,10 @@ program-report: $(STAMP)
 preflight: $(STAMP)
 	@test -n "$(ENV)" || { echo "make preflight ENV=dev|prod"; exit 2; }
 	$(BIN)/python -m tpg_local.preflight --env $(ENV) $(PREFLIGHT_ARGS)
+
+# The integration and e2e suites with the code under test logging in as a member of the application
+# role tpg_app (not the owner of the tables; tests/conftest.py, TPG_TEST_APP_ROLE); the test databases
+# are created, migrated and inspected as the owner. On EXTERNAL_DATABASE_URL's server when set here.
+.PHONY: test-app-role
+test-app-role: $(STAMP)
+	TPG_TEST_APP_ROLE=1 DATABASE_URL=$(EXTERNAL_DATABASE_URL) $(BIN)/pytest tests/integration tests/e2e

@@ -6,6 +6,9 @@ the machine's PostgreSQL), else on the embedded server; it is dropped at the end
 TPG_TEST_POOLER_PORT set (`make test-pgbouncer`, `tpg_local.pgbouncer`), the `database` fixture hands
 the code under test the same database through the transaction-mode PgBouncer on that port, while
 creating, migrating, truncating and dropping it, and the `sql` fixture, stay direct.
+With TPG_TEST_APP_ROLE=1 (`make test-app-role`), the `database` fixture hands the code a URL that logs
+in as a throwaway LOGIN role IN ROLE tpg_app (the application role, not the owner; trust auth on
+127.0.0.1, no password); the admin work and the `sql` fixture stay the owner's.
 
 The handlers get their collaborators the way they get them in Lambda, through their composition
 roots (`functions/*/app.py`, `dependencies`): the `handlers` fixture installs explicit settings (the
@@ -33,6 +36,8 @@ from tpg_local.wiring import Wiring, reset_handlers
 TEST_JWT_SECRET = "test-secret-for-the-suite-0123456789abcdef"
 _ADMIN_URL = os.environ.get("DATABASE_URL")  # read once, before any test changes the environment
 POOLER_PORT = os.environ.get("TPG_TEST_POOLER_PORT")  # set: the code under test goes through PgBouncer
+APP_ROLE = os.environ.get("TPG_TEST_APP_ROLE") == "1"  # set: the code under test logs in as tpg_app's member
+needs_owner = pytest.mark.skipif(APP_ROLE, reason="the code under test needs the owner's rights here")
 
 
 def through_pooler(url: str) -> str:
@@ -85,12 +90,32 @@ def database_url(database_server_url: str) -> Iterator[str]:
     drop_database(database_server_url, name)
 
 
+@pytest.fixture(scope="session")
+def app_role_url(database_url: str) -> Iterator[str]:
+    """`database_url` logging in as a new LOGIN role IN ROLE tpg_app (dropped at the end)."""
+    from psycopg import sql as pgsql
+
+    role = f"tpg_app_login_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("CREATE ROLE {} LOGIN IN ROLE tpg_app").format(pgsql.Identifier(role)))
+    yield psycopg.conninfo.make_conninfo(database_url, user=role, password=None)
+    db.close_all()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(role)))
+
+
+@pytest.fixture(scope="session")
+def code_url(request: pytest.FixtureRequest, database_url: str) -> str:
+    """The URL the code under test connects with: the owner's, or the app role's (TPG_TEST_APP_ROLE)."""
+    return request.getfixturevalue("app_role_url") if APP_ROLE else database_url
+
+
 @pytest.fixture
-def database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def database(database_url: str, code_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A migrated, empty database (DATABASE_URL points at it for the local tooling's subprocesses)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("TRUNCATE profiles, onboarding_responses, subscriptions, training_programs CASCADE")
-    url = through_pooler(database_url)
+    url = through_pooler(code_url)
     monkeypatch.setenv("DATABASE_URL", url)
     db.close_all()
     yield url

@@ -205,20 +205,35 @@ CREATE POLICY generation_requests_own ON public.generation_requests AS PERMISSIV
     WITH CHECK ((user_id = ( SELECT public.request_user_id() AS request_user_id)));
 CREATE POLICY onboarding_responses_own ON public.onboarding_responses AS PERMISSIVE FOR ALL TO tpg_api_user
     USING ((user_id = ( SELECT public.request_user_id() AS request_user_id)));
+CREATE POLICY onboarding_responses_service ON public.onboarding_responses AS PERMISSIVE FOR SELECT TO tpg_app
+    USING (true);
 CREATE POLICY profiles_own ON public.profiles AS PERMISSIVE FOR ALL TO tpg_api_user
     USING ((id = ( SELECT public.request_user_id() AS request_user_id)));
+CREATE POLICY profiles_service ON public.profiles AS PERMISSIVE FOR SELECT TO tpg_app
+    USING (true);
 CREATE POLICY subscriptions_own ON public.subscriptions AS PERMISSIVE FOR ALL TO tpg_api_user
     USING ((user_id = ( SELECT public.request_user_id() AS request_user_id)));
 CREATE POLICY training_programs_own ON public.training_programs AS PERMISSIVE FOR ALL TO tpg_api_user
     USING ((user_id = ( SELECT public.request_user_id() AS request_user_id)))
     WITH CHECK ((user_id = ( SELECT public.request_user_id() AS request_user_id)));
+CREATE POLICY training_programs_service ON public.training_programs AS PERMISSIVE FOR SELECT TO tpg_app
+    USING (true);
+CREATE POLICY training_programs_service_update ON public.training_programs AS PERMISSIVE FOR UPDATE TO tpg_app
+    USING (true)
+    WITH CHECK (true);
 
 GRANT EXECUTE ON FUNCTION public.active_subscriptions(for_user uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION public.active_subscriptions(for_user uuid) TO tpg_app;
 GRANT EXECUTE ON FUNCTION public.generation_quota(for_user uuid, default_quota integer) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION public.generation_quota(for_user uuid, default_quota integer) TO tpg_app;
 GRANT INSERT, SELECT ON TABLE public.generation_requests TO tpg_api_user;
 GRANT SELECT ON TABLE public.onboarding_responses TO tpg_api_user;
+GRANT SELECT ON TABLE public.onboarding_responses TO tpg_app;
 GRANT SELECT ON TABLE public.profiles TO tpg_api_user;
+GRANT SELECT ON TABLE public.profiles TO tpg_app;
 GRANT EXECUTE ON FUNCTION public.request_user_id() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION public.request_user_id() TO tpg_app;
 GRANT SELECT ON TABLE public.subscription_tiers TO tpg_api_user;
 GRANT SELECT ON TABLE public.subscriptions TO tpg_api_user;
 GRANT INSERT, SELECT, UPDATE ON TABLE public.training_programs TO tpg_api_user;
+GRANT SELECT, UPDATE ON TABLE public.training_programs TO tpg_app;

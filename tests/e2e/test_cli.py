@@ -11,6 +11,8 @@ import uuid
 
 import pytest
 
+from tests.conftest import needs_owner
+
 
 def _tpg(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -24,6 +26,7 @@ def _env(database: str) -> dict[str, str]:
     return env
 
 
+@needs_owner  # `tpg demo` migrates and seeds: local tooling, run with the owner's URL
 def test_demo_shows_the_status_changing_and_a_program(database) -> None:
     result = _tpg("demo", env=_env(database))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -33,6 +36,7 @@ def test_demo_shows_the_status_changing_and_a_program(database) -> None:
     assert "Week 1" in out and "Day 1" in out
 
 
+@needs_owner  # `tpg migrate` and `tpg seed` need the owner's URL
 def test_migrate_seed_and_token(database) -> None:
     env = _env(database)
     assert _tpg("migrate", env=env).stdout.strip() == "database is up to date"
@@ -77,6 +81,7 @@ def test_the_traceback_is_there_with_tpg_debug() -> None:
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
+@needs_owner  # `tpg serve` migrates before it binds: the owner's URL
 def test_a_port_in_use_is_one_line_exit_1(database) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", _free_port()))

@@ -13,8 +13,11 @@ import time
 
 import pytest
 
+from tests.conftest import needs_owner
 from tests.support import new_user
 from tpg_local.client import call
+
+pytestmark = needs_owner  # `tpg serve` migrates at start: local tooling, run with the owner's URL
 
 LEASE_SECONDS = 960  # the default lease: what a killed server would leave behind
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from tests.chaos.campaign import run_campaign
+from tests.conftest import needs_owner
+
+pytestmark = needs_owner  # the campaign seeds its users on the URL it is given (tests/chaos/campaign.py)
 
 
 def test_under_random_faults_nothing_is_stuck_and_no_attempt_calls_the_llm_twice(database) -> None:

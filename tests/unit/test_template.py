@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from tests.unit.cfn_template import dashboard_body, dashboard_source, load_template, resources
+from tests.unit.cfn_template import (
+    conditions,
+    created,
+    dashboard_body,
+    dashboard_source,
+    failed_rules,
+    load_template,
+    parameter_values,
+    resources,
+)
 from tpg.platform.settings import Settings
 
 FUNCTIONS = ("TriggerFunction", "GenerateFunction", "SweeperFunction")
@@ -119,7 +128,7 @@ def test_sweeper_runs_on_a_schedule() -> None:
 
 def test_no_wildcard_iam_resource_except_documented_ones() -> None:
     roles = resources("AWS::IAM::Role")
-    assert set(roles) == {"TriggerRole", "GenerateRole", "SweeperRole"}
+    assert set(roles) == {"TriggerRole", "GenerateRole", "SweeperRole", "DatabaseProxyRole"}
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name
         for policy in role["Properties"]["Policies"]:
@@ -208,7 +217,13 @@ def test_the_alarm_topic_uses_a_key_cloudwatch_may_use() -> None:
     assert len(statements) == 2
 
 
-SECRET_ARN_PARAMETERS = ("DatabaseUrlSecretArn", "JwtSecretArn", "AnthropicApiKeySecretArn")
+SECRET_ARN_PARAMETERS = (
+    "DatabaseUrlSecretArn",
+    "JwtSecretArn",
+    "AnthropicApiKeySecretArn",
+    "DatabaseCredentialsSecretArn",
+)
+OPTIONAL_SECRET_ARN_PARAMETERS = {"AnthropicApiKeySecretArn", "DatabaseCredentialsSecretArn"}
 REAL_LOOKING_ARNS = [
     "arn:aws:secretsmanager:eu-west-1:210987654321:secret:tpg/prod/database-url-a1B2c3",
     "arn:aws:secretsmanager:us-east-1:555566667777:secret:jwt-Xy9Zq0",
@@ -254,7 +269,7 @@ def test_secret_arn_parameters_refuse_placeholders(parameter: str) -> None:
     placeholders = PLACEHOLDER_ARNS + [arn for arn in _samconfig_secret_arns() if "REPLACE" in arn]
     for arn in placeholders:
         assert not re.fullmatch(pattern, arn), arn
-    assert bool(re.fullmatch(pattern, "")) is (parameter == "AnthropicApiKeySecretArn")
+    assert bool(re.fullmatch(pattern, "")) is (parameter in OPTIONAL_SECRET_ARN_PARAMETERS)
 
 
 def _alarm(name: str) -> dict[str, Any]:
@@ -448,3 +463,207 @@ def test_every_environment_in_samconfig_sets_the_token_issuer() -> None:
     for environment in ("dev", "prod"):
         overrides = config[environment]["deploy"]["parameters"]["parameter_overrides"]
         assert any(item.startswith("JwtIssuer=https://") for item in overrides), environment
+
+
+# ---------------------------------------------------------------- network and database access
+ANTHROPIC_KEY = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:tpg/anthropic-a1B2c3"
+CREDENTIALS = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:tpg/db-login-a1B2c3"
+VPC = {"VpcSubnetIds": "subnet-0a,subnet-0b", "VpcSecurityGroupIds": "sg-0a", "VpcId": "vpc-0123abcd"}
+ENDPOINTS = {
+    "SecretsManagerVpcEndpoint",
+    "LambdaVpcEndpoint",
+    "EventBridgeVpcEndpoint",
+    "XRayVpcEndpoint",
+    "VpcEndpointSecurityGroup",
+}
+PROXY = {"DatabaseProxy", "DatabaseProxyTargetGroup", "DatabaseProxyRole", "DatabaseProxySecurityGroup"}
+NETWORK = ENDPOINTS | PROXY | {"FunctionSecurityGroup"}
+
+
+def _deploy(**overrides: str) -> dict[str, Any]:
+    return parameter_values(AnthropicApiKeySecretArn=ANTHROPIC_KEY, **overrides)
+
+
+def test_the_defaults_create_no_network_resources_and_pass_the_rules() -> None:
+    parameters = _deploy()
+    assert created(parameters).isdisjoint(NETWORK)
+    assert failed_rules(parameters) == set()
+    # every new resource is conditional: nothing of it reaches a new account uninvited
+    for name in NETWORK:
+        assert resources()[name]["Condition"] in {
+            "HasVpcEndpoints",
+            "HasDatabaseProxy",
+            "HasFunctionSecurityGroup",
+        }, name
+    # a VPC alone (the existing option) still creates none of it
+    assert created(_deploy(**VPC)).isdisjoint(NETWORK)
+    assert failed_rules(_deploy(**VPC)) == set()
+
+
+def test_vpc_endpoints_only_when_asked_and_only_in_a_vpc() -> None:
+    parameters = _deploy(CreateVpcEndpoints="true", **VPC)
+    assert failed_rules(parameters) == set()
+    assert created(parameters) & NETWORK == ENDPOINTS | {"FunctionSecurityGroup"}
+    assert load_template()["Parameters"]["CreateVpcEndpoints"]["Default"] == "false"
+    # asked for without a VPC: the deploy stops, and nothing would be created from half a set
+    for missing in ({"VpcId": ""}, {"VpcSubnetIds": "", "VpcSecurityGroupIds": ""}):
+        half = _deploy(CreateVpcEndpoints="true", **{**VPC, **missing})
+        assert "VpcEndpointsNeedVpc" in failed_rules(half), missing
+        assert created(half).isdisjoint(NETWORK), missing
+
+
+@pytest.mark.parametrize(
+    ("target", "property_"),
+    [
+        ("DatabaseProxyTargetClusterId", "DBClusterIdentifiers"),
+        ("DatabaseProxyTargetInstanceId", "DBInstanceIdentifiers"),
+    ],
+)
+def test_the_proxy_only_with_a_target_and_its_login(target: str, property_: str) -> None:
+    parameters = _deploy(DatabaseCredentialsSecretArn=CREDENTIALS, **{target: "tpg-db"}, **VPC)
+    assert failed_rules(parameters) == set()
+    assert created(parameters) & NETWORK == PROXY | {"FunctionSecurityGroup"}
+    group = resources()["DatabaseProxyTargetGroup"]["Properties"]
+    other = ({"DBClusterIdentifiers", "DBInstanceIdentifiers"} - {property_}).pop()
+    chosen = conditions(parameters)["HasDatabaseProxyCluster"]
+    assert group[property_]["Fn::If"][1 if chosen else 2] == [{"Ref": target}]
+    assert group[other]["Fn::If"][1 if chosen else 2] == {"Ref": "AWS::NoValue"}
+    # without the login secret or the VPC the deploy stops; nothing is created from half a set
+    for missing in ({"DatabaseCredentialsSecretArn": ""}, {"VpcId": ""}, {"VpcSubnetIds": ""}):
+        blank = parameter_values(**missing)
+        half = {**parameters, **{name: blank[name] for name in missing}}
+        assert "DatabaseProxyNeedsVpcAndCredentials" in failed_rules(half), missing
+        assert created(half).isdisjoint(PROXY), missing
+
+
+def test_the_proxy_takes_one_target_not_two() -> None:
+    both = _deploy(
+        DatabaseCredentialsSecretArn=CREDENTIALS,
+        DatabaseProxyTargetClusterId="tpg-aurora",
+        DatabaseProxyTargetInstanceId="tpg-rds",
+        **VPC,
+    )
+    assert "DatabaseProxyHasOneTarget" in failed_rules(both)
+    for name in ("DatabaseProxyTargetClusterId", "DatabaseProxyTargetInstanceId"):
+        pattern = load_template()["Parameters"][name]["AllowedPattern"]
+        for value, allowed in [("", True), ("tpg-db-1", True), ("1db", False), ("db--x", False)]:
+            assert bool(re.fullmatch(pattern, value)) is allowed, (name, value)
+
+
+def test_the_proxy_requires_tls_and_logs_in_with_the_credentials_secret() -> None:
+    proxy = resources("AWS::RDS::DBProxy")["DatabaseProxy"]["Properties"]
+    assert proxy["EngineFamily"] == "POSTGRESQL"
+    assert proxy["RequireTLS"] is True
+    (auth,) = proxy["Auth"]
+    assert auth["AuthScheme"] == "SECRETS"
+    assert auth["IAMAuth"] == "DISABLED"
+    # the username/password JSON secret, never the URL secret the functions read
+    assert auth["SecretArn"] == {"Ref": "DatabaseCredentialsSecretArn"}
+    assert proxy["RoleArn"] == {"Fn::GetAtt": ["DatabaseProxyRole", "Arn"]}
+    assert proxy["VpcSubnetIds"] == {"Ref": "VpcSubnetIds"}
+    assert proxy["VpcSecurityGroupIds"] == [{"Ref": "DatabaseProxySecurityGroup"}]
+    group = resources()["DatabaseProxyTargetGroup"]["Properties"]
+    assert group["DBProxyName"] == {"Ref": "DatabaseProxy"}
+    # a full pool answers before the trigger's timeout does
+    assert group["ConnectionPoolConfigurationInfo"]["ConnectionBorrowTimeout"] < _setting(
+        "TriggerFunction", "Timeout"
+    )
+
+
+def test_the_proxy_role_reads_only_the_credentials_secret() -> None:
+    role = resources("AWS::IAM::Role")["DatabaseProxyRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "rds.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (policy,) = role["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement == {
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": {"Ref": "DatabaseCredentialsSecretArn"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("group", "port"), [("VpcEndpointSecurityGroup", 443), ("DatabaseProxySecurityGroup", 5432)]
+)
+def test_the_proxy_and_the_endpoints_admit_only_the_functions(group: str, port: int) -> None:
+    properties = resources("AWS::EC2::SecurityGroup")[group]["Properties"]
+    assert properties["VpcId"] == {"Ref": "VpcId"}
+    (ingress,) = properties["SecurityGroupIngress"]
+    assert (ingress["IpProtocol"], ingress["FromPort"], ingress["ToPort"]) == ("tcp", port, port)
+    assert ingress["SourceSecurityGroupId"] == {"Ref": "FunctionSecurityGroup"}
+    assert "CidrIp" not in ingress
+    # ... and the functions carry that group, next to the given ones
+    groups = _globals()["VpcConfig"]["Fn::If"][1]["SecurityGroupIds"]["Fn::If"]
+    assert groups[0] == "HasFunctionSecurityGroup"
+    assert "FunctionSecurityGroup" in str(groups[1]) and "VpcSecurityGroupIds" in str(groups[1])
+    assert groups[2] == {"Ref": "VpcSecurityGroupIds"}
+
+
+def _endpoint_services() -> dict[str, str]:
+    found = {}
+    for name, endpoint in resources("AWS::EC2::VPCEndpoint").items():
+        properties = endpoint["Properties"]
+        assert properties["VpcEndpointType"] == "Interface"
+        assert properties["PrivateDnsEnabled"] is True
+        assert properties["SubnetIds"] == {"Ref": "VpcSubnetIds"}
+        assert properties["SecurityGroupIds"] == [{"Ref": "VpcEndpointSecurityGroup"}]
+        found[properties["ServiceName"]["Fn::Sub"].rsplit(".", 1)[1]] = name
+    return found
+
+
+def test_there_is_an_endpoint_for_every_aws_service_the_code_calls() -> None:
+    from tests.unit.cfn_template import TEMPLATE
+
+    source = "\n".join(p.read_text() for p in (TEMPLATE.parent / "shared" / "tpg").rglob("*.py"))
+    called = set(re.findall(r"\bclient\(\"([a-z0-9-]+)\"\)", source))
+    assert called == {"secretsmanager", "lambda", "events"}, called  # a new client: a new endpoint?
+    assert set(_endpoint_services()) == called | {"xray"}  # the trace segments (Tracing: Active)
+
+
+def test_endpoint_policies_admit_only_what_the_functions_do() -> None:
+    granted: dict[str, list[Any]] = {}
+    for role in ("TriggerRole", "GenerateRole", "SweeperRole"):
+        statements = resources()[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        for statement in _statements(statements):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for action in actions:
+                granted.setdefault(action, []).append(statement["Resource"])
+    for service, name in _endpoint_services().items():
+        (statement,) = resources()[name]["Properties"]["PolicyDocument"]["Statement"]
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            assert action.startswith(f"{service}:") and action in granted, (name, action)
+        if statement["Resource"] == "*":
+            assert set(actions) <= WILDCARD_ALLOWED_ACTIONS, name
+            continue
+        # every resource the endpoint admits is one some role is granted
+        admitted = _statements([{"Effect": "Allow", "Resource": statement["Resource"]}])[0]["Resource"]
+        branches = (
+            admitted["Fn::If"][1:] if isinstance(admitted, dict) and "Fn::If" in admitted else [admitted]
+        )
+        roles_resources = str(granted[actions[0]])
+        for branch in branches:
+            for resource in branch if isinstance(branch, list) else [branch]:
+                assert str(resource) in roles_resources, (name, resource)
+
+
+def test_the_operations_guide_documents_network_and_database_access() -> None:
+    from tests.unit.cfn_template import TEMPLATE
+
+    text = (TEMPLATE.parent / "docs" / "operations.md").read_text()
+    section = text.split("## Network and database access", 1)[1].split("\n## ", 1)[0]
+    for needle in (
+        "VpcId",
+        "CreateVpcEndpoints",
+        "DatabaseProxyTargetClusterId",
+        "DatabaseProxyTargetInstanceId",
+        "DatabaseCredentialsSecretArn",
+        "6543",
+        "api.anthropic.com",
+        "NAT",
+        "OfflineTierShareAlarm",
+        "DatabaseProxyEndpoint",
+    ):
+        assert needle in section, needle

@@ -85,7 +85,8 @@ def error_response(error: AppError) -> dict[str, Any]:
 # they are spelled on the wire, and the list's query parameters). Any other name in an error's
 # location came from the caller (an unknown key) and is never repeated.
 SCHEMA_FIELDS = frozenset(
-    {field.alias or name for name, field in CreateProgramRequest.model_fields.items()} | {"limit", "cursor"}
+    {field.alias or name for name, field in CreateProgramRequest.model_fields.items()}
+    | {"limit", "cursor", "deep"}
 )
 _SOURCES = ("body", "query", "path")
 _OBJECT_TYPES = frozenset({"model_type", "model_attributes_type", "dict_type"})

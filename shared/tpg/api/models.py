@@ -7,7 +7,7 @@ bodies explicitly.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -83,5 +83,23 @@ class ProgramList(ApiModel):
     next_cursor: str | None
 
 
+CheckResult = Literal["ok", "failed"]
+
+
+class ReadinessChecks(ApiModel):
+    """`GET /health?deep=true`: each check's result, never why it failed (that is in the logs)."""
+
+    database: CheckResult
+    auth: CheckResult
+
+
 class HealthResponse(ApiModel):
     status: str
+    # Only with deep=true (every check passed); `GET /health` alone checks nothing.
+    checks: ReadinessChecks | None = None
+
+
+class NotReadyResponse(ErrorResponse):
+    """503 of `GET /health?deep=true`: the error envelope and which checks failed."""
+
+    checks: ReadinessChecks

@@ -8,7 +8,8 @@ function of `tpg.api.service` each, with the dependencies the trigger handler's 
 built (`ApiDependencies`), which `handle` puts in the resolver's context.
 
 No request can make the API answer 5xx or log an ERROR: whatever the caller sends is refused
-with a 4xx before it reaches the service or SQL.
+with a 4xx before it reaches the service or SQL. The one 5xx a well-formed request gets is the
+deep health check's 503 (`GET /health?deep=true`), which reports the stack, not the request.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ from tpg.api.models import (
     CreateProgramRequest,
     ErrorResponse,
     HealthResponse,
+    NotReadyResponse,
     ProgramList,
     ProgramResponse,
+    ReadinessChecks,
 )
 from tpg.api.service import ApiDependencies
 from tpg.platform.errors import (
@@ -352,9 +355,48 @@ def retry_program(program_id: str) -> Response[AcceptedResponse]:
     return _accepted(pid)
 
 
-@app.get("/health", summary="Liveness")
-def health() -> HealthResponse:
-    return HealthResponse(status="ok")
+@app.get(
+    "/health",
+    summary="Liveness; with deep=true, readiness (database and auth configuration)",
+    description=(
+        "Without `deep` (or with deep=false): 200 as soon as the function runs; nothing is checked. "
+        "With deep=true: one `SELECT 1` against the database and a check that the JWT signing "
+        "secret (and the JWKS URL, when configured) resolve; 200 when both pass, else 503 naming "
+        "the failed checks. Public: run it after a deploy, not as a frequent probe."
+    ),
+    responses={
+        200: {
+            "description": "Alive (shallow), or ready (deep=true)",
+            "content": {"application/json": {"model": HealthResponse}},
+        },
+        422: _errors(422)[422],
+        503: {
+            "description": "deep=true: a check failed (`checks` names which; the logs say why)",
+            "content": {"application/json": {"model": NotReadyResponse}},
+        },
+    },
+)
+def health(deep: Annotated[bool, Query()] = False) -> Response[str]:
+    if not deep:
+        return _json(200, HealthResponse(status="ok"))
+    passed = service.check_readiness(_deps())
+    checks = ReadinessChecks.model_validate({name: "ok" if ok else "failed" for name, ok in passed.items()})
+    if all(passed.values()):
+        return _json(200, HealthResponse(status="ok", checks=checks))
+    failed = ", ".join(name for name, ok in passed.items() if not ok)
+    error = ServiceUnavailable(f"Not ready: {failed}.")
+    body = NotReadyResponse.model_validate(
+        {"error": {"code": error.code, "message": error.message}, "checks": checks}
+    )
+    return _json(503, body, headers=error_headers(error))
+
+
+def _json(
+    status: int, body: HealthResponse | NotReadyResponse, headers: dict[str, str] | None = None
+) -> Response[str]:
+    return Response(
+        status, "application/json", body.model_dump_json(by_alias=True, exclude_none=True), headers
+    )
 
 
 @app.get("/openapi.json", include_in_schema=False)

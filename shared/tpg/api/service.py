@@ -1,13 +1,16 @@
-"""What the HTTP API does, independent of HTTP: accept, read, list and retry generations."""
+"""What the HTTP API does, independent of HTTP: accept, read, list and retry generations, and
+check that the stack is ready to serve them."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from tpg.api.models import (
@@ -27,7 +30,7 @@ from tpg.platform.errors import (
     QuotaExceeded,
     SubscriptionRequired,
 )
-from tpg.platform.observability import Metric, count, logger
+from tpg.platform.observability import Metric, count, describe_unexpected, logger
 from tpg.platform.settings import Settings
 from tpg.store import repository
 from tpg.store.db import Database
@@ -118,6 +121,48 @@ def retry_generation(deps: ApiDependencies, user_id: UUID, program_id: UUID) -> 
     if not outcome.retried:  # a concurrent retry of the same program won
         raise NotRetryable()
     _dispatch(deps.dispatcher, program_id, reason="retry")
+
+
+def check_readiness(deps: ApiDependencies) -> dict[str, bool]:
+    """The readiness checks of `GET /health?deep=true`, by name: True when the check passed.
+
+    - database: one `SELECT 1` through the API's own `Database` (its connection, its connect
+      timeout, the statement timeout that travels with every statement): one round trip.
+    - auth: the JWT signing secret resolves (plain, or read from Secrets Manager through the
+      Powertools cache: at most one call per max age) to a non-empty value, and the JWKS URL, when
+      one is configured, is a usable https URL. The key set itself is not fetched: an anonymous
+      request never makes the service call out.
+
+    Every check runs, whatever the others do; a failure is logged (a WARNING with the check's name
+    and the exception's type and place, never its message) and answered by name only.
+    """
+    return {
+        "database": _passes("database", lambda: _database_answers(deps)),
+        "auth": _passes("auth", lambda: _auth_resolves(deps.settings)),
+    }
+
+
+def _passes(check: str, run: Callable[[], bool]) -> bool:
+    try:
+        passed = run()
+    except Exception as exc:  # any failure is the check's: never a 500, never the driver's words
+        logger.warning("readiness check failed", extra={"check": check, **describe_unexpected(exc)})
+        return False
+    if not passed:
+        logger.warning("readiness check failed", extra={"check": check, "error_type": "unexpected value"})
+    return passed
+
+
+def _database_answers(deps: ApiDependencies) -> bool:
+    row = deps.db.fetch_one("SELECT 1 AS ready")
+    return row is not None and row.get("ready") == 1
+
+
+def _auth_resolves(settings: Settings) -> bool:
+    if not settings.jwt_signing_secret:
+        return False
+    url = settings.jwt_jwks_url
+    return url is None or bool(urlsplit(url).hostname)
 
 
 def _quota_error(resets_in: int | None) -> QuotaExceeded:
