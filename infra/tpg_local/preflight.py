@@ -217,22 +217,24 @@ def check_static(env: Environment, report: Report, account_concurrency: int) -> 
 def check_concurrency(o: dict[str, str], report: Report, account_concurrency: int) -> None:
     value = o.get("GenerateReservedConcurrency")
     if value is None:
-        report.notes.append("GenerateReservedConcurrency not set: the template's default (5) applies")
-        value = "5"
+        report.notes.append("GenerateReservedConcurrency not set: the template's default (0: none reserved)")
+        value = "0"
     try:
         reserved = int(value)
     except ValueError:
         report.problem(
-            "GenerateReservedConcurrency", f"{value!r} is not a whole number; set 1-{TEMPLATE_MAX_RESERVED}"
+            "GenerateReservedConcurrency", f"{value!r} is not a whole number; set 0-{TEMPLATE_MAX_RESERVED}"
         )
         reserved = None
     if reserved is not None:
         allowed = account_concurrency - LAMBDA_MIN_UNRESERVED
-        if not 1 <= reserved <= TEMPLATE_MAX_RESERVED:
+        if not 0 <= reserved <= TEMPLATE_MAX_RESERVED:
             report.problem(
                 "GenerateReservedConcurrency",
-                f"{reserved} is outside the template's 1-{TEMPLATE_MAX_RESERVED}",
+                f"{reserved} is outside the template's 0-{TEMPLATE_MAX_RESERVED} (0: none reserved)",
             )
+        elif reserved == 0:
+            pass  # nothing reserved: deploys on any account, generate shares the account's pool
         elif reserved > allowed:
             report.problem(
                 "GenerateReservedConcurrency",
@@ -391,6 +393,13 @@ def run(
         quota = account_concurrency_quota(env.region)
         if quota is not None:
             report.notes.append(f"account concurrency quota in {env.region}: {quota}")
+    if quota is None and env.name == "prod":
+        # A reservation checked against an assumed quota is no check: a new account has 10.
+        report.problem(
+            "GenerateReservedConcurrency",
+            "the account's concurrency quota is unknown; pass --account-concurrency N or run with AWS "
+            "credentials (--check-aws)",
+        )
     check_static(env, report, quota if quota is not None else DEFAULT_ACCOUNT_CONCURRENCY)
     if use_aws:
         check_aws(env, report)

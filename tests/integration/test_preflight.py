@@ -51,7 +51,11 @@ def _write_config(tmp_path: Path, overrides: dict[str, str], env: str = "prod") 
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
-    code = preflight.main(list(args))
+    # The account quota is given unless a test is about it (prod refuses to guess it).
+    quota = (
+        [] if "--account-concurrency" in args or "--no-quota" in args else ["--account-concurrency", "1000"]
+    )
+    code = preflight.main([a for a in args if a != "--no-quota"] + quota)
     out, err = capsys.readouterr()
     return code, [line for line in err.splitlines() if line], out
 
@@ -261,3 +265,17 @@ def test_check_aws_without_credentials_is_a_problem(tmp_path: Path, capsys, monk
     code, problems, _ = _run(capsys, "--env", "prod", "--config", str(config), "--check-aws")
     assert code == 1
     assert problems[0].startswith("preflight: prod: AWS: --check-aws but no AWS credentials found")
+
+
+def test_prod_without_a_known_quota_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """450 reserved environments on a new account (quota 10) would fail the deploy: prod must know."""
+    code, problems, _ = _run(capsys, "--env", "prod", "--no-check-aws", "--no-quota")
+    assert code == 1
+    assert any("concurrency quota is unknown" in line for line in problems)
+
+
+def test_no_reservation_needs_no_quota() -> None:
+    """GenerateReservedConcurrency=0 (the template's default) reserves nothing: fine on any account."""
+    report = preflight.Report(env="dev")
+    preflight.check_concurrency({"GenerateReservedConcurrency": "0"}, report, 10)
+    assert report.problems == []
