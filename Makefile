@@ -3,21 +3,24 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NODE_STAMP := clients/js/node_modules/.installed
 
 .PHONY: help install demo serve test test-external lint format validate build bench chaos fuzz clean
 
 help:
 	@echo "make demo      run the main job end to end on embedded defaults"
-	@echo "make test      run the test suite (unit, integration, e2e)"
+	@echo "make test      run the test suite (the client package's checks, unit, integration, e2e, browser)"
 	@echo "make serve     the local stack on http://127.0.0.1:3000"
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make chaos     the fault-injection campaign (300 generations)"
 	@echo "make bench     benchmarks against their floors -> docs/performance.md"
+	@echo "make llm-eval  the Claude path's evaluation (real API via Message Batches, else the fake) -> docs/llm-eval.md"
 	@echo "make program-report  test profiles x 4/8/12 weeks, validator mutations -> docs/program-quality.md"
 	@echo "make fuzz      schemathesis against the local stack's OpenAPI (>= 1,000 requests)"
 	@echo "make validate  sam validate --lint"
 	@echo "make build     sam build (the arm64 layer and functions, no container)"
 	@echo "make lock      regenerate requirements-dev.lock and shared/requirements.txt from pyproject.toml"
+	@echo "make openapi   rewrite clients/js/openapi.json and the client's generated types after an API change"
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.x (3.11+)"; exit 1; }
@@ -29,14 +32,34 @@ $(STAMP): pyproject.toml requirements-dev.lock
 
 install: $(STAMP)
 
+# The client package's development tools (TypeScript, openapi-typescript; React and axe-core for the
+# browser tests), exactly as clients/js/package-lock.json pins them.
+$(NODE_STAMP): clients/js/package.json clients/js/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js 18+ with npm"; exit 1; }
+	cd clients/js && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 demo: $(STAMP)
 	$(BIN)/tpg demo
 
 serve: $(STAMP)
 	$(BIN)/tpg serve
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
+	$(MAKE) --no-print-directory test-js
 	$(BIN)/pytest
+
+# The client package (clients/js): its generated types current, `tsc --noEmit` over it, its Node tests.
+.PHONY: test-js
+test-js: $(NODE_STAMP)
+	cd clients/js && npm run --silent check
+
+# The OpenAPI document as a file (clients/js/openapi.json) and the client's types generated from it
+# (tests/unit/test_openapi_file.py and `make test-js` fail while either is stale).
+.PHONY: openapi
+openapi: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m tpg_local.openapi_file --write
+	cd clients/js && npm run --silent generate
 
 # The integration and e2e suites against an external PostgreSQL server (CI runs this when one answers).
 # Tests create and drop their own database on that server; they never touch the one named.
@@ -72,6 +95,13 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
+
+# The Claude path's pre-launch evaluation: every demo persona x 4/12 weeks per model and effort through
+# Message Batches (the real API with ANTHROPIC_API_KEY set; otherwise the local fake, and the report says
+# so) -> docs/llm-eval.md. LLM_EVAL_ARGS="--efforts low,medium,high" to choose.
+.PHONY: llm-eval
+llm-eval: $(STAMP)
+	$(BIN)/python -m tests.perf.llm_eval $(LLM_EVAL_ARGS)
 
 # SAM CLI lives in its own venv outside the repository (pinned; installed on first use).
 validate:

@@ -81,6 +81,9 @@ def _number(
 _hours = _number(float, "hours", low=0)
 _seconds = _number(float, "seconds", low=0)
 _seconds_or_zero = _number(float, "seconds", low=0, low_ok=True)
+_latency = _number(float, "seconds", low=0, high=120, low_ok=True)
+# `tpg serve` paces the offline engine like an LLM call, so the demo page's progress can be watched.
+SERVE_LATENCY_SECONDS = 8.0
 _whole_seconds = _number(int, "whole seconds", low=0)
 _port = _number(int, "a TCP port", low=1, high=65535, low_ok=True)
 
@@ -226,15 +229,26 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from tpg.platform.settings import DEV_JWT_SECRET
+    from tpg_local.realtime import RealtimeBindError
     from tpg_local.server import LocalStack
 
     _prepare()
+    if args.latency is not None:
+        os.environ["OFFLINE_LATENCY_SECONDS"] = f"{args.latency:g}"
+    else:
+        os.environ.setdefault("OFFLINE_LATENCY_SECONDS", f"{SERVE_LATENCY_SECONDS:g}")
     # The persona picker mints tokens: only for a stack that listens on this machine alone.
     loopback = args.host in ("127.0.0.1", "localhost", "::1")
     try:
         stack = LocalStack(
-            host=args.host, port=args.port, sweep_interval=args.sweep_interval or None, dev_sessions=loopback
+            host=args.host,
+            port=args.port,
+            sweep_interval=args.sweep_interval or None,
+            dev_sessions=loopback,
+            realtime_port=args.realtime_port,
         )
+    except RealtimeBindError as exc:
+        raise CliError(_listen_error(exc, args.host, args.realtime_port, option="--realtime-port")) from exc
     except OSError as exc:
         raise CliError(_listen_error(exc, args.host, args.port)) from exc
     except ValueError as exc:  # waitress: the host does not resolve
@@ -259,6 +273,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"JWT secret (local development): {DEV_JWT_SECRET}")
     print(f"local stack on {stack.url}")
     print(f"  demo page   {stack.url}/        API docs  {stack.url}/docs")
+    print(f"  realtime    {stack.realtime_url} (WebSocket; POST /realtime/tickets gives a URL to open)")
+    if stack.settings.llm_provider == "offline":
+        print(
+            f"  generation  about {stack.settings.offline_latency_seconds:g} s each (offline engine; "
+            "--latency SECONDS to change, 0: instant)"
+        )
     print("  tpg seed-user prints a user and a token; Ctrl-C stops", flush=True)
     while not stopping.wait(0.5):
         pass
@@ -283,11 +303,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _listen_error(exc: OSError, host: str, port: int) -> str:
+def _listen_error(exc: OSError, host: str, port: int, option: str = "--port") -> str:
     if exc.errno == errno.EADDRINUSE:
-        return f"port {port} on {host} is already in use; stop what listens there or choose another --port"
+        return f"port {port} on {host} is already in use; stop what listens there or choose another {option}"
     if exc.errno == errno.EACCES:
-        return f"no permission to listen on port {port} (below 1024 needs root); choose --port 1024-65535"
+        return f"no permission to listen on port {port} (below 1024 needs root); choose {option} 1024-65535"
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"cannot listen on {host}: not an address of this machine; use 127.0.0.1 or 0.0.0.0"
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
@@ -329,6 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=3000, help="TCP port, 1-65535 (default 3000)")
     serve.add_argument(
+        "--realtime-port",
+        type=_port,
+        default=3001,
+        help="TCP port of the realtime WebSocket API, 1-65535 (default 3001)",
+    )
+    serve.add_argument(
         "--sweep-interval",
         type=_seconds_or_zero,
         default=30.0,
@@ -342,6 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="on SIGTERM/Ctrl-C, how long running generations may finish before they are released "
         "back to pending (default 30)",
+    )
+    serve.add_argument(
+        "--latency",
+        type=_latency,
+        default=None,
+        metavar="SECONDS",
+        help="how long the offline engine takes per generation, like an LLM, so progress can be watched "
+        f"(0-120; default $OFFLINE_LATENCY_SECONDS, else {SERVE_LATENCY_SECONDS:g}; 0: instant)",
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -367,7 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("sweep", help="run the reconciler once").set_defaults(func=cmd_sweep)
 
-    stats = sub.add_parser("stats", help="success rate, generation time, errors, tiers, in flight, stuck")
+    stats = sub.add_parser(
+        "stats", help="success rate, generation time, errors, tiers, in flight, stuck, cancels, waiting"
+    )
     stats.add_argument(
         "--hours",
         type=_hours,

@@ -1,7 +1,9 @@
-"""`tpg demo`: the main job end to end over the local HTTP API, narrated for a person."""
+"""`tpg demo`: the main job end to end over the local HTTP API, narrated for a person: the status
+followed by push over the local WebSocket API (polling if the socket cannot be had)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -13,6 +15,8 @@ from tpg_local.client import call
 from tpg_local.personas import PERSONAS
 from tpg_local.seed import seed_user, token_for
 from tpg_local.server import LocalStack
+
+FINAL = ("completed", "failed", "cancelled")
 
 
 def run_demo(*, persona: str, timeout: float = 120.0, embedded_database: bool = True) -> int:
@@ -39,7 +43,9 @@ def run_demo(*, persona: str, timeout: float = 120.0, embedded_database: bool = 
     )
 
     with LocalStack(port=0, sweep_interval=5.0, settings=settings) as stack:
-        print(f"  local API {stack.url}\n")
+        print(f"  local API {stack.url}")
+        socket = _live_updates(stack.url, token)
+        print(f"  updates   {'pushed over ' + str(stack.realtime_url) if socket else 'polled'}\n")
         started = time.monotonic()
         accepted = call(stack.url, "POST", "/programs", token=token, body={"weeks": 4})
         if accepted.status != 202:
@@ -49,7 +55,11 @@ def run_demo(*, persona: str, timeout: float = 120.0, embedded_database: bool = 
         print(
             f"POST /programs -> 202 {accepted.body['status']} in {_ms(started)} ms  (programId {program_id})"
         )
-        final = _poll(stack.url, token, program_id, started, timeout)
+        if socket is not None:
+            with socket:
+                final = _follow(stack.url, token, program_id, started, timeout, socket)
+        else:
+            final = _poll(stack.url, token, program_id, started, timeout)
     if final is None:
         print(f"gave up after {timeout:.0f} s")
         return 1
@@ -65,6 +75,47 @@ def _ms(since: float) -> int:
     return round((time.monotonic() - since) * 1000)
 
 
+def _live_updates(base_url: str, token: str) -> Any:
+    """A WebSocket receiving the user's updates (a ticket, then its URL), or None: poll instead."""
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    ticket = call(base_url, "POST", "/realtime/tickets", token=token)
+    if ticket.status != 201:
+        return None
+    try:
+        return connect(ticket.body["url"], open_timeout=5)
+    except (OSError, WebSocketException):
+        return None
+
+
+def _show(started: float, status: str, stage: str | None, progress: int, how: str) -> None:
+    print(f"  {time.monotonic() - started:6.2f} s  {status:<10} {stage or '':<10} {progress:>3}%  {how}")
+
+
+def _follow(
+    base_url: str, token: str, program_id: str, started: float, timeout: float, socket: Any
+) -> dict[str, Any] | None:
+    """Show each pushed update until the final one, then GET the program: the one status request.
+    The socket lost, polling takes over."""
+    from websockets.exceptions import ConnectionClosed
+
+    while (left := timeout - (time.monotonic() - started)) > 0:
+        try:
+            message = json.loads(socket.recv(timeout=left))
+        except TimeoutError:
+            return None
+        except ConnectionClosed:
+            print("  (live updates lost: polling)")
+            return _poll(base_url, token, program_id, started, timeout)
+        if message.get("type") != "program.updated" or message.get("programId") != program_id:
+            continue  # another kind of message, or another program of the user's
+        _show(started, message["status"], message["stage"], message["progress"], "pushed")
+        if message["status"] in FINAL:
+            return call(base_url, "GET", message["programUrl"], token=token).body  # type: ignore[no-any-return]
+    return None
+
+
 def _poll(
     base_url: str, token: str, program_id: str, started: float, timeout: float
 ) -> dict[str, Any] | None:
@@ -74,12 +125,9 @@ def _poll(
         body = response.body
         shown = (body["status"], body["stage"], body["progress"])
         if shown != last:
-            stage = f"{body['stage'] or '':<10}" if body["stage"] else " " * 10
-            print(
-                f"  {time.monotonic() - started:6.2f} s  {body['status']:<10} {stage} {body['progress']:>3}%"
-            )
+            _show(started, body["status"], body["stage"], body["progress"], "polled")
             last = shown
-        if body["status"] in ("completed", "failed"):
+        if body["status"] in FINAL:
             return body
         time.sleep(0.1)
     return None

@@ -306,14 +306,31 @@ def _grants(conn: psycopg.Connection) -> str:
         WHERE a.grantee <> o.owner
         """,
     )
+    # Column privileges (GRANT UPDATE (column) ON ...): written as the table's, with the column named.
+    rows += _rows(
+        conn,
+        f"""
+        SELECT 'TABLE', c.oid::regclass::text || ' (' || quote_ident(att.attname) || ')',
+               CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END,
+               a.privilege_type, a.is_grantable
+        FROM pg_class c JOIN pg_attribute att ON att.attrelid = c.oid, aclexplode(att.attacl) a
+        WHERE c.relnamespace IN ({_SCHEMAS}) AND {_own("pg_class", "c.oid")}
+          AND att.attacl IS NOT NULL AND NOT att.attisdropped AND a.grantee <> c.relowner
+        """,
+    )
     grouped: dict[tuple[str, str, str, bool], list[str]] = defaultdict(list)
     for kind, name, grantee, privilege, grantable in rows:
         grouped[(kind, name, grantee, grantable)].append(privilege)
     return "\n".join(
-        f"GRANT {', '.join(sorted(privileges))} ON {kind} {name} TO {grantee}"
-        f"{' WITH GRANT OPTION' if grantable else ''};"
+        _grant(kind, name, grantee, sorted(privileges), grantable)
         for (kind, name, grantee, grantable), privileges in sorted(grouped.items(), key=lambda i: i[0][1:])
     )
+
+
+def _grant(kind: str, name: str, grantee: str, privileges: list[str], grantable: bool) -> str:
+    table, _, column = name.partition(" (")
+    on = f"({column} ON {kind} {table}" if column else f"ON {kind} {name}"
+    return f"GRANT {', '.join(privileges)} {on} TO {grantee}{' WITH GRANT OPTION' if grantable else ''};"
 
 
 def _literal(conn: psycopg.Connection, text: str) -> str:

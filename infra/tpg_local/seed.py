@@ -36,7 +36,7 @@ onboarding AS (
 ),
 subscription AS (
     INSERT INTO subscriptions (user_id, status, tier, current_period_end)
-    SELECT id, 'active', 'standard', now() + interval '30 days' FROM profile WHERE %(subscribed)s
+    SELECT id, 'active', %(tier)s, now() + interval '30 days' FROM profile WHERE %(subscribed)s
     RETURNING user_id
 )
 SELECT id FROM profile
@@ -51,9 +51,10 @@ def seed_user(
     subscribed: bool = True,
     onboarded: bool = True,
     overrides: dict[str, Any] | None = None,
+    tier: str = "standard",
 ) -> UUID:
-    """Insert the persona's profile, onboarding and subscription; `overrides` replaces persona fields
-    (any field of the profile file: conditions, pregnancy_weeks, injuries as reports, ...)."""
+    """Insert the persona's profile, onboarding and subscription (of `tier`); `overrides` replaces
+    persona fields (any field of the profile file: conditions, pregnancy_weeks, injuries as reports, ...)."""
     if persona not in PERSONAS:
         raise ValueError(f"unknown persona {persona!r}; choose from {', '.join(PERSONAS)}")
     data: dict[str, Any] = {**PERSONAS[persona], **(overrides or {})}
@@ -84,6 +85,7 @@ def seed_user(
         "event_date": data.get("event_date"),
         "onboarded": onboarded,
         "subscribed": subscribed,
+        "tier": tier,
     }
     row = conn.execute(_SEED, params).fetchone()
     assert row is not None

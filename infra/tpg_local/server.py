@@ -40,8 +40,10 @@ from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from tpg.platform.observability import logger
 from tpg.platform.settings import Settings
 from tpg.store import repository
+from tpg_local.cors import CorsPolicy
 from tpg_local.dispatcher import LocalDispatcher, RunningInvocation
 from tpg_local.lambda_context import LocalLambdaContext, invocation_log_keys
+from tpg_local.realtime import LocalWebSocketApi
 from tpg_local.wiring import Wiring
 
 # API Gateway refuses payloads above 10 MB before any function runs; so does the local stack.
@@ -51,6 +53,8 @@ _TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The typed client package (ES modules, no build step): the demo page imports it from /client/.
+CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "js" / "src"
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -59,10 +63,12 @@ _CONTENT_TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
 }
-# The demo page loads nothing from elsewhere and runs no inline script.
+# The demo page loads nothing from elsewhere and runs no inline script; it connects to the API and
+# to the local realtime WebSocket (its own port on this machine).
 _PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "connect-src 'self' ws://127.0.0.1:* ws://localhost:*; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
 )
 # Swagger UI sets inline styles on its elements.
 _DOCS_CSP = (
@@ -101,11 +107,11 @@ def _file(path: Path, csp: str | None = None) -> tuple[int, dict[str, str], byte
     return 200, headers, path.read_bytes()
 
 
-def _static(name: str) -> Path | None:
-    """A file directly inside static/ (no sub-paths, so no traversal), or None."""
+def _static(name: str, folder: Path = STATIC_DIR) -> Path | None:
+    """A file directly inside `folder` (no sub-paths, so no traversal), or None."""
     if not name or "/" in name or "\\" in name or name.startswith(".") or len(name) > 100:
         return None
-    path = STATIC_DIR / name
+    path = folder / name
     try:
         return path if path.is_file() else None
     except OSError:  # a name the file system refuses (too long, NUL): not ours
@@ -277,6 +283,7 @@ class LocalApp:
         # runs requests on threads, so the trigger invocations take turns, as in one environment.
         self._trigger_lock = threading.Lock()
         self.dev_sessions = dev_sessions
+        self._refused_origins: set[str] = set()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -297,6 +304,38 @@ class LocalApp:
         local = self._local_route(method, urlsplit(target).path, body, source_ip, headers)
         if local is not None:
             return local
+        # The API's routes, with CORS as API Gateway's CorsConfiguration adds it: a preflight is
+        # answered here, before the trigger (and its authentication) runs.
+        origin = _header(headers, "origin")
+        cors = CorsPolicy(self._settings().cors_allow_origins)
+        allowed = bool(origin) and cors.allows(origin)
+        if origin and not allowed:
+            self._refused_origin(origin, cors)
+        if CorsPolicy.is_preflight(method, origin, _header(headers, "access-control-request-method")):
+            if not allowed:
+                return _error(
+                    403,
+                    "CORS_ORIGIN_NOT_ALLOWED",
+                    "This origin may not call the API: see CORS_ALLOW_ORIGINS.",
+                )
+            return 204, cors.preflight_headers(origin), b""
+        status, headers_out, raw = self._invoke_trigger(method, target, headers, body, source_ip)
+        if allowed:
+            headers_out.update(cors.response_headers(origin))
+        return status, headers_out, raw
+
+    def _refused_origin(self, origin: str, cors: CorsPolicy) -> None:
+        # The browser only says "CORS error" (the client: NETWORK_ERROR); say why here, once per origin.
+        if origin not in self._refused_origins:
+            self._refused_origins.add(origin)
+            logger.warning(
+                "cross-origin call from an origin not allowed; set CORS_ALLOW_ORIGINS",
+                extra={"origin": origin[:200], "allowed": cors.describe()},
+            )
+
+    def _invoke_trigger(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> Response:
         event = api_gateway_event(method, target, headers, body, source_ip)
         context = LocalLambdaContext("trigger", timeout_seconds=30)
         request_id = event["requestContext"]["requestId"]
@@ -324,6 +363,9 @@ class LocalApp:
         if method == "GET" and path.startswith("/static/"):
             found = _static(path.removeprefix("/static/"))
             return _file(found) if found else _error(404, "NOT_FOUND", "Not found.")
+        if method == "GET" and path.startswith("/client/"):
+            found = _static(path.removeprefix("/client/"), CLIENT_DIR)
+            return _file(found) if found and found.suffix == ".js" else _error(404, "NOT_FOUND", "Not found.")
         if method == "GET" and path in ("/docs", "/docs/"):
             return _file(STATIC_DIR / "docs.html", _DOCS_CSP)
         if method == "GET" and path.startswith("/docs/") and path.removeprefix("/docs/") in _SWAGGER_ASSETS:
@@ -479,7 +521,9 @@ class HttpServer:
 
 
 class LocalStack:
-    """Trigger behind HTTP, generate behind the local dispatcher, sweeper on a timer.
+    """Trigger behind HTTP, generate behind the local dispatcher, sweeper on a timer, and the
+    realtime function behind the local WebSocket API (`tpg_local.realtime`, on `realtime_port`;
+    None: none, clients poll).
 
     The handlers run with the stack's collaborators, given through their composition roots
     (`self.wiring`): `settings` (default: read from the environment, as `tpg serve` sets it up),
@@ -498,24 +542,43 @@ class LocalStack:
         settings: Settings | None = None,
         client_timeout: int = 30,
         http_threads: int = 8,
+        realtime_port: int | None = 0,
     ) -> None:
         """`dev_sessions`: serve /dev/personas and /dev/session (seed a user, mint a token).
         `client_timeout`: seconds a connection may stay idle or a request stall before it is closed.
         Binds the port here: an OSError (the port in use) is raised by the constructor."""
         # The handler modules are imported here, as the Lambda runtime would import them.
         from functions.generate.app import lambda_handler as generate_handler
+        from functions.realtime.app import lambda_handler as realtime_handler
         from functions.sweeper.app import lambda_handler as sweeper_handler
         from functions.trigger.app import lambda_handler as trigger_handler
 
         settings = settings or Settings.from_environment()
+        # The WebSocket API binds first; the tickets the trigger issues point at it (unless the
+        # environment names another URL, e.g. a TLS proxy in front of it).
+        self.realtime = (
+            None if realtime_port is None else LocalWebSocketApi(realtime_handler, host, realtime_port)
+        )
+        if self.realtime is not None and settings.realtime_websocket_url is None:
+            url = self.realtime.url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
+            settings = settings.model_copy(update={"realtime_websocket_url": url})
         self.dispatcher = LocalDispatcher(generate_handler, max_workers=generate_concurrency)
-        self.wiring = Wiring(settings, dispatcher=self.dispatcher)
+        self.wiring = Wiring(
+            settings,
+            dispatcher=self.dispatcher,
+            realtime_client=self.realtime.management if self.realtime is not None else None,
+        )
         self._sweeper_handler = sweeper_handler
         self._sweep_interval = sweep_interval
         self._stop = threading.Event()
         self._hurry = threading.Event()
         self.app = LocalApp(trigger_handler, lambda: self.wiring.settings, dev_sessions=dev_sessions)
-        self._http = HttpServer(self.app, host, port, threads=http_threads, client_timeout=client_timeout)
+        try:
+            self._http = HttpServer(self.app, host, port, threads=http_threads, client_timeout=client_timeout)
+        except BaseException:
+            if self.realtime is not None:
+                self.realtime.close()
+            raise
         self._threads: list[threading.Thread] = []
         self._stopped = False
 
@@ -528,9 +591,16 @@ class LocalStack:
         host, port = self._http.address
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
+    @property
+    def realtime_url(self) -> str | None:
+        """The WebSocket URL the tickets point at (None: no realtime)."""
+        return self.settings.realtime_websocket_url if self.realtime is not None else None
+
     def start(self) -> LocalStack:
         self.wiring.install()
         self._http.start()
+        if self.realtime is not None:
+            self.realtime.start()
         if self._sweep_interval:
             sweeper = threading.Thread(target=self._sweep_forever, name="sweeper", daemon=True)
             self._threads.append(sweeper)
@@ -576,6 +646,8 @@ class LocalStack:
         else:
             unfinished = self.dispatcher.stop(grace_seconds, hurry=self._hurry)
             released = self._release(unfinished)
+        if self.realtime is not None:  # after the generations: their last pushes still go out
+            self.realtime.close()
         self.wiring.uninstall()
         return released
 
@@ -592,10 +664,10 @@ class LocalStack:
         db = self.wiring.generate.db
         try:
             for invocation in unfinished:
-                if invocation.program_id is not None and repository.release_claim(
-                    db, invocation.program_id, invocation.request_id
-                ):
-                    released.append(invocation.program_id)
+                # the row its invocation claimed, which may not be the one its event named
+                state = repository.release_claim(db, invocation.request_id)
+                if state is not None:
+                    released.append(state.program_id)
         except Exception as exc:  # the database is gone: the leases will expire on their own
             logger.error("could not release unfinished generations", extra={"error_type": type(exc).__name__})
         logger.warning(

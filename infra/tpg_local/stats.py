@@ -3,10 +3,17 @@
 One SQL statement (one round trip) over `training_programs`, optionally limited to rows created
 since a given time. Definitions match the CloudWatch metrics where the database can say:
 
-- success rate: completed / (completed + failed) among finished rows;
+- success rate: completed / (completed + failed) among finished rows (a cancel is the user's
+  choice, not a failure: cancelled rows are counted apart);
 - generation time: first claim (`started_at`) to completion, retries included; request to
   delivery: creation to completion (the RequestToDeliveryTime metric);
-- stuck: in flight with no change for 2x the lease, the sweeper's StuckGenerations gauge.
+- stuck: in flight with no change for 2x the lease, the sweeper's StuckGenerations gauge;
+- waiting: pending rows and the longest wait since a row was queued (the sweeper's
+  GenerationsWaiting and OldestWaitingGeneration); wait to start: creation to first claim, by
+  the priority stored with the row (the GenerationQueueWait metric counts every claim);
+- cancelled, and cancelling (a processing row whose worker is stopping, shown to its owner as
+  processing with cancelRequested); cancel to stop: the cancel request to the worker's stop, for
+  programs cancelled while running (the CancellationLatency metric).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from psycopg.rows import dict_row
 _STATS = """
 WITH scope AS (
     SELECT generation_status, error_code, fallback_tier, usage, created_at, started_at,
-           completed_at, updated_at
+           completed_at, updated_at, llm_cost_usd, priority, queued_at, cancel_requested_at
     FROM training_programs
     WHERE %(since)s::timestamptz IS NULL OR created_at >= %(since)s::timestamptz
 ),
@@ -30,6 +37,16 @@ done AS (
            extract(epoch FROM completed_at - created_at) AS delivery_s
     FROM scope
     WHERE generation_status = 'completed' AND completed_at IS NOT NULL
+),
+stopped AS (
+    -- cancelled while running: the cancel was asked before the row's last change (the stop)
+    SELECT extract(epoch FROM updated_at - cancel_requested_at) AS cancel_s
+    FROM scope
+    WHERE generation_status = 'cancelled' AND updated_at > cancel_requested_at
+),
+started AS (
+    SELECT priority, extract(epoch FROM started_at - created_at) AS wait_s
+    FROM scope WHERE started_at IS NOT NULL
 )
 SELECT
     (SELECT count(*) FROM scope) AS total,
@@ -37,8 +54,20 @@ SELECT
     (SELECT count(*) FROM scope WHERE generation_status = 'failed') AS failed,
     (SELECT count(*) FROM scope WHERE generation_status = 'pending') AS pending,
     (SELECT count(*) FROM scope WHERE generation_status = 'processing') AS processing,
+    (SELECT count(*) FROM scope WHERE generation_status = 'cancelling') AS cancelling,
+    (SELECT count(*) FROM scope WHERE generation_status = 'cancelled') AS cancelled,
+    (SELECT extract(epoch FROM now() - min(queued_at)) FROM scope
+      WHERE generation_status = 'pending') AS oldest_wait,
+    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY cancel_s) FROM stopped) AS cancel_p50,
+    (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY cancel_s) FROM stopped) AS cancel_p95,
+    (SELECT coalesce(jsonb_object_agg(priority, jsonb_build_object('n', n, 'p50', p50, 'p95', p95)),
+                     '{}'::jsonb) FROM (
+        SELECT priority, count(*) AS n,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_s) AS p50,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY wait_s) AS p95
+        FROM started GROUP BY priority) w) AS wait_by_priority,
     (SELECT count(*) FROM scope
-      WHERE generation_status IN ('pending', 'processing')
+      WHERE generation_status IN ('pending', 'processing', 'cancelling')
         AND updated_at < now() - make_interval(secs => %(stuck_after)s)) AS stuck,
     (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY generation_s) FROM done) AS generation_p50,
     (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY generation_s) FROM done) AS generation_p95,
@@ -56,7 +85,8 @@ SELECT
         SELECT u.key, sum(u.value::numeric) AS n
         FROM scope, jsonb_each(coalesce(scope.usage, '{}'::jsonb)) AS u
         WHERE jsonb_typeof(u.value) = 'number' AND (u.key LIKE '%%tokens' OR u.key = 'requests')
-        GROUP BY u.key) k) AS usage_totals
+        GROUP BY u.key) k) AS usage_totals,
+    (SELECT sum(llm_cost_usd) FROM scope) AS llm_cost_usd
 """
 
 
@@ -80,11 +110,27 @@ class Stats:
     fallback_tiers: dict[str, int] = field(default_factory=dict)
     # LLM requests and tokens by kind, summed from the `usage` column (cache hits count 0)
     usage_totals: dict[str, float] = field(default_factory=dict)
+    # USD at the list prices configured when each ran (failed attempts' calls included); None: no cost
+    llm_cost_usd: float | None = None
     since: datetime | None = None
+    cancelled: int = 0
+    cancelling: int = 0  # processing rows whose worker is stopping (cancel requested)
+    # seconds the longest-waiting pending row has waited since it was queued; None: none waits
+    oldest_wait: float | None = None
+    # the cancel request to the worker's stop, for programs cancelled while running
+    cancel_p50: float | None = None
+    cancel_p95: float | None = None
+    # creation to first claim by priority, most urgent first: {"10": {"n", "p50", "p95"}, ...}
+    wait_by_priority: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def in_flight(self) -> int:
-        return self.pending + self.processing
+        return self.pending + self.processing + self.cancelling
+
+    @property
+    def llm_cost_per_completed_usd(self) -> float | None:
+        """What the LLM cost per completed program (cache hits and offline programs count, at 0)."""
+        return None if self.llm_cost_usd is None or not self.completed else self.llm_cost_usd / self.completed
 
     @property
     def success_rate(self) -> float | None:
@@ -93,7 +139,11 @@ class Stats:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(in_flight=self.in_flight, success_rate=self.success_rate)
+        data.update(
+            in_flight=self.in_flight,
+            success_rate=self.success_rate,
+            llm_cost_per_completed_usd=self.llm_cost_per_completed_usd,
+        )
         data["since"] = self.since.isoformat() if self.since else None
         return data
 
@@ -131,7 +181,17 @@ def collect_stats(
         errors_by_code={k: int(v) for k, v in sorted(row["errors_by_code"].items())},
         fallback_tiers={k: int(v) for k, v in sorted(row["fallback_tiers"].items())},
         usage_totals={k: float(v) for k, v in sorted(row["usage_totals"].items())},
+        llm_cost_usd=None if row["llm_cost_usd"] is None else float(row["llm_cost_usd"]),
         since=since,
+        cancelled=row["cancelled"],
+        cancelling=row["cancelling"],
+        oldest_wait=seconds("oldest_wait"),
+        cancel_p50=seconds("cancel_p50"),
+        cancel_p95=seconds("cancel_p95"),
+        wait_by_priority={
+            priority: {k: float(v) for k, v in figures.items()}
+            for priority, figures in sorted(row["wait_by_priority"].items(), key=lambda kv: -int(kv[0]))
+        },
     )
 
 
@@ -153,15 +213,25 @@ def format_stats(stats: Stats) -> str:
         f"  {'completed':<22}{stats.completed:>10}",
         f"  {'failed':<22}{stats.failed:>10}",
         f"  {'success rate':<22}{rate:>10}",
-        f"  {'in flight':<22}{stats.in_flight:>10}   pending {stats.pending}, processing {stats.processing}",
+        f"  {'cancelled':<22}{stats.cancelled:>10}",
+        f"  {'in flight':<22}{stats.in_flight:>10}   pending {stats.pending}, processing {stats.processing},"
+        f" cancelling {stats.cancelling}",
         f"  {'stuck':<22}{stats.stuck:>10}   in flight, unchanged for {stats.stuck_after_seconds} s",
+        f"  {'longest wait (s)':<22}{_seconds(stats.oldest_wait):>10}   of the pending rows, since queued",
         "",
         f"{'Time (s)':<24}{'p50':>10}{'p95':>10}{'avg':>10}",
         f"  {'generation':<22}{_seconds(stats.generation_p50):>10}"
         f"{_seconds(stats.generation_p95):>10}{_seconds(stats.generation_avg):>10}",
         f"  {'request to delivery':<22}{_seconds(stats.delivery_p50):>10}"
         f"{_seconds(stats.delivery_p95):>10}{_seconds(stats.delivery_avg):>10}",
+        f"  {'cancel to stop':<22}{_seconds(stats.cancel_p50):>10}{_seconds(stats.cancel_p95):>10}",
     ]
+    for priority, waits in stats.wait_by_priority.items():
+        label = f"wait to start, prio {priority}"
+        lines.append(
+            f"  {label:<22}{_seconds(waits['p50']):>10}{_seconds(waits['p95']):>10}"
+            f"{'':>10}   n={waits['n']:.0f}"
+        )
     for title, figures in (
         ("Failures by error code", stats.errors_by_code),
         ("Fallback tiers (completed)", stats.fallback_tiers),
@@ -171,4 +241,11 @@ def format_stats(stats: Stats) -> str:
         if not figures:
             lines.append("  (none)")
         lines += [f"  {name:<22}{_number(value):>10}" for name, value in figures.items()]
+    per_program = stats.llm_cost_per_completed_usd
+    lines += [
+        "",
+        "LLM cost (USD, list prices)",
+        f"  {'total':<22}{'-' if stats.llm_cost_usd is None else f'{stats.llm_cost_usd:.4f}':>10}",
+        f"  {'per completed program':<22}{'-' if per_program is None else f'{per_program:.4f}':>10}",
+    ]
     return "\n".join(lines)

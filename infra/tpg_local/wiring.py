@@ -1,9 +1,10 @@
-"""The three handlers wired with other collaborators, through their own composition roots.
+"""The four handlers wired with other collaborators, through their own composition roots.
 
 Each handler module (`functions/*/app.py`) holds its dependencies in a `Lazy` that Lambda builds
 from the environment on the first invocation. The local stack (and the tests, the chaos campaign,
 the benchmarks) install theirs instead with `Wiring(...).install()`: the same handler code runs,
-with explicit settings, one database access shared by the three, and the local dispatcher.
+with explicit settings, one database access shared by the four, the local dispatcher and, for
+realtime, the local stack's Management API (`tpg_local.realtime`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from tpg.api.service import ApiDependencies
 from tpg.generation.ports import ResultCache
 from tpg.platform.clock import Clock, SystemClock
 from tpg.platform.settings import Settings
+from tpg.realtime.handler import RealtimeDependencies
+from tpg.realtime.push import ProgramUpdates
 from tpg.store.db import Database
 from tpg.worker.dispatch import Dispatcher, dispatcher_for
 from tpg.worker.events import EventPublisher
@@ -24,18 +27,20 @@ from tpg.worker.generation import GenerateDependencies, Providers
 from tpg.worker.sweeper import SweeperDependencies
 
 
-def _handler_modules() -> tuple[Any, Any, Any]:
+def _handler_modules() -> tuple[Any, Any, Any, Any]:
     # imported as the Lambda runtime would import them, on first use
     from functions.generate import app as generate_app
+    from functions.realtime import app as realtime_app
     from functions.sweeper import app as sweeper_app
     from functions.trigger import app as trigger_app
 
-    return trigger_app, generate_app, sweeper_app
+    return trigger_app, generate_app, sweeper_app, realtime_app
 
 
 @dataclass
 class Wiring:
-    """Collaborators for the three handlers; None: what the settings say, as in Lambda."""
+    """Collaborators for the four handlers; None: what the settings say, as in Lambda.
+    `realtime_client`: the Management API the pushes are posted through (the local stack's)."""
 
     settings: Settings
     dispatcher: Dispatcher | None = None
@@ -44,13 +49,20 @@ class Wiring:
     providers: Callable[[], Providers] | None = None
     cache: Callable[[UUID], ResultCache | None] | None = None
     db: Database | None = None
-    _previous: tuple[Any, Any, Any] | None = field(default=None, repr=False)
+    realtime_client: Any = None
+    _previous: tuple[Any, Any, Any, Any] | None = field(default=None, repr=False)
     _built: dict[str, Any] = field(default_factory=dict, repr=False)  # what the settings gave
 
     @property
     def trigger(self) -> ApiDependencies:
         db = self._database()
-        return ApiDependencies(settings=self.settings, db=db, dispatcher=self._dispatcher())
+        return ApiDependencies(
+            settings=self.settings,
+            db=db,
+            dispatcher=self._dispatcher(),
+            events=self._events(),
+            updates=self.updates,
+        )
 
     @property
     def generate(self) -> GenerateDependencies:
@@ -61,21 +73,38 @@ class Wiring:
             clock=self.clock,
             providers=self.providers,
             cache=self.cache,
+            updates=self.updates,
         )
 
     @property
     def sweeper(self) -> SweeperDependencies:
         return SweeperDependencies(
-            settings=self.settings, db=self._database(), events=self._events(), dispatcher=self._dispatcher()
+            settings=self.settings,
+            db=self._database(),
+            events=self._events(),
+            dispatcher=self._dispatcher(),
+            updates=self.updates,
         )
+
+    @property
+    def realtime(self) -> RealtimeDependencies:
+        return RealtimeDependencies(settings=self.settings, db=self._database())
+
+    @property
+    def updates(self) -> ProgramUpdates:
+        """The pushes: through `realtime_client` when given, else as the settings say."""
+        if self.realtime_client is not None:
+            return ProgramUpdates(self._database(), client=self.realtime_client)
+        return ProgramUpdates.from_settings(self.settings, self._database())
 
     def install(self) -> Wiring:
         """Give the handler modules these dependencies (until `uninstall`)."""
-        trigger_app, generate_app, sweeper_app = _handler_modules()
+        trigger_app, generate_app, sweeper_app, realtime_app = _handler_modules()
         previous = (
             trigger_app.dependencies.override(self.trigger),
             generate_app.dependencies.override(self.generate),
             sweeper_app.dependencies.override(self.sweeper),
+            realtime_app.dependencies.override(self.realtime),
         )
         if self._previous is None:
             self._previous = previous

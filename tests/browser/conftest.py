@@ -1,15 +1,21 @@
-"""Browser tests: the demo page in headless Chromium (Debian's `chromium`) driven by Playwright.
+"""Browser tests: the demo page and the client package in headless Chromium (Debian's `chromium`)
+driven by Playwright.
 
 No browser is downloaded: Playwright launches the system Chromium by its path. Without Playwright
-or Chromium the browser tests skip, unless TPG_REQUIRE_BROWSER=1 (CI), where they fail.
+or Chromium the browser tests skip, unless TPG_REQUIRE_BROWSER=1 (CI), where they fail. The client
+package's development files (React, axe-core) come from clients/js/node_modules (`npm ci`, which
+`make test` runs first).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -27,8 +33,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+NODE_MODULES = ROOT / "clients" / "js" / "node_modules"
 POLL_MS = 200  # the page's poll interval in tests (?pollMs=); the default is 1000
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 
 def _unavailable(reason: str) -> None:
@@ -51,9 +61,16 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+def local_stack(**options: Any) -> LocalStack:
+    """A LocalStack built on another thread: it binds its WebSocket API with an event loop of its
+    own, and Playwright's sync API keeps one running on this thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(LocalStack, **options).result()
+
+
 @pytest.fixture
 def stack(handlers: Wiring) -> Iterator[LocalStack]:
-    with LocalStack(port=0, sweep_interval=0.5, settings=handlers.settings) as running:
+    with local_stack(port=0, sweep_interval=0.5, settings=handlers.settings) as running:
         yield running
 
 
@@ -71,20 +88,87 @@ class PageErrors(list):
     """Console errors and uncaught exceptions seen by the page (CSP violations included)."""
 
 
+_API_PATHS = ("/programs", "/realtime/")
+
+
 def _unexpected(message: Any) -> bool:
-    # Chromium logs every 4xx answer to fetch; a 409 is the API's expected "already in flight".
-    return message.type == "error" and "status of 409" not in message.text
+    # Chromium logs every 4xx answer to fetch; the API's (409 in flight, 402, 429, ...) are states
+    # the page handles. Any other error, a 4xx of the page's own files included, is a failure.
+    if message.type != "error":
+        return False
+    url = (message.location or {}).get("url", "")
+    api_refusal = re.search(r"status of 4\d\d", message.text) and urlsplit(url).path.startswith(_API_PATHS)
+    return not api_refusal
+
+
+def node_module(relative: str) -> Path:
+    """A file of the client package's development dependencies (`npm ci` in clients/js)."""
+    path = NODE_MODULES / relative
+    if not path.is_file():
+        _unavailable(f"{path} is missing: run `npm ci` in clients/js (make test does)")
+    return path
 
 
 @pytest.fixture
-def page(browser: Any, stack: LocalStack) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=stack.url)
-    context.set_default_timeout(10_000)
-    opened = context.new_page()
-    errors = PageErrors()
-    opened.on("console", lambda msg: errors.append(msg.text) if _unexpected(msg) else None)
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.errors = errors
-    yield opened
-    context.close()
-    assert not errors, f"the page logged errors: {errors}"
+def open_page(browser: Any, stack: LocalStack) -> Iterator[Callable[..., Any]]:
+    """Open a page on the stack in a new context (a viewport, reduced motion so scrolling is
+    immediate); each page fails its test if it logged an error."""
+    opened: list[tuple[Any, PageErrors]] = []
+
+    def open_one(viewport: dict[str, int] = DESKTOP) -> Any:
+        context = browser.new_context(viewport=viewport, base_url=stack.url, reduced_motion="reduce")
+        context.set_default_timeout(10_000)
+        new = context.new_page()
+        errors = PageErrors()
+        new.on("console", lambda msg: errors.append(msg.text) if _unexpected(msg) else None)
+        new.on("pageerror", lambda exc: errors.append(str(exc)))
+        new.errors = errors
+        opened.append((context, errors))
+        return new
+
+    yield open_one
+    for context, _ in opened:
+        context.close()
+    logged = [error for _, errors in opened for error in errors]
+    assert not logged, f"the page logged errors: {logged}"
+
+
+@pytest.fixture
+def page(open_page: Callable[..., Any]) -> Any:
+    return open_page(DESKTOP)
+
+
+def _serve(path: Path, content_type: str = "text/javascript") -> Callable[[Any], None]:
+    """A Playwright route handler that answers with a local file."""
+    return lambda route: route.fulfill(path=str(path), content_type=content_type)
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.1 A/AA violations on the page as it is (axe is served from the page's
+    own origin, so its CSP need not be bypassed)."""
+    axe = node_module("axe-core/axe.min.js")
+    page.route("**/__test/axe.min.js", _serve(axe))
+    page.add_script_tag(url="/__test/axe.min.js")
+    result = page.evaluate(
+        """async () => {
+          const r = await axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] });
+          return r.violations.map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target) }));
+        }"""
+    )
+    return list(result)
+
+
+def horizontal_overflow(page: Any) -> list[str]:
+    """Elements that stick out of the viewport to the right (a horizontal scrollbar), if any."""
+    return list(
+        page.evaluate(
+            """() => {
+              const width = document.documentElement.clientWidth;
+              if (document.documentElement.scrollWidth <= width) return [];
+              return [...document.querySelectorAll("body *")]
+                .filter(e => e.getClientRects().length && e.getBoundingClientRect().right > width + 1)
+                .slice(0, 10)
+                .map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + "." + e.className);
+            }"""
+        )
+    )

@@ -6,10 +6,13 @@ Faults, each drawn at random per event or per attempt:
 - the worker's database connection killed between the claim and the finish;
 - the worker dying mid-attempt (its lease must expire and the sweeper must reclaim the row);
 - duplicate and late events; failed dispatches (the trigger still answers 202);
+- cancellations: the owner cancels at a random moment (`POST /programs/{id}/cancel`), while the
+  program waits, runs, or has just finished;
 - sweepers running concurrently with the workers, on two threads.
 
-It reports what the invariants promise: every accepted request final (stuck = 0) and never
-more than one LLM call per claimed attempt. Run: `python -m tests.chaos.campaign --generations 300`.
+It reports what the invariants promise: every accepted request final (stuck = 0), never more than
+one LLM call per claimed attempt, and no cancel answered 202 on a program that then completed.
+Run: `python -m tests.chaos.campaign --generations 300`.
 """
 
 from __future__ import annotations
@@ -38,7 +41,16 @@ from tpg.platform.settings import Settings
 from tpg.store import db
 from tpg.store.db import Database
 
-FAULTS = ("llm_error", "llm_garbage", "db_killed", "worker_died", "duplicate", "late", "dispatch_failed")
+FAULTS = (
+    "llm_error",
+    "llm_garbage",
+    "db_killed",
+    "worker_died",
+    "duplicate",
+    "late",
+    "dispatch_failed",
+    "cancelled",
+)
 
 
 class WorkerDied(BaseException):  # noqa: N818 - models a crash, not an error the worker handles
@@ -121,6 +133,42 @@ class ChaosDispatcher:
             self.inner.dispatch(program_id, reason=reason)
 
 
+class Canceller:
+    """Cancels accepted programs at random moments through the API, as their owners would, and
+    keeps each answer (status, and `status` of a 202) by program."""
+
+    def __init__(self, url: str, rng: random.Random, rate: float, tally: Tally) -> None:
+        self.url, self.rng, self.rate, self.tally = url, rng, rate, tally
+        self.answers: dict[str, tuple[int, str | None]] = {}
+        self._timers: list[threading.Timer] = []
+        self._lock = threading.Lock()
+
+    def maybe_cancel(self, program_id: str, token: str) -> None:
+        if self.rng.random() >= self.rate:
+            return
+        self.tally.fault("cancelled")
+        # within a generation's usual life here (under a second): waiting, running or just done
+        timer = threading.Timer(self.rng.uniform(0.0, 0.6), self._cancel, (program_id, token))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _cancel(self, program_id: str, token: str) -> None:
+        from tpg_local.client import call
+
+        try:
+            response = call(self.url, "POST", f"/programs/{program_id}/cancel", token=token)
+        except OSError:
+            return
+        body = response.body if isinstance(response.body, dict) else {}
+        with self._lock:
+            self.answers[program_id] = (response.status, body.get("status"))
+
+    def join(self) -> None:
+        for timer in self._timers:
+            timer.join(timeout=10)
+
+
 @dataclass
 class Report:
     generations: int
@@ -133,6 +181,12 @@ class Report:
     faults: dict[str, int]
     longest_to_final: float
     median_to_final: float
+    cancelled: int = 0
+    # the cancel requests' answers: "202 cancelled" (it was pending), "202 processing" (its worker
+    # was asked to stop), "409" (already final)
+    cancel_answers: dict[str, int] = field(default_factory=dict)
+    # a cancel answered 202 on a program that completed all the same (must be 0)
+    cancelled_yet_completed: int = 0
 
     def render(self) -> str:
         lines = [
@@ -140,7 +194,10 @@ class Report:
             f"  accepted (202)            {self.accepted}",
             f"  completed                 {self.completed}",
             f"  failed                    {sum(self.failed_by_code.values())}  {dict(self.failed_by_code)}",
+            f"  cancelled                 {self.cancelled}"
+            f"  cancel answers {dict(sorted(self.cancel_answers.items()))}",
             f"  stuck (must be 0)         {self.stuck}",
+            f"  cancel answered 202, program completed anyway (must be 0)  {self.cancelled_yet_completed}",
             f"  LLM calls beyond one per claimed attempt (must be 0)  {self.extra_llm_calls}",
             f"  faults injected           {sum(self.faults.values())}  {dict(sorted(self.faults.items()))}",
             f"  time to final status      median {self.median_to_final:.2f} s,"
@@ -158,7 +215,6 @@ def _campaign_settings(database_url: str, lease_seconds: int) -> Settings:
             "pending_redispatch_after_seconds": 1,
             "redispatch_max_interval_seconds": 2,
             "max_attempts": 3,
-            "max_dispatches": 8,
             "default_daily_quota": 1000,
             "llm_provider": "offline",
         }
@@ -199,6 +255,7 @@ def run_campaign(
             # the handlers' seams: every attempt gets the faults, every hand-off goes through chaos
             stack.wiring.update(dispatcher=chaos, providers=lambda: provider)
             provider.database = stack.wiring.generate.db
+            canceller = Canceller(stack.url, random.Random(seed + 2), fault_rate / 2, tally)
             stop = threading.Event()
             sweepers = [
                 threading.Thread(target=_sweep_until, args=(stop, stack), daemon=True) for _ in range(2)
@@ -211,6 +268,8 @@ def run_campaign(
                 response = call(stack.url, "POST", "/programs", token=token)
                 if response.status == 202:
                     accepted.append(response.body["programId"])
+                    canceller.maybe_cancel(response.body["programId"], token)
+            canceller.join()
             final = _wait_all_final(database_url, accepted, deadline_seconds)
             stop.set()
             for sweeper in sweepers:
@@ -233,11 +292,25 @@ def run_campaign(
         failed_by_code=dict(
             Counter(r["error_code"] for r in rows.values() if r["generation_status"] == "failed")
         ),
-        stuck=sum(1 for r in rows.values() if r["generation_status"] in ("pending", "processing")),
+        stuck=sum(
+            1 for r in rows.values() if r["generation_status"] in ("pending", "processing", "cancelling")
+        ),
         extra_llm_calls=extra,
         faults=dict(tally.faults),
         longest_to_final=max(durations, default=0.0),
         median_to_final=statistics.median(durations) if durations else 0.0,
+        cancelled=sum(1 for r in rows.values() if r["generation_status"] == "cancelled"),
+        cancel_answers=dict(
+            Counter(
+                f"{status} {shown}" if status == 202 else str(status)
+                for status, shown in canceller.answers.values()
+            )
+        ),
+        cancelled_yet_completed=sum(
+            1
+            for program_id, (status, _) in canceller.answers.items()
+            if status == 202 and rows[program_id]["generation_status"] == "completed"
+        ),
     )
 
 
@@ -254,7 +327,7 @@ def _sweep_until(stop: threading.Event, stack: Any) -> None:
 def _wait_all_final(url: str, program_ids: list[str], deadline_seconds: float) -> list[dict[str, Any]]:
     query = (
         "SELECT id, user_id, generation_status, error_code, attempts,"
-        " CASE WHEN generation_status IN ('completed', 'failed')"
+        " CASE WHEN generation_status IN ('completed', 'failed', 'cancelled')"
         "      THEN extract(epoch FROM coalesce(completed_at, updated_at) - created_at)::float END"
         "      AS seconds_to_final"
         " FROM training_programs WHERE id = ANY(%s::uuid[])"
@@ -265,7 +338,7 @@ def _wait_all_final(url: str, program_ids: list[str], deadline_seconds: float) -
     ) as conn:  # poolers
         while True:
             rows = conn.execute(query, (program_ids,)).fetchall()
-            in_flight = [r for r in rows if r["generation_status"] in ("pending", "processing")]
+            in_flight = [r for r in rows if r["generation_status"] in ("pending", "processing", "cancelling")]
             if not in_flight or time.monotonic() > deadline:
                 return rows
             time.sleep(0.25)
@@ -292,7 +365,12 @@ def main() -> None:
     finally:
         drop_database(server, name)
     print(report.render())
-    healthy = report.accepted == report.generations and report.stuck == 0 and report.extra_llm_calls == 0
+    healthy = (
+        report.accepted == report.generations
+        and report.stuck == 0
+        and report.extra_llm_calls == 0
+        and report.cancelled_yet_completed == 0
+    )
     raise SystemExit(0 if healthy else 1)
 
 

@@ -87,11 +87,28 @@ def test_a_port_in_use_is_one_line_exit_1(database) -> None:
         taken.bind(("127.0.0.1", _free_port()))
         taken.listen()
         port = taken.getsockname()[1]
-        line = _one_line_error(_tpg("serve", "--port", str(port), env=_env(database)), 1)
+        realtime = str(_free_port())
+        line = _one_line_error(
+            _tpg("serve", "--port", str(port), "--realtime-port", realtime, env=_env(database)), 1
+        )
     assert (
         line
         == f"tpg: port {port} on 127.0.0.1 is already in use; "
         + "stop what listens there or choose another --port"
+    )
+
+
+@needs_owner  # `tpg serve` migrates before it binds: the owner's URL
+def test_a_realtime_port_in_use_is_one_line_naming_its_option(database) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", _free_port()))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ("serve", "--port", str(_free_port()), "--realtime-port", str(port))
+        line = _one_line_error(_tpg(*args, env=_env(database)), 1)
+    assert line == (
+        f"tpg: port {port} on 127.0.0.1 is already in use; "
+        + "stop what listens there or choose another --realtime-port"
     )
 
 
@@ -103,6 +120,10 @@ def test_a_port_in_use_is_one_line_exit_1(database) -> None:
         (("stats", "--hours", "soon"), "argument --hours: must be > 0 hours, not 'soon'"),
         (("serve", "--port", "70000"), "argument --port: must be a TCP port from 1 to 65535, not 70000"),
         (("serve", "--port", "0"), "argument --port: must be a TCP port from 1 to 65535, not 0"),
+        (
+            ("serve", "--realtime-port", "0"),
+            "argument --realtime-port: must be a TCP port from 1 to 65535, not 0",
+        ),
         (("serve", "--grace-seconds", "-1"), "argument --grace-seconds: must be >= 0 seconds, not -1"),
         (
             ("token", "--user-id", str(uuid.uuid4()), "--ttl", "0"),

@@ -38,6 +38,8 @@ def _serve(port: int, latency: float, grace: float) -> subprocess.Popen[str]:
         "serve",
         "--port",
         str(port),
+        "--realtime-port",
+        str(_free_port()),
         "--grace-seconds",
         str(grace),
     ]

@@ -14,7 +14,8 @@ def test_under_random_faults_nothing_is_stuck_and_no_attempt_calls_the_llm_twice
     assert report.accepted == 40
     assert report.stuck == 0
     assert report.extra_llm_calls == 0
-    assert report.completed + sum(report.failed_by_code.values()) == 40
+    assert report.completed + sum(report.failed_by_code.values()) + report.cancelled == 40
+    assert report.faults.get("cancelled", 0) >= 1 and report.cancelled_yet_completed == 0
     assert sum(report.faults.values()) >= 10  # the campaign did inject faults
     assert report.completed >= 20  # most generations survive their faults
 

@@ -14,6 +14,7 @@ import pytest
 from tests.fakes.anthropic_server import (
     FakeAnthropic,
     Malformed,
+    OutOfRange,
     OverloadedMidStream,
     Refusal,
     Slow,
@@ -26,13 +27,13 @@ from tests.fakes.anthropic_server import (
     settings_for,
 )
 from tpg.generation.claude.client import ClaudeProvider, LlmBudget, get_client
-from tpg.generation.ports import GenerationRequest, TierError
+from tpg.generation.ports import GenerationCancelled, GenerationRequest, TierError
 from tpg.training.analysis import analyse
 from tpg.training.validation import validate_program
 from tpg_local.personas import persona_user_data
 
 
-def _provider(fake: FakeAnthropic, *, ask: str = "full", **overrides) -> ClaudeProvider:
+def _provider(fake: FakeAnthropic, *, ask: str = "compact", **overrides) -> ClaudeProvider:
     settings = settings_for(fake, **overrides)
     budget = LlmBudget(max_requests=settings.llm_max_requests_per_job, seconds=settings.llm_budget_seconds)
     return ClaudeProvider(tier=ask, model=settings.anthropic_model, ask=ask, settings=settings, budget=budget)
@@ -61,6 +62,7 @@ def test_a_good_answer_streams_with_progress_usage_and_the_cached_system_prompt(
     assert result.model == "claude-sonnet-5-5" and result.raw_output
     assert validate_program(result.program, _data()).ok
     assert seen == sorted(seen) and len(seen) >= 5 and seen[-1] <= 99
+    assert len(seen) >= 8  # thinking deltas move it too, not only the answer's text
 
     (request,) = fake.requests
     assert request.path == "/v1/messages"
@@ -70,26 +72,70 @@ def test_a_good_answer_streams_with_progress_usage_and_the_cached_system_prompt(
     body = request.body
     assert body["stream"] is True and body["model"] == "claude-sonnet-5-5"
     assert not {"temperature", "top_p", "top_k"} & body.keys()  # 400 on the 2026-10-21 API
-    assert body["system"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert body["system"][-1]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
     assert body["output_config"]["format"]["type"] == "json_schema"
-    assert body["messages"][0]["role"] == "user" and len(body["messages"]) == 1
+    # Effort and thinking are explicit, never the model's default (high, billed as output).
+    assert body["output_config"]["effort"] == "low"
+    assert body["thinking"] == {"type": "adaptive", "display": "summarized"}
+    (first,) = body["messages"]
+    assert first["role"] == "user" and first["content"][-1]["cache_control"] == {
+        "type": "ephemeral",
+        "ttl": "5m",
+    }
 
-    # The first request writes the cached prefix, the next one reads it.
+    # Thinking is output: counted, billed, and part of output_tokens.
+    assert result.usage.thinking_tokens == 300 and result.usage.output_tokens > 300
+    assert result.usage.cost_usd is not None and 0 < result.usage.cost_usd < 0.1
+
+    # The first request writes the cached prefix, the next one reads it (and costs less).
     assert result.usage.cache_creation_input_tokens > 0 and result.usage.cache_read_input_tokens == 0
     again = _generate(provider)
     assert again.usage.cache_read_input_tokens == result.usage.cache_creation_input_tokens
     assert again.usage.requests == 1 and again.usage.output_tokens > 0
+    assert again.usage.cost_usd < result.usage.cost_usd / 2
+
+
+def test_the_answer_schema_is_part_of_the_prompt_cache_key(fake) -> None:
+    """As on the real API: the full and compact asks do not share a cache entry."""
+    _generate(_provider(fake, ask="compact"))
+    full = _generate(_provider(fake, ask="full"))
+    assert full.usage.cache_read_input_tokens == 0 and full.usage.cache_creation_input_tokens > 0
+    compact_again = _generate(_provider(fake, ask="compact"))
+    assert compact_again.usage.cache_creation_input_tokens == 0
+
+
+def test_thinking_and_answer_beyond_max_tokens_are_truncated(fake) -> None:
+    error = _fails(_provider(fake, llm_effort="high", llm_max_tokens_compact=1024))
+    assert (error.code, error.validation_level) == ("LLM_TRUNCATED", "basic")
+    assert error.usage.output_tokens == 1024 and error.usage.thinking_tokens == 1024
+
+
+def test_an_ask_that_cannot_fit_the_time_left_is_not_started(fake) -> None:
+    # 5 s to the first token + ~1,000 tokens at 50/s leaves no chance in a 20 s budget.
+    error = _fails(_provider(fake, llm_budget_seconds=20))
+    assert error.code == "LLM_NO_TIME" and error.scope == "tier"
+    assert fake.requests == []
+
+
+def test_a_cancellation_from_the_progress_callback_closes_the_stream_and_propagates(fake) -> None:
+    def cancel(pct: int) -> None:
+        raise GenerationCancelled
+
+    with pytest.raises(GenerationCancelled):
+        _generate(_provider(fake), progress=cancel)
+    assert len(fake.requests) == 1  # never retried
 
 
 def test_the_sdk_does_not_retry_on_its_own(fake) -> None:
     assert get_client(settings_for(fake)).max_retries == 0
 
 
-def test_the_template_ask_is_expanded_into_every_week(fake) -> None:
-    result = _generate(_provider(fake, ask="template"), persona="masters_marco", weeks=8)
+def test_the_compact_ask_is_expanded_into_every_week(fake) -> None:
+    result = _generate(_provider(fake), persona="masters_marco", weeks=8)
     data = _data("masters_marco")
-    assert fake.requests[0].ask == "template"
+    assert fake.requests[0].ask == "compact"
     assert result.program.weeks == 8 and len(result.program.schedule) == 8
+    assert len(result.raw_output or "") < len(result.program.model_dump_json(by_alias=True)) / 8
     assert [w.week for w in result.program.schedule if w.is_deload] == list(data.planned_deload_weeks(8))
     assert validate_program(result.program, data).ok
 
@@ -137,18 +183,12 @@ def test_an_overloaded_error_inside_the_stream_is_retried(fake) -> None:
     assert len(fake.requests) == 2 and result.usage.requests == 2
 
 
-def test_a_slow_answer_times_out_and_is_retried(fake) -> None:
+def test_a_timeout_is_not_retried_on_the_same_ask(fake) -> None:
     # Timeouts with a wide margin: a good answer takes the fake ~0.2 s at most, a slow one 2 s.
     fake.script(Slow(2.0))
-    result = _generate(_provider(fake, llm_read_timeout_seconds=0.8))
-    assert len(fake.requests) == 2 and result.program.weeks == 4
-
-
-def test_answers_that_are_always_too_slow_end_the_tier_only(fake) -> None:
-    fake.default = Slow(2.0)
-    error = _fails(_provider(fake, llm_read_timeout_seconds=0.5, llm_max_attempts=2))
-    assert error.code == "LLM_TIMEOUT" and error.scope == "tier"
-    assert len(fake.requests) == 2
+    error = _fails(_provider(fake, llm_read_timeout_seconds=0.8, llm_max_attempts=3))
+    assert error.code == "LLM_TIMEOUT" and error.scope == "tier"  # the next tier's ask runs instead
+    assert len(fake.requests) == 1 and error.usage.requests == 1
 
 
 def test_the_whole_request_deadline_applies_while_streaming(fake) -> None:
@@ -184,6 +224,7 @@ def test_client_errors_are_never_retried(fake, status: int, code: str, scope: st
     [
         (Truncated(), "LLM_TRUNCATED", "tier", "basic"),
         (Malformed(), "LLM_SCHEMA_INVALID", "tier", "basic"),
+        (OutOfRange(), "LLM_SCHEMA_INVALID", "tier", "basic"),
         (Refusal(), "LLM_REFUSED", "provider", None),
     ],
 )
@@ -203,7 +244,7 @@ def test_the_job_budget_caps_requests_across_calls(fake) -> None:
     assert len(fake.requests) == 2
 
 
-def test_a_repair_quotes_the_answer_and_the_violations(fake) -> None:
+def test_a_repair_quotes_the_compact_answer_and_only_the_violations(fake) -> None:
     fake.script(Unsafe())
     provider = _provider(fake)
     data = _data()
@@ -211,10 +252,25 @@ def test_a_repair_quotes_the_answer_and_the_violations(fake) -> None:
     first = provider.generate(data, request, on_progress=lambda pct: None)
     report = validate_program(first.program, data)
     assert not report.ok
-    repaired = provider.repair(data, request, first, report, on_progress=lambda pct: None)
+    repaired = provider.repair(data, request, first.raw_output or "", report, on_progress=lambda pct: None)
     assert validate_program(repaired.program, data).ok
-    messages = fake.requests[1].body["messages"]
+    first_request, repair_request = fake.requests
+    messages = repair_request.body["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0] == first_request.body["messages"][0]  # the stable part, read from the cache
+    assert repair_request.body["output_config"] == first_request.body["output_config"]
     assert messages[1]["content"] == first.raw_output
-    assert "<violations>" in messages[2]["content"]
-    assert all(v.code.value in messages[2]["content"] for v in report.errors)
+    violations = messages[2]["content"]
+    assert "<violations>" in violations and "compact answer" in violations
+    assert all(v.code.value in violations for v in report.errors)
+    # The model wrote one week: no line names a week, and a finding repeated in every week is one line.
+    assert "week 3" not in violations.lower() and "Week 2" not in violations
+    assert violations.count("\n- ") < len(report.errors)
+    assert repaired.usage.cache_read_input_tokens > first.usage.cache_read_input_tokens
+
+
+def test_a_well_formed_answer_the_schema_refuses_carries_its_findings_for_a_repair(fake) -> None:
+    fake.script(OutOfRange())
+    error = _fails(_provider(fake))
+    assert error.repair is not None and error.repair.raw_output
+    assert any("sets" in line and "25" in line for line in error.repair.problems)

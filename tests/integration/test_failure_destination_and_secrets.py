@@ -86,6 +86,7 @@ def test_scheduled_ticks_sweep(handlers) -> None:
         "failed",
         "reclaimed",
         "redispatched",
+        "cancelled",
         "dispatchFailures",
     }
 

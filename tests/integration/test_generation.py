@@ -237,21 +237,49 @@ def test_a_committed_row_whose_dispatch_failed_completes_after_a_sweep(sql, hand
     assert _row(sql, program_id)["generation_status"] == "completed"
 
 
-def test_a_pending_row_never_claimed_is_failed_after_bounded_dispatches(sql, accepted, handlers) -> None:
-    program_id, _ = accepted
-    handlers.update(settings=handlers.settings.model_copy(update={"max_dispatches": 3}))
+def _waited(sql, program_id, seconds: int, *, dispatches: int = 8) -> None:
+    """The row has been pending for `seconds`, dispatched `dispatches` times, never claimed."""
     sql.execute(
-        "UPDATE training_programs SET dispatch_count = 3, dispatched_at = now() - interval '1 hour'"
-        " WHERE id = %s",
-        (program_id,),
+        "UPDATE training_programs SET queued_at = now() - make_interval(secs => %s),"
+        " dispatch_count = %s, dispatched_at = now() - interval '1 hour' WHERE id = %s",
+        (seconds, dispatches, program_id),
     )
+
+
+def test_a_pending_row_is_failed_only_past_its_tiers_wait_bound_never_for_dispatches(sql, accepted) -> None:
+    """I5 in time, not in dispatch counts (the bound was 8 dispatches before 2026-12-02): a row
+    dispatched 30 times is still waiting within its bound; past it, nothing having been claimed
+    at all meanwhile, it is lost: NEVER_CLAIMED."""
+    program_id, _ = accepted
+    bound = _row(sql, program_id)["max_wait_seconds"]
+    assert bound == 7200  # the standard tier's, stored at accept
+    _waited(sql, program_id, bound - 60, dispatches=30)
+    report = _sweep(RecordingDispatcher())
+    assert report.failed == [] and report.redispatched == [program_id]
+    _waited(sql, program_id, bound + 1)
     assert _sweep(RecordingDispatcher()).failed == [program_id]
     row = _row(sql, program_id)
     assert (row["generation_status"], row["error_code"]) == ("failed", "NEVER_CLAIMED")
 
 
+def test_a_row_that_waited_behind_other_work_past_its_bound_fails_queue_timeout(sql, accepted) -> None:
+    """Waiting, not lost: generate claimed other rows while this one waited (capacity was busy)."""
+    program_id, _ = accepted
+    _, other_token = new_user(sql)
+    _, _, body = invoke_trigger(http_event("POST", "/programs", token=other_token), RecordingDispatcher())
+    other = uuid.UUID(body["programId"])
+    _waited(sql, program_id, 7201)
+    # the other row was claimed after this one was queued
+    sql.execute("UPDATE training_programs SET ranked_at = now() - interval '1 day' WHERE id = %s", (other,))
+    assert invoke_generate(other) == "completed"
+    assert _sweep(RecordingDispatcher()).failed == [program_id]
+    row = _row(sql, program_id)
+    assert (row["generation_status"], row["error_code"]) == ("failed", "QUEUE_TIMEOUT")
+    assert "busier than usual" in row["generation_error"]
+
+
 def test_redispatch_backs_off_so_a_throttled_backlog_waits_instead_of_failing(sql, accepted) -> None:
-    """Defaults: 120 s, doubling per unanswered dispatch, capped at 900 s; failed after 8."""
+    """Defaults: 120 s, doubling per unanswered dispatch, capped at 900 s; the count never fails a row."""
     program_id, _ = accepted
 
     def after(count: int, seconds_ago: int) -> SweepReport:
@@ -268,9 +296,9 @@ def test_redispatch_backs_off_so_a_throttled_backlog_waits_instead_of_failing(sq
     assert after(3, 500).redispatched == [program_id]
     assert after(6, 890).redispatched == []  # capped at 900 s
     assert after(6, 910).redispatched == [program_id]
-    # an hour-long backlog (generate's events wait up to an hour) has not used up 8 dispatches
-    assert after(7, 910).failed == []
-    assert after(8, 910).failed == [program_id]
+    # however many dispatches a backlog takes, a row within its wait bound is waiting, not lost
+    assert after(50, 910).failed == []
+    assert _row(sql, program_id)["generation_status"] == "pending"
 
 
 def test_the_worker_reconnects_after_its_connection_is_killed(sql, accepted, handlers) -> None:

@@ -23,6 +23,10 @@ from statistics import NormalDist
 LAMBDA_GB_SECOND_ARM = 0.0000133334
 LAMBDA_PER_REQUEST = 0.20 / 1e6
 HTTP_API_PER_REQUEST = 1.00 / 1e6
+WEBSOCKET_PER_MESSAGE = 1.00 / 1e6  # API Gateway WebSocket messages (32 KB units), both ways
+WEBSOCKET_PER_CONNECTION_MINUTE = 0.25 / 1e6
+WEBSOCKET_NEW_CONNECTIONS_PER_S = 500  # API Gateway's default quota, per account and region
+REALTIME_PING_MINUTES = 5  # docs/frontend.md: a socket sends {"type":"ping"} this often (idle: 10 min)
 
 
 @dataclass
@@ -55,6 +59,13 @@ class Inputs:
     statements_per_generation: float  # claim + complete + progress writes
     statement_seconds: float  # one statement's time on a backend connection
     quantile: float
+    # Realtime (docs/architecture.md, "Realtime"): the share of generations a client watches over a
+    # WebSocket (the rest poll), sockets per watching user (tabs), how long a socket stays open, and
+    # the updates pushed per generation (one per committed state change: as many as the writes).
+    realtime_share: float = 0.9
+    sockets_per_watcher: float = 1.2
+    connection_minutes: float = 10.0
+    pushes_per_generation: float = 1 + 4 + 45 + 1
 
 
 def lognormal(median: float, p95: float) -> tuple[float, float]:
@@ -137,6 +148,37 @@ def cost_per_program(i: Inputs) -> dict[str, float]:
     )
     api = (1 + polls) * HTTP_API_PER_REQUEST
     return {"llm": llm, "lambda": lam, "api_gateway": api, "total": llm + lam + api}
+
+
+def realtime(i: Inputs) -> dict[str, float]:
+    """What the WebSocket API carries for `i.per_hour` generations, and the polls it replaces."""
+    duration = mean_duration(i)
+    rate = i.per_hour / 3600
+    sockets_per_s = rate * i.realtime_share * i.sockets_per_watcher
+    polls = duration / i.poll_seconds
+    pings = i.connection_minutes / REALTIME_PING_MINUTES * 2  # the ping and its pong
+    messages = i.pushes_per_generation + pings
+    return {
+        "connections_open": poisson_quantile(sockets_per_s * i.connection_minutes * 60, i.quantile),
+        "connects_per_s": sockets_per_s,
+        "connects_peak_second": poisson_quantile(sockets_per_s, i.quantile),
+        "pushes_per_s": sockets_per_s * i.pushes_per_generation,
+        "polls_per_s_left": rate * polls * (1 - i.realtime_share),
+        "polls_per_s_saved": rate * polls * i.realtime_share,
+        # one lookup of the owner's connections per job start, per 10 s refresh, per final state
+        "connection_lookups_per_s": rate * (2 + duration / 10),
+        # per generation (watched or not), at the share watched
+        "cost_websocket": i.realtime_share
+        * i.sockets_per_watcher
+        * (messages * WEBSOCKET_PER_MESSAGE + i.connection_minutes * WEBSOCKET_PER_CONNECTION_MINUTE),
+        "cost_polls_saved": i.realtime_share
+        * (polls - 2)  # a watcher still asks for a ticket and GETs the completed program
+        * (
+            HTTP_API_PER_REQUEST
+            + LAMBDA_PER_REQUEST
+            + i.trigger_memory_gb * i.trigger_seconds * LAMBDA_GB_SECOND_ARM
+        ),
+    }
 
 
 def needs(i: Inputs) -> dict[str, float]:
@@ -294,6 +336,10 @@ def parse(argv: list[str] | None = None) -> Inputs:
     a("--statements-per-generation", type=float, default=2 + 4 + 45)
     a("--statement-seconds", type=float, default=0.003)
     a("--quantile", type=float, default=0.99)
+    a("--realtime-share", type=float, default=0.9, help="generations watched over a WebSocket")
+    a("--sockets-per-watcher", type=float, default=1.2, help="open tabs per watching user")
+    a("--connection-minutes", type=float, default=10.0, help="how long a socket stays open")
+    a("--pushes-per-generation", type=float, default=1 + 4 + 45 + 1, help="claim, stages, progress, final")
     return Inputs(**vars(p.parse_args(argv)))
 
 
@@ -326,6 +372,25 @@ def report(i: Inputs) -> str:
     ]
     for name, limit, knob in max_per_hour(i):
         lines.append(f"| {name} | {limit:,.0f} | {knob} |")
+    r = realtime(i)
+    lines += [
+        "",
+        f"Realtime: {i.realtime_share:.0%} of generations watched over a WebSocket,"
+        f" {i.sockets_per_watcher:g} sockets each, open {i.connection_minutes:g} min,"
+        f" {i.pushes_per_generation:g} updates per generation",
+        "",
+        "| Realtime | Value |",
+        "|---|---|",
+        f"| WebSocket connections open at once (Poisson q{i.quantile:g}) | {r['connections_open']:,} |",
+        f"| new connections/s: mean (busiest second) | {r['connects_per_s']:.2f}"
+        f" ({r['connects_peak_second']}) |",
+        f"| pushes/s (Management API posts) | {r['pushes_per_s']:,.1f} |",
+        f"| owner-connection lookups/s (one statement each) | {r['connection_lookups_per_s']:,.1f} |",
+        f"| status polls/s: left (clients without a socket); saved | {r['polls_per_s_left']:,.1f};"
+        f" {r['polls_per_s_saved']:,.1f} |",
+        f"| cost per program: WebSocket messages and minutes; polls saved | ${r['cost_websocket']:.6f};"
+        f" ${r['cost_polls_saved']:.6f} |",
+    ]
     return "\n".join(lines)
 
 
@@ -347,7 +412,7 @@ def _ask(limit: str, need: float, assumed: int) -> str:
 def sizing_table(i: Inputs, per_day: float, peak_factor: float, params: dict[str, str]) -> str:
     """docs/operations.md's sizing table: the model at the peak hour of `per_day` with `peak_factor`,
     next to the deployment's parameters (`params`: samconfig.toml's overrides) and the quotas to ask."""
-    n, sim, z = needs(i), simulate(i), sizing(i)
+    n, sim, z, r = needs(i), simulate(i), sizing(i), realtime(i)
 
     def throttle(prefix: str) -> str:
         rate, burst = params.get(f"{prefix}RateLimit"), params.get(f"{prefix}BurstLimit")
@@ -403,6 +468,24 @@ def sizing_table(i: Inputs, per_day: float, peak_factor: float, params: dict[str
             f"{z['pooler_backend_connections']:,.0f}",
             "",
             "pool size >= 10 (ample)",
+        ),
+        (
+            f"WebSocket connections open at once ({i.realtime_share:.0%} of generations watched,"
+            f" {i.sockets_per_watcher:g} sockets, {i.connection_minutes:g} min); new connections/s,"
+            f" busiest second",
+            f"{r['connections_open']:,}; {r['connects_peak_second']:,}",
+            throttle("ApiThrottling") + " (the WebSocket stage)"
+            if params.get("ApiThrottlingRateLimit")
+            else "",
+            f"none (API Gateway's {WEBSOCKET_NEW_CONNECTIONS_PER_S} new connections/s per account covers it)"
+            if r["connects_peak_second"] <= WEBSOCKET_NEW_CONNECTIONS_PER_S
+            else f"**request new WebSocket connections/s >= {round_up(r['connects_peak_second']):,}**",
+        ),
+        (
+            "realtime pushes/s (Management API posts): peak hour; status polls/s they save",
+            f"{r['pushes_per_s']:,.0f}; {r['polls_per_s_saved']:,.0f}",
+            "",
+            "none (far under API Gateway's account throttle, 10,000 requests/s per region)",
         ),
         (
             "Anthropic requests/min: peak hour; generate at its cap",

@@ -21,8 +21,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "training": frozenset({"training", "platform.text"}),
     "store": frozenset({"store", "training", "platform"}),
     "generation": frozenset({"generation", "training", "platform", "store.rows"}),
-    "api": frozenset({"api", "store", "worker.dispatch", "platform"}),
-    "worker": frozenset({"worker", "generation", "store", "training", "platform"}),
+    "api": frozenset({"api", "store", "worker.dispatch", "worker.events", "realtime", "platform"}),
+    "worker": frozenset({"worker", "generation", "store", "training", "realtime", "platform"}),
+    "realtime": frozenset({"realtime", "store", "platform"}),
 }
 FOREIGN_ROOTS = frozenset({"tpg_local", "functions", "tests"})
 

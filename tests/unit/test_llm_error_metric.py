@@ -62,5 +62,13 @@ def test_a_failed_request_is_counted_by_kind(
         budget=LlmBudget(max_requests=1, seconds=10),
     )
     with pytest.raises(anthropic.APIStatusError):
-        provider._stream_once([], 1024, 100, lambda _: None)
+        provider._stream_once(
+            claude_client._Call(
+                messages=[],
+                max_tokens=1024,
+                expected_chars=100,
+                deadline_seconds=10,
+                on_progress=lambda _: None,
+            )
+        )
     assert calls == [(Metric.LLM_ERROR_RESPONSES, {"Kind": kind}) for kind in counted]

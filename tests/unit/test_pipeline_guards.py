@@ -62,3 +62,24 @@ def test_an_unclassified_failure_of_an_llm_tier_falls_through_to_the_rules_engin
     result = _run(_LlmLikeTier(crash=crash))
     assert result.fallback_tier == "offline"
     assert [t.code for t in result.usage.tiers or () if t.outcome == "failed"] == ["LLM_UNEXPECTED"]
+
+
+def test_a_cancellation_from_an_llm_tier_propagates_and_no_other_tier_runs() -> None:
+    from tpg.generation.ports import GenerationCancelled
+
+    class Offline(OfflineProvider):
+        calls = 0
+
+        def generate(self, data, request, *, on_progress):
+            Offline.calls += 1
+            return super().generate(data, request, on_progress=on_progress)
+
+    user = persona_user_data("hypertrophy_hannah", uuid.uuid4())
+    with pytest.raises(GenerationCancelled):
+        run_program_generation_pipeline(
+            user,
+            GenerationRequest(weeks=4),
+            provider=[_LlmLikeTier(crash=GenerationCancelled()), Offline()],
+            progress=lambda stage, _: None,
+        )
+    assert Offline.calls == 0

@@ -19,7 +19,7 @@ from tests.unit.cfn_template import (
 )
 from tpg.platform.settings import Settings
 
-FUNCTIONS = ("TriggerFunction", "GenerateFunction", "SweeperFunction")
+FUNCTIONS = ("TriggerFunction", "GenerateFunction", "SweeperFunction", "RealtimeFunction")
 
 # "*" is allowed only where the service has no resource-level permissions (documented in the
 # template next to each statement).
@@ -128,7 +128,7 @@ def test_sweeper_runs_on_a_schedule() -> None:
 
 def test_no_wildcard_iam_resource_except_documented_ones() -> None:
     roles = resources("AWS::IAM::Role")
-    assert set(roles) == {"TriggerRole", "GenerateRole", "SweeperRole", "DatabaseProxyRole"}
+    assert set(roles) == {"TriggerRole", "GenerateRole", "SweeperRole", "RealtimeRole", "DatabaseProxyRole"}
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name
         for policy in role["Properties"]["Policies"]:
@@ -617,9 +617,12 @@ def test_there_is_an_endpoint_for_every_aws_service_the_code_calls() -> None:
     from tests.unit.cfn_template import TEMPLATE
 
     source = "\n".join(p.read_text() for p in (TEMPLATE.parent / "shared" / "tpg").rglob("*.py"))
-    called = set(re.findall(r"\bclient\(\"([a-z0-9-]+)\"\)", source))
-    assert called == {"secretsmanager", "lambda", "events"}, called  # a new client: a new endpoint?
-    assert set(_endpoint_services()) == called | {"xray"}  # the trace segments (Tracing: Active)
+    called = set(re.findall(r"\bclient\(\"([a-z0-9-]+)\"", source))
+    # a new client: a new endpoint? Not for the Management API: no interface endpoint serves
+    # @connections of a public WebSocket API, so in a VPC pushes go out through the NAT gateway
+    # (docs/operations.md, "Network and database access").
+    assert called == {"secretsmanager", "lambda", "events", "apigatewaymanagementapi"}, called
+    assert set(_endpoint_services()) == called - {"apigatewaymanagementapi"} | {"xray"}  # + trace segments
 
 
 def test_endpoint_policies_admit_only_what_the_functions_do() -> None:
@@ -667,3 +670,88 @@ def test_the_operations_guide_documents_network_and_database_access() -> None:
         "DatabaseProxyEndpoint",
     ):
         assert needle in section, needle
+
+
+# ------------------------------------------------------------------------------ realtime
+
+
+PUSHERS = ("TriggerRole", "GenerateRole", "SweeperRole")
+
+
+def test_the_websocket_api_sends_its_three_routes_to_the_realtime_function() -> None:
+    api = resources("AWS::ApiGatewayV2::Api")["RealtimeApi"]["Properties"]
+    assert api["ProtocolType"] == "WEBSOCKET"
+    integration = resources("AWS::ApiGatewayV2::Integration")["RealtimeIntegration"]["Properties"]
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    assert "${RealtimeFunction.Arn}" in integration["IntegrationUri"]["Fn::Sub"]
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"] for r in resources("AWS::ApiGatewayV2::Route").values()
+    }
+    assert set(routes) == {"$connect", "$disconnect", "$default"}
+    for route in routes.values():
+        assert route["ApiId"] == {"Ref": "RealtimeApi"}
+        assert route["Target"] == {"Fn::Sub": "integrations/${RealtimeIntegration}"}
+    # the pong is the $default route's response
+    assert routes["$default"]["RouteResponseSelectionExpression"] == "$default"
+    (response,) = resources("AWS::ApiGatewayV2::RouteResponse").values()
+    assert response["Properties"]["RouteId"] == {"Ref": "RealtimeDefaultRoute"}
+    permission = resources("AWS::Lambda::Permission")["RealtimeInvokePermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "RealtimeFunction"}
+    assert "${RealtimeApi}/*" in permission["SourceArn"]["Fn::Sub"]
+
+
+def test_the_websocket_stage_is_throttled_and_never_logs_the_ticket() -> None:
+    stage = resources("AWS::ApiGatewayV2::Stage")["RealtimeStage"]
+    properties = stage["Properties"]
+    assert properties["StageName"] == {"Ref": "Stage"}
+    assert properties["AutoDeploy"] is True
+    assert set(stage["DependsOn"]) == {
+        "RealtimeConnectRoute",
+        "RealtimeDisconnectRoute",
+        "RealtimeDefaultRoute",
+    }
+    assert properties["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    log_format = properties["AccessLogSettings"]["Format"]
+    assert "$context.connectionId" in log_format
+    # the ticket travels in $connect's query string: no variable that holds it is logged
+    assert not re.search(r"querystring|\$input|\$request|path", log_format, re.IGNORECASE), log_format
+    group = resources("AWS::Logs::LogGroup")["RealtimeAccessLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_only_the_pushers_may_manage_connections_and_only_of_this_api() -> None:
+    for name, role in resources("AWS::IAM::Role").items():
+        statements = [
+            s
+            for policy in role["Properties"]["Policies"]
+            for s in _statements(policy["PolicyDocument"]["Statement"])
+            if "execute-api" in str(s["Action"])
+        ]
+        if name not in PUSHERS:
+            assert statements == [], name
+            continue
+        (statement,) = statements
+        assert statement["Action"] == "execute-api:ManageConnections"
+        resource = statement["Resource"]["Fn::Sub"]
+        assert resource.endswith(":${RealtimeApi}/${Stage}/POST/@connections/*"), (name, resource)
+
+
+@pytest.mark.parametrize("function", ["TriggerFunction", "GenerateFunction", "SweeperFunction"])
+def test_the_pushers_are_given_the_management_endpoint_of_the_stage(function: str) -> None:
+    endpoint = _env(function)["REALTIME_MANAGEMENT_ENDPOINT"]["Fn::Sub"]
+    assert endpoint == "https://${RealtimeApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}"
+    assert Settings.model_fields["realtime_management_endpoint"].json_schema_extra == {
+        "env": "REALTIME_MANAGEMENT_ENDPOINT"
+    }
+
+
+def test_tickets_point_at_the_stage_and_have_their_route() -> None:
+    url = _env("TriggerFunction")["REALTIME_WEBSOCKET_URL"]["Fn::Sub"]
+    assert url == "wss://${RealtimeApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}"
+    assert Settings.model_fields["realtime_websocket_url"].json_schema_extra == {
+        "env": "REALTIME_WEBSOCKET_URL"
+    }
+    ticket = _function("TriggerFunction")["Events"]["CreateRealtimeTicket"]["Properties"]
+    assert (ticket["Method"], ticket["Path"]) == ("POST", "/realtime/tickets")
+    # the realtime function needs neither: it pushes nothing
+    assert not {"REALTIME_WEBSOCKET_URL", "REALTIME_MANAGEMENT_ENDPOINT"} & set(_env("RealtimeFunction"))

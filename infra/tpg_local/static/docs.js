@@ -1,6 +1,6 @@
-// Swagger UI for /openapi.json, served offline from the local stack. The document declares no
-// security scheme, so "Try it out" gets its bearer token from the field above (prefilled with
-// the demo page's session when there is one) through a request interceptor.
+// Swagger UI for /openapi.json, served offline from the local stack. "Try it out" gets its bearer
+// token from the field above (prefilled with the demo page's session when there is one) through a
+// request interceptor, so nobody has to paste it into the Authorize dialog.
 (function () {
   "use strict";
   var input = document.getElementById("docs-token");

@@ -6,7 +6,7 @@ whitespace, characters outside the alphabet, data after the signature) and its c
 optional, so the token is parsed here, byte for byte, and every rule is spelled out: an exact
 compact serialization, a header whose `alg` the key allows, integer NumericDates, `exp` and `iat`
 required, a bounded lifetime, the audience, the issuer when configured, a UUID `sub` and the
-`authenticated` role. HS256 is checked with the standard library; the asymmetric path
+`authenticated` role (or, for the batch routes only, the `service_role` role). HS256 is checked with the standard library; the asymmetric path
 (`tpg.api.jwks`: the key set, `cryptography`, `urllib`) is imported only when an ES256/RS256 token
 arrives and a key set is configured, so the trigger's cold start imports neither. One algorithm per
 key: the secret only ever verifies HS256, a key-set key only the algorithm it is published for.
@@ -51,6 +51,19 @@ class AuthenticatedUser:
     is_anonymous: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceCaller:
+    """A token whose `role` is `service_role` (a backend, an operator's tool): the batch routes'
+    caller. Verified like a user token (signature, exp, iat, lifetime, audience, issuer); `sub` is
+    optional and, when present, only recorded."""
+
+    subject: str | None = None
+
+
+SERVICE_ROLE = "service_role"
+MAX_SERVICE_SUBJECT_LENGTH = 200
+
+
 def bearer_token(authorization: str | None) -> str:
     """Extract the token from an `Authorization: Bearer <token>` header value."""
     if not authorization:
@@ -77,15 +90,41 @@ def verify_token(
     `kid` names in that key set. `ServiceUnavailable` (503) when the key set cannot be read and no
     cached key decides: the token may well be valid.
     """
+    caller = verify_caller(
+        token,
+        secret=secret,
+        audience=audience,
+        issuer=issuer,
+        jwks_url=jwks_url,
+        max_lifetime_seconds=max_lifetime_seconds,
+        service=False,
+    )
+    assert isinstance(caller, AuthenticatedUser)
+    return caller
+
+
+def verify_caller(
+    token: str,
+    *,
+    secret: str | None,
+    audience: str,
+    issuer: str | None = None,
+    jwks_url: str | None = None,
+    max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS,
+    service: bool = True,
+) -> AuthenticatedUser | ServiceCaller:
+    """`verify_token`, also accepting (with `service`) a `service_role` token, verified alike.
+    Which routes a caller may use is the route's business (`tpg.api.routes`)."""
     header, claims, signing_input, signature = _parse(token)
     algorithm = _algorithm(header, asymmetric=jwks_url is not None)
     # The claims first: a token that fails them is refused without fetching any key.
-    user = _user(
+    user = _caller(
         claims,
         audience=audience,
         issuer=issuer,
         max_lifetime_seconds=max_lifetime_seconds,
         now=time.time(),
+        service=service,
     )
     if algorithm == ALGORITHM:
         if not secret or not _hs256_matches(secret, signing_input, signature):
@@ -199,14 +238,15 @@ def _audience_matches(claim: Any, audience: str) -> bool:
     return False
 
 
-def _user(
+def _caller(
     claims: dict[str, Any],
     *,
     audience: str,
     issuer: str | None,
     max_lifetime_seconds: int,
     now: float,
-) -> AuthenticatedUser:
+    service: bool,
+) -> AuthenticatedUser | ServiceCaller:
     expires = _numeric_date(claims, "exp", required=True)
     issued = _numeric_date(claims, "iat", required=True)
     not_before = _numeric_date(claims, "nbf", required=False)
@@ -223,8 +263,17 @@ def _user(
         _refuse()
     if issuer is not None and claims.get("iss") != issuer:
         _refuse()
-    # The project's anon/service_role keys are signed with the same secret: only user tokens pass.
-    if claims.get("role") != "authenticated":
+    # The project's anon key is signed with the same secret: only user tokens pass, and service
+    # tokens where the caller asked for them (Supabase's service_role key has no `aud`: refused).
+    role = claims.get("role")
+    if service and role == SERVICE_ROLE:
+        subject = claims.get("sub")
+        if subject is not None and not (
+            isinstance(subject, str) and 0 < len(subject) <= MAX_SERVICE_SUBJECT_LENGTH
+        ):
+            _refuse()
+        return ServiceCaller(subject=subject)
+    if role != "authenticated":
         _refuse()
     subject = claims.get("sub")
     if not isinstance(subject, str):
@@ -258,6 +307,32 @@ def issue_token(
         "sub": str(user_id),
         "aud": audience,
         "role": "authenticated",
+        "iat": issued_at,
+        "exp": issued_at + ttl_seconds,
+    }
+    if issuer:
+        claims["iss"] = issuer
+    token: str = jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return token
+
+
+def issue_service_token(
+    subject: str,
+    *,
+    secret: str,
+    audience: str = "authenticated",
+    ttl_seconds: int = 3600,
+    issuer: str | None = None,
+) -> str:
+    """Mint a service-role token (local tooling and tests; in production the IdP or a secrets
+    store issues it): what the batch routes take."""
+    from jose import jwt
+
+    issued_at = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "aud": audience,
+        "role": SERVICE_ROLE,
         "iat": issued_at,
         "exp": issued_at + ttl_seconds,
     }

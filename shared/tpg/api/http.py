@@ -7,16 +7,21 @@ from typing import Any
 from tpg.api.models import CreateProgramRequest, ErrorDetail, ErrorResponse
 from tpg.platform.errors import (
     AppError,
+    BatchAlreadyFinal,
+    Forbidden,
     GenerationInFlight,
     InvalidRequest,
     MalformedJson,
     NotRetryable,
     OnboardingIncomplete,
     PayloadTooLarge,
+    ProgramAlreadyFinal,
     ProgramNotFound,
     QuotaExceeded,
+    RealtimeUnavailable,
     ServiceUnavailable,
     SubscriptionRequired,
+    TooManyConnections,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -26,13 +31,18 @@ STATUS_BY_ERROR: dict[type[AppError], int] = {
     MalformedJson: 400,
     Unauthorized: 401,
     SubscriptionRequired: 402,
+    Forbidden: 403,
     ProgramNotFound: 404,
+    RealtimeUnavailable: 404,
     GenerationInFlight: 409,
     OnboardingIncomplete: 409,
     NotRetryable: 409,
+    ProgramAlreadyFinal: 409,
+    BatchAlreadyFinal: 409,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     QuotaExceeded: 429,
+    TooManyConnections: 429,
     InvalidRequest: 422,
     ServiceUnavailable: 503,
 }
@@ -62,7 +72,7 @@ def error_headers(error: AppError) -> dict[str, str]:
     headers = dict(JSON_HEADERS)
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    if isinstance(error, QuotaExceeded):
+    if isinstance(error, QuotaExceeded | TooManyConnections):
         headers["Retry-After"] = str(error.retry_after_seconds)
     return headers
 

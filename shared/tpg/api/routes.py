@@ -27,13 +27,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from aws_lambda_powertools.event_handler.openapi.types import (
-    OpenAPIResponse,
-    OpenAPIResponseContentModel,
-    OpenAPIResponseContentSchema,
-)
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
@@ -48,21 +42,33 @@ from tpg.api.http import (
 )
 from tpg.api.models import (
     AcceptedResponse,
+    CancelResponse,
     CreateProgramRequest,
-    ErrorResponse,
     HealthResponse,
     NotReadyResponse,
     ProgramList,
     ProgramResponse,
     ReadinessChecks,
+    RealtimeTicketResponse,
 )
+from tpg.api.openapi import accepted_response, build_document, error_responses
 from tpg.api.service import ApiDependencies
 from tpg.platform.errors import (
     AppError,
+    GenerationInFlight,
+    InvalidRequest,
     MalformedJson,
+    NotRetryable,
+    OnboardingIncomplete,
     PayloadTooLarge,
+    ProgramAlreadyFinal,
     ProgramNotFound,
+    QuotaExceeded,
+    RealtimeUnavailable,
     ServiceUnavailable,
+    SubscriptionRequired,
+    TooManyConnections,
+    Unauthorized,
     UnsupportedMediaType,
 )
 from tpg.platform.observability import describe_unexpected, logger
@@ -79,24 +85,56 @@ MAX_JSON_DEPTH = 32
 MAX_JSON_INTEGER_DIGITS = 64
 
 
-def _errors(*statuses: int) -> dict[int, OpenAPIResponse]:
-    """OpenAPI entries for the error responses a route can give (all share one body model)."""
-    descriptions = {
-        400: "Malformed JSON, or a body that is not UTF-8",
-        401: "Missing or invalid bearer token",
-        402: "No active subscription",
-        404: "Not found (or not the caller's)",
-        409: "A generation in flight (error.programId names it), onboarding incomplete, or not retryable",
-        413: "Request body too large",
-        415: "The body is not sent as application/json",
-        422: "Invalid fields or parameters",
-        429: "Daily quota reached (see Retry-After)",
-        503: "Temporarily unavailable",
-    }
-    content: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
-        "application/json": {"model": ErrorResponse}
-    }
-    return {status: {"description": descriptions[status], "content": content} for status in statuses}
+# What every authenticated route can answer before it runs (the token) or while it does (the
+# database, the signing secret); a route's own errors are added to these (tpg.api.openapi).
+AUTHENTICATED_ERRORS = (Unauthorized, ServiceUnavailable)
+# ... and what a POST's body can be refused for, before routing.
+BODY_ERRORS = (MalformedJson, PayloadTooLarge, UnsupportedMediaType)
+# A program id in a path: a malformed one names no program of the caller's (404, never 422).
+ProgramIdParam = Annotated[
+    str,
+    Path(
+        description="The program's id (`programId`); a malformed id answers 404 like a missing one",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
+PROGRAM_EXAMPLES = {
+    "processing": {
+        "summary": "Being generated",
+        "value": {
+            "programId": "6f1c2d3e-0000-4000-8000-000000000000",
+            "name": "Block one",
+            "status": "processing",
+            "stage": "generating",
+            "progress": 45,
+            "error": None,
+            "cancelRequested": False,
+            "program": None,
+            "createdAt": "2026-12-02T09:30:00.000000Z",
+            "updatedAt": "2026-12-02T09:30:21.431207Z",
+            "completedAt": None,
+        },
+    },
+    "failed": {
+        "summary": "Failed (retry allowed)",
+        "value": {
+            "programId": "6f1c2d3e-0000-4000-8000-000000000000",
+            "name": "Block one",
+            "status": "failed",
+            "stage": None,
+            "progress": 0,
+            "error": {
+                "code": "INVALID_PROGRAM",
+                "message": "We could not produce a program that passes our safety checks. Please try again.",
+            },
+            "cancelRequested": False,
+            "program": None,
+            "createdAt": "2026-12-02T09:30:00.000000Z",
+            "updatedAt": "2026-12-02T09:31:02.004511Z",
+            "completedAt": None,
+        },
+    },
+}
 
 
 def parse_json_body(text: str) -> Any:
@@ -284,10 +322,21 @@ def _accepted(program_id: UUID) -> Response[AcceptedResponse]:
 @app.post(
     "/programs",
     summary="Request a new program",
+    description="Answers 202 at once; follow `statusUrl` (or `Location`) until the status is final.",
+    operation_id="createProgram",
+    tags=["programs"],
     security=BEARER,
     responses={
-        202: {"description": "Accepted", "content": {"application/json": {"model": AcceptedResponse}}},
-        **_errors(400, 401, 402, 409, 413, 415, 422, 429, 503),
+        202: accepted_response(AcceptedResponse, "Accepted: the program is pending"),
+        **error_responses(
+            *AUTHENTICATED_ERRORS,
+            *BODY_ERRORS,
+            SubscriptionRequired,
+            GenerationInFlight,
+            OnboardingIncomplete,
+            InvalidRequest,
+            QuotaExceeded,
+        ),
     },
 )
 def create_program(
@@ -300,16 +349,18 @@ def create_program(
 @app.get(
     "/programs/<program_id>",
     summary="Status (and, when completed, the program)",
+    operation_id="getProgram",
+    tags=["programs"],
     security=BEARER,
     responses={
         200: {
             "description": "The program's status",
-            "content": {"application/json": {"model": ProgramResponse}},
+            "content": {"application/json": {"model": ProgramResponse, "examples": PROGRAM_EXAMPLES}},
         },
-        **_errors(401, 404, 503),
+        **error_responses(*AUTHENTICATED_ERRORS, ProgramNotFound),
     },
 )
-def get_program(program_id: str) -> ProgramResponse:
+def get_program(program_id: ProgramIdParam) -> ProgramResponse:
     return service.get_program(_deps(), _user().user_id, _program_id(program_id))
 
 
@@ -327,37 +378,116 @@ def _decimal_digits(value: Any) -> Any:
 @app.get(
     "/programs",
     summary="The caller's programs, newest first",
+    operation_id="listPrograms",
+    tags=["programs"],
     security=BEARER,
     responses={
         200: {"description": "A page of programs", "content": {"application/json": {"model": ProgramList}}},
-        **_errors(401, 422, 503),
+        **error_responses(*AUTHENTICATED_ERRORS, InvalidRequest),
     },
 )
 def list_programs(
-    limit: Annotated[int, BeforeValidator(_decimal_digits), Query(ge=1, le=50)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN)] = None,
+    limit: Annotated[
+        int, BeforeValidator(_decimal_digits), Query(ge=1, le=50, description="Page size (1-50)")
+    ] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=CURSOR_PATTERN,
+            description="`nextCursor` of the previous page (opaque; one this API did not issue is a 422)",
+        ),
+    ] = None,
 ) -> ProgramList:
     return service.list_programs(_deps(), _user().user_id, limit=limit, cursor=cursor)
 
 
 @app.post(
     "/programs/<program_id>/retry",
-    summary="Retry a failed generation",
+    summary="Retry a failed or cancelled generation",
+    description=(
+        "Only a failed or cancelled program; it goes back to pending and counts toward the daily quota."
+    ),
+    operation_id="retryProgram",
+    tags=["programs"],
     security=BEARER,
     responses={
-        202: {"description": "Accepted", "content": {"application/json": {"model": AcceptedResponse}}},
-        **_errors(400, 401, 402, 404, 409, 413, 415, 429, 503),
+        202: accepted_response(AcceptedResponse, "Accepted: the program is pending again"),
+        **error_responses(
+            *AUTHENTICATED_ERRORS,
+            *BODY_ERRORS,
+            SubscriptionRequired,
+            ProgramNotFound,
+            NotRetryable,
+            GenerationInFlight,
+            QuotaExceeded,
+        ),
     },
 )
-def retry_program(program_id: str) -> Response[AcceptedResponse]:
+def retry_program(program_id: ProgramIdParam) -> Response[AcceptedResponse]:
     pid = _program_id(program_id)
     service.retry_generation(_dispatching(), _user().user_id, pid)
     return _accepted(pid)
 
 
+@app.post(
+    "/programs/<program_id>/cancel",
+    summary="Cancel a generation",
+    description=(
+        "No body (or `{}`). A pending program is cancelled at once (`status: cancelled`; its request "
+        "does not count toward the daily quota). A processing one stops at its worker's next "
+        "checkpoint, within seconds (`status: processing`, `cancelRequested: true`; follow it until "
+        "`cancelled`). Either way a new program can be requested at once. A completed, failed or "
+        "cancelled program answers 409. A cancelled program can be retried."
+    ),
+    operation_id="cancelProgram",
+    tags=["programs"],
+    security=BEARER,
+    responses={
+        202: {
+            "description": "Cancelled, or being stopped",
+            "content": {"application/json": {"model": CancelResponse}},
+        },
+        **error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS, ProgramNotFound, ProgramAlreadyFinal),
+    },
+)
+def cancel_program(program_id: ProgramIdParam) -> Response[CancelResponse]:
+    body = service.cancel_generation(_deps(), _user().user_id, _program_id(program_id))
+    return Response(status_code=202, content_type="application/json", body=body)
+
+
+@app.post(
+    "/realtime/tickets",
+    summary="A single-use ticket to open the realtime WebSocket with",
+    description=(
+        "No body (or `{}`). Open `url` as it is within `expiresIn` seconds: the socket then receives a "
+        "`program.updated` message for every state change of the caller's programs (docs/frontend.md, "
+        "'Live updates'). A ticket opens one connection; ask for a new one to reconnect. Any answer "
+        "but 201: poll instead."
+    ),
+    operation_id="createRealtimeTicket",
+    tags=["realtime"],
+    security=BEARER,
+    responses={
+        201: {
+            "description": "A ticket, and the URL to open with it",
+            "content": {"application/json": {"model": RealtimeTicketResponse}},
+        },
+        # REALTIME_UNAVAILABLE (404): no live updates in this deployment (or for this user);
+        # TOO_MANY_CONNECTIONS (429): the caller holds its maximum of connections (Retry-After).
+        **error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS, RealtimeUnavailable, TooManyConnections),
+    },
+)
+def create_realtime_ticket() -> Response[RealtimeTicketResponse]:
+    body = service.create_realtime_ticket(_deps(), _user().user_id)
+    return Response(status_code=201, content_type="application/json", body=body)
+
+
 @app.get(
     "/health",
     summary="Liveness; with deep=true, readiness (database and auth configuration)",
+    operation_id="getHealth",
+    tags=["health"],
     description=(
         "Without `deep` (or with deep=false): 200 as soon as the function runs; nothing is checked. "
         "With deep=true: one `SELECT 1` against the database and a check that the JWT signing "
@@ -369,7 +499,7 @@ def retry_program(program_id: str) -> Response[AcceptedResponse]:
             "description": "Alive (shallow), or ready (deep=true)",
             "content": {"application/json": {"model": HealthResponse}},
         },
-        422: _errors(422)[422],
+        **error_responses(InvalidRequest),
         503: {
             "description": "deep=true: a check failed (`checks` names which; the logs say why)",
             "content": {"application/json": {"model": NotReadyResponse}},
@@ -403,11 +533,7 @@ def _json(
 def openapi_document() -> Response[str]:
     if not _deps().settings.openapi_enabled:
         raise ProgramNotFound("Not found.")
-    document = app.get_openapi_json_schema(
-        title="Training programs API",
-        security_schemes={"bearerAuth": HTTPBearer(bearerFormat="JWT")},
-    )
-    return Response(200, "application/json", document)
+    return Response(200, "application/json", json.dumps(build_document(app)))
 
 
 @app.exception_handler(AppError)

@@ -1,5 +1,5 @@
-"""What the HTTP API does, independent of HTTP: accept, read, list and retry generations, and
-check that the stack is ready to serve them."""
+"""What the HTTP API does, independent of HTTP: accept, read, list, retry and cancel generations,
+and check that the stack is ready to serve them."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from tpg.api.models import (
+    CancelResponse,
     CreateProgramRequest,
     ProgramError,
     ProgramList,
     ProgramResponse,
     ProgramSummary,
+    RealtimeTicketResponse,
 )
 from tpg.platform.errors import (
     DispatchError,
@@ -26,16 +28,20 @@ from tpg.platform.errors import (
     InvalidRequest,
     NotRetryable,
     OnboardingIncomplete,
+    ProgramAlreadyFinal,
     ProgramNotFound,
     QuotaExceeded,
     SubscriptionRequired,
 )
 from tpg.platform.observability import Metric, count, describe_unexpected, logger
 from tpg.platform.settings import Settings
+from tpg.realtime import tickets
+from tpg.realtime.push import ProgramUpdates
 from tpg.store import repository
 from tpg.store.db import Database
 from tpg.store.rows import GenerationStatus, ProgramRow
 from tpg.worker.dispatch import Dispatcher, dispatcher_for
+from tpg.worker.events import EventPublisher
 
 DEFAULT_PROGRAM_NAME = "My training program"
 QUOTA_WINDOW_SECONDS = 24 * 3600
@@ -49,12 +55,28 @@ class ApiDependencies:
     settings: Settings
     db: Database
     dispatcher: Dispatcher
+    # the cancellation of a pending program is final at once: the API announces it
+    events: EventPublisher | None = None
+    # a retry's and a cancel's new state, pushed to the owner's WebSocket connections (tpg.realtime)
+    updates: ProgramUpdates = field(default_factory=ProgramUpdates)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, dispatcher: Dispatcher | None = None) -> ApiDependencies:
+        db = Database(settings)
         return cls(
-            settings=settings, db=Database(settings), dispatcher=dispatcher or dispatcher_for(settings)
+            settings=settings,
+            db=db,
+            dispatcher=dispatcher or dispatcher_for(settings),
+            events=EventPublisher.from_settings(settings),
+            updates=ProgramUpdates.from_settings(settings, db),
         )
+
+
+def queue_policy(settings: Settings) -> repository.QueuePolicy:
+    return repository.QueuePolicy(
+        aging_seconds=settings.priority_aging_seconds,
+        default_max_wait_seconds=settings.default_max_wait_seconds,
+    )
 
 
 def request_generation(deps: ApiDependencies, user_id: UUID, request: CreateProgramRequest) -> UUID:
@@ -72,6 +94,7 @@ def request_generation(deps: ApiDependencies, user_id: UUID, request: CreateProg
             request=request.model_dump(mode="json", exclude_none=True),
             max_attempts=settings.max_attempts,
             default_quota=settings.default_daily_quota,
+            queue=queue_policy(settings),
         )
         if outcome.program_id is not None:
             break
@@ -99,14 +122,16 @@ def request_generation(deps: ApiDependencies, user_id: UUID, request: CreateProg
 
 
 def retry_generation(deps: ApiDependencies, user_id: UUID, program_id: UUID) -> None:
-    """failed -> pending, re-dispatched. A retry spends LLM calls, so it counts toward the quota."""
+    """failed or cancelled -> pending, re-dispatched. A retry spends LLM calls, so it counts toward
+    the quota; it is queued anew, at the tier's current priority."""
     settings = deps.settings
-    outcome = repository.retry_failed_program(
+    outcome = repository.retry_program(
         deps.db,
         program_id,
         user_id,
         max_attempts=settings.max_attempts,
         default_quota=settings.default_daily_quota,
+        queue=queue_policy(settings),
     )
     if outcome.in_flight_conflict:
         raise _in_flight_error(deps, user_id)
@@ -114,13 +139,38 @@ def retry_generation(deps: ApiDependencies, user_id: UUID, program_id: UUID) -> 
         raise ProgramNotFound()
     if not outcome.subscribed:
         raise SubscriptionRequired()
-    if not outcome.failed:
+    if not outcome.retryable:
         raise NotRetryable()
     if not outcome.under_quota:
         raise _quota_error(outcome.quota_resets_in)
     if not outcome.retried:  # a concurrent retry of the same program won
         raise NotRetryable()
     _dispatch(deps.dispatcher, program_id, reason="retry")
+    deps.updates.publish([outcome.state])
+
+
+def cancel_generation(deps: ApiDependencies, user_id: UUID, program_id: UUID) -> CancelResponse:
+    """pending -> cancelled at once (its request goes back to the daily quota: nothing was spent);
+    processing -> its worker stops at its next checkpoint and records `cancelled`. Either way the
+    one-in-flight slot is free at once. A repeated cancel of a program still stopping answers the
+    same; a final program (completed, failed, cancelled) cannot be cancelled."""
+    outcome = repository.cancel_program(deps.db, program_id, user_id)
+    if not outcome.found:
+        raise ProgramNotFound()
+    if outcome.already_final:
+        raise ProgramAlreadyFinal()
+    state = outcome.state
+    deps.updates.publish([state])  # None: a repeated cancel changed nothing
+    if state is not None and state.status is GenerationStatus.CANCELLED:
+        count(Metric.GENERATIONS_CANCELLED, dimensions={"When": "queued"})
+        if deps.events is not None:
+            deps.events.generation_finished(program_id, "cancelled", error_code="CANCELLED")
+        logger.info(
+            "cancelled while pending", extra={"program_id": str(program_id), "refunded": outcome.refunded}
+        )
+        return CancelResponse(program_id=program_id, status=GenerationStatus.CANCELLED, cancel_requested=True)
+    logger.info("cancel requested", extra={"program_id": str(program_id)})
+    return CancelResponse(program_id=program_id, status=GenerationStatus.PROCESSING, cancel_requested=True)
 
 
 def check_readiness(deps: ApiDependencies) -> dict[str, bool]:
@@ -192,7 +242,8 @@ def get_program(deps: ApiDependencies, user_id: UUID, program_id: UUID) -> Progr
     row = repository.get_program(deps.db, program_id, user_id)
     if row is None:
         raise ProgramNotFound()
-    return ProgramResponse(**_summary_fields(row), program=row.program)
+    # the stored program JSON is read into the API's program model (`tpg.api.models.TrainingProgram`)
+    return ProgramResponse.model_validate({**_summary_fields(row), "program": row.program})
 
 
 def list_programs(deps: ApiDependencies, user_id: UUID, *, limit: int, cursor: str | None) -> ProgramList:
@@ -205,7 +256,7 @@ def list_programs(deps: ApiDependencies, user_id: UUID, *, limit: int, cursor: s
 
 def _summary_fields(row: ProgramRow) -> dict[str, Any]:
     error = None
-    if row.generation_status is GenerationStatus.FAILED:
+    if row.generation_status in (GenerationStatus.FAILED, GenerationStatus.CANCELLED):
         error = ProgramError(
             code=row.error_code or "GENERATION_FAILED",
             message=row.generation_error or "We could not generate your program. Please try again.",
@@ -217,6 +268,7 @@ def _summary_fields(row: ProgramRow) -> dict[str, Any]:
         "stage": row.stage,
         "progress": row.progress,
         "error": error,
+        "cancel_requested": row.cancel_requested,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "completed_at": row.completed_at,
@@ -249,3 +301,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         return created_at, program_id
     except (ValueError, binascii.Error) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidRequest("The cursor is not valid.") from exc
+
+
+def create_realtime_ticket(deps: ApiDependencies, user_id: UUID) -> RealtimeTicketResponse:
+    """A single-use ticket to open the realtime WebSocket with (docs/frontend.md, "Live updates")."""
+    issued = tickets.issue_ticket(deps.db, user_id, deps.settings)
+    return RealtimeTicketResponse(ticket=issued.ticket, url=issued.url, expires_in=issued.expires_in)

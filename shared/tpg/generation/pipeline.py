@@ -4,11 +4,15 @@
 seams, the `progress` callback and the optional `cache`; the worker (`tpg.generation`) claims the
 row before and stores the result after.
 
-Providers are tried in order, most ambitious first (docs/llm-pipeline.md): a tier either returns a
-schema-valid program (basic validation: pydantic) or raises `TierError`; the program must then pass
-enhanced validation (science and safety). A tier that can repair (Claude) gets one repair round with
-the violations fed back; otherwise, or if the repair fails too, the next tier runs. Only a program
-that passes enhanced validation is returned (I6): the last tier's failure is the job's failure.
+Providers are tried in order (docs/llm-pipeline.md): a tier either returns a schema-valid program
+(basic validation: pydantic) or raises `TierError`; the program must then pass enhanced validation
+(science and safety). A tier that can repair (Claude) gets one repair round, with the schema's
+findings (a well-formed answer pydantic refused) or the enhanced-validation violations fed back;
+otherwise, or if the repair fails too, the next tier runs. Only a program that passes enhanced
+validation is returned (I6): the last tier's failure is the job's failure. `GenerationCancelled`
+from the progress callback propagates as it is.
+
+Lift ids are user-typed: only catalog ids reach the analysis (and so the prompt's `<user_data>`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from tpg.generation.claude.prompt import PROMPT_VERSION, render_user_input
 from tpg.generation.ports import (
     CachedProgram,
+    GenerationCancelled,
     GenerationError,
     GenerationRequest,
     LlmUsage,
@@ -35,6 +40,7 @@ from tpg.generation.ports import (
 from tpg.platform.observability import Metric, count, describe_unexpected, logger
 from tpg.store.rows import Stage
 from tpg.training.analysis import EnhancedUserData, analyse
+from tpg.training.catalog import CATALOG
 from tpg.training.program import TrainingProgram, default_program_name
 from tpg.training.user_data import UserData
 from tpg.training.validation import ProgramSchemaError, ValidationReport, parse_program, validate_program
@@ -55,8 +61,11 @@ def _as_requested(produced: ProviderResult, request: GenerationRequest) -> Provi
 # --- The result cache seam ---------------------------------------------------------------------
 
 
-def request_fingerprint(data: EnhancedUserData, request: GenerationRequest, *, model: str) -> str:
-    """sha256 of the normalised per-user prompt input + prompt version + model.
+def request_fingerprint(
+    data: EnhancedUserData, request: GenerationRequest, *, model: str, ask: str | None = None
+) -> str:
+    """sha256 of the normalised per-user prompt input + prompt version + model (+ the first tier's
+    ask, when it is not the primary `compact` one).
 
     The per-user input is the canonical JSON of the analysis output and the cleaned free text
     (exactly what the model sees), so two requests with the same fingerprint send the same prompt.
@@ -64,7 +73,7 @@ def request_fingerprint(data: EnhancedUserData, request: GenerationRequest, *, m
     """
     text = render_user_input(data, weeks=request.weeks, request_notes=request.notes)
     digest = hashlib.sha256()
-    for part in (PROMPT_VERSION, model, text):
+    for part in (PROMPT_VERSION, model, *([ask] if ask not in (None, "compact") else []), text):
         digest.update(part.encode())
         digest.update(b"\x00")
     return digest.hexdigest()
@@ -87,6 +96,28 @@ class PipelineResult:
     cache_hit: bool = False
 
 
+def catalog_lifts_only(user: UserData) -> UserData:
+    """The user with only the reported lifts whose exercise id is a catalog id (spelled loosely:
+    case, spaces and hyphens). Another id is user-typed text: it never reaches the analysis, its
+    notes or the prompt's `<user_data>`, which the prompt calls the app's own data."""
+    kept = []
+    for lift in user.lifts:
+        exercise_id = "_".join(lift.exercise_id.strip().lower().replace("-", " ").split())
+        if exercise_id in CATALOG:
+            kept.append(
+                lift
+                if exercise_id == lift.exercise_id
+                else lift.model_copy(update={"exercise_id": exercise_id})
+            )
+    if len(kept) == len(user.lifts) and all(a is b for a, b in zip(kept, user.lifts, strict=True)):
+        return user
+    if len(kept) < len(user.lifts):
+        logger.info(
+            "reported lifts with unknown exercise ids ignored", extra={"ignored": len(user.lifts) - len(kept)}
+        )
+    return user.model_copy(update={"lifts": tuple(kept)})
+
+
 def _tier_name(provider: ProgramProvider) -> str:
     return getattr(provider, "tier", provider.name)
 
@@ -104,9 +135,11 @@ class _MonotonicProgress:
 
     def __call__(self, pct: int) -> None:
         value = _GENERATING_FROM + max(0, min(100, pct)) * (_GENERATING_TO - _GENERATING_FROM) // 100
-        if value > self._last:
-            self._last = value
-            self._progress(Stage.GENERATING, value)
+        self._last = max(self._last, value)
+        # Every report goes through, at the highest value so far: the callback is also the worker's
+        # cancellation checkpoint (it paces its own writes), so a retried stream or a later tier
+        # still reaches it before passing the progress already shown.
+        self._progress(Stage.GENERATING, self._last)
 
 
 def _from_cache(
@@ -165,12 +198,14 @@ def run_program_generation_pipeline(
     if not tiers:
         raise ValueError("at least one provider is needed")
     progress(Stage.ANALYZING, 10)
-    enhanced = analyse(user)
+    enhanced = analyse(catalog_lifts_only(user))
     if enhanced.referral is not None:
         # The safety rules refuse this user a program (docs/training-science.md): no tier runs.
         raise GenerationError(enhanced.referral.code, enhanced.referral.message, retryable=False)
     first_model = _model_of(tiers[0])
-    fingerprint = request_fingerprint(enhanced, request, model=first_model or tiers[0].name)
+    fingerprint = request_fingerprint(
+        enhanced, request, model=first_model or tiers[0].name, ask=getattr(tiers[0], "ask", None)
+    )
     prompt_version = PROMPT_VERSION if first_model else None
 
     if cache is not None:
@@ -252,16 +287,34 @@ def _generate_and_validate(
 
     Raises what the tier raises; the usage of every call that returned is already on `run`."""
     tier = attempt.tier
-    produced = _as_requested(tier.generate(enhanced, request, on_progress=on_progress), request)
+    repairable = isinstance(tier, RepairingProvider)
+    try:
+        produced = _as_requested(tier.generate(enhanced, request, on_progress=on_progress), request)
+    except TierError as exc:
+        if exc.repair is None or not isinstance(tier, RepairingProvider):
+            raise
+        # A well-formed answer the schema refused: its findings go to the repair round.
+        run.usage += exc.usage
+        count(Metric.VALIDATION_FAILURES, dimensions={"Level": "basic"})
+        attempt.repaired_for = (exc.code,)
+        logger.info("answer refused by the schema; one repair round", extra={"tier": attempt.name})
+        produced = _as_requested(
+            tier.repair(
+                enhanced, request, exc.repair.raw_output, exc.repair.problems, on_progress=on_progress
+            ),
+            request,
+        )
+        repairable = False
     run.usage += produced.usage
     progress(Stage.VALIDATING, 85)
     report = validate_program(produced.program, enhanced)
-    if not report.ok and isinstance(tier, RepairingProvider):
+    if not report.ok and repairable and isinstance(tier, RepairingProvider):
         count(Metric.VALIDATION_FAILURES, dimensions={"Level": "enhanced"})
         attempt.repaired_for = _violations(report)
         logger.info("program failed enhanced validation; one repair round", extra={"tier": attempt.name})
         produced = _as_requested(
-            tier.repair(enhanced, request, produced, report, on_progress=on_progress), request
+            tier.repair(enhanced, request, produced.raw_output or "", report, on_progress=on_progress),
+            request,
         )
         run.usage += produced.usage
         progress(Stage.VALIDATING, 85)
@@ -271,8 +324,10 @@ def _generate_and_validate(
 
 def _tier_failed(run: _TierRun, attempt: _TierTry, exc: Exception, *, last: bool) -> bool:
     """Put a tier's failure on the record; False when `exc` must propagate instead (the last tier's
-    failure, or a rules-engine tier failing in a way it did not classify)."""
+    failure, a cancellation, or a rules-engine tier failing in a way it did not classify)."""
     name, model = attempt.name, attempt.model
+    if isinstance(exc, GenerationCancelled):
+        return False
     if isinstance(exc, TierError):
         run.usage += exc.usage
         run.history.append(_attempt(name, model, "failed", attempt.repaired_for, code=exc.code))

@@ -6,7 +6,7 @@ The pipeline (`tpg.generation.pipeline`) and every provider (`tpg.generation.off
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
@@ -26,6 +26,20 @@ class GenerationError(Exception):
         self.retryable = retryable
 
 
+class GenerationCancelled(Exception):  # noqa: N818 - reads as what happened
+    """The job was cancelled (raised by the progress callback): it propagates out of the pipeline
+    and every provider as it is (a Claude stream is closed on the way), never a tier failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class RepairHint:
+    """What a repair round needs about a refused answer: the answer as sent, and what was wrong
+    with it (pydantic's findings, as lines the model can act on)."""
+
+    raw_output: str
+    problems: tuple[str, ...]
+
+
 # What else a tier's failure rules out for this job: nothing else ("tier"), every tier on the same
 # model ("model": the model is overloaded, unknown or rejects our request), or every LLM tier
 # ("provider": bad credentials, unreachable API, spent budget, a refusal of this user's data).
@@ -43,11 +57,14 @@ class TierError(GenerationError):
         scope: Scope = "tier",
         validation_level: Literal["basic"] | None = None,
         usage: LlmUsage | None = None,
+        repair: RepairHint | None = None,
     ) -> None:
         super().__init__(code, message, retryable=True)
         self.scope = scope
         self.validation_level = validation_level
         self.usage = usage or LlmUsage()
+        # Set when a repair round may fix the answer (schema errors of well-formed JSON).
+        self.repair = repair
 
 
 # --- What the LLM calls of a job cost ----------------------------------------------------------
@@ -83,6 +100,10 @@ def _plus(a: int | None, b: int | None) -> int | None:
     return a if b is None else b if a is None else a + b
 
 
+def _plus_cost(a: float | None, b: float | None) -> float | None:
+    return a if b is None else b if a is None else a + b
+
+
 @dataclass(frozen=True, slots=True)
 class LlmUsage:
     """What a job's LLM calls cost, and how the job went through the tiers.
@@ -94,10 +115,13 @@ class LlmUsage:
 
     requests: int | None = None  # HTTP requests, failed ones and retries included
     input_tokens: int | None = None
-    output_tokens: int | None = None
+    output_tokens: int | None = None  # thinking included (billed as output)
     cache_read_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
     latency_ms: int | None = None
+    thinking_tokens: int | None = None  # the part of output_tokens spent thinking
+    cost_usd: float | None = None  # at the configured list prices (tpg.generation.claude.pricing)
+    format_fixes: int | None = None  # trivial slips code fixed instead of a repair round
     model: str | None = None  # the model that wrote the stored program (LLM tiers only)
     tiers: tuple[TierAttempt, ...] | None = None
     result_cache_source: UUID | None = None  # the program reused from the result cache
@@ -117,6 +141,9 @@ class LlmUsage:
                 self.cache_creation_input_tokens, other.cache_creation_input_tokens
             ),
             latency_ms=_plus(self.latency_ms, other.latency_ms),
+            thinking_tokens=_plus(self.thinking_tokens, other.thinking_tokens),
+            cost_usd=_plus_cost(self.cost_usd, other.cost_usd),
+            format_fixes=_plus(self.format_fixes, other.format_fixes),
             model=other.model if other.model is not None else self.model,
             tiers=tiers,
             result_cache_source=(
@@ -136,6 +163,9 @@ class LlmUsage:
             ("cache_read_input_tokens", self.cache_read_input_tokens),
             ("cache_creation_input_tokens", self.cache_creation_input_tokens),
             ("latency_ms", self.latency_ms),
+            ("thinking_tokens", self.thinking_tokens),
+            ("cost_usd", None if self.cost_usd is None else round(self.cost_usd, 6)),
+            ("format_fixes", self.format_fixes),
             ("model", self.model),
         ):
             if value is not None:
@@ -179,12 +209,13 @@ class RepairingProvider(Protocol):
         self,
         data: EnhancedUserData,
         request: GenerationRequest,
-        previous: ProviderResult,
-        report: ValidationReport,
+        raw_output: str,
+        problems: ValidationReport | Sequence[str],
         *,
         on_progress: Callable[[int], None],
     ) -> ProviderResult:
-        """Produce a corrected program from `previous` and the violations in `report`."""
+        """Produce a corrected program from the refused answer `raw_output` and what was wrong with
+        it: the enhanced-validation report of its program, or the schema's findings."""
         ...
 
 

@@ -21,7 +21,9 @@ READ_TIMEOUT_SECONDS = 2
 ATTEMPTS = 2
 
 
-def client(service: str) -> Any:
+def client(service: str, *, endpoint_url: str | None = None) -> Any:
+    """A boto3 client for `service`; `endpoint_url` for APIs without a regional default (the API
+    Gateway Management API is addressed at each WebSocket API's own endpoint)."""
     import boto3  # imported on first use, off the cold-start path
     from botocore.config import Config
 
@@ -30,7 +32,7 @@ def client(service: str) -> Any:
         read_timeout=READ_TIMEOUT_SECONDS,
         retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
     )
-    return boto3.client(service, config=config)
+    return boto3.client(service, config=config, endpoint_url=endpoint_url)
 
 
 @lru_cache(maxsize=1)

@@ -76,7 +76,44 @@ class ProgramNotFound(AppError):
 
 class NotRetryable(AppError):
     code = "NOT_RETRYABLE"
-    message = "Only a failed generation can be retried."
+    message = "Only a failed or cancelled generation can be retried."
+
+
+class ProgramAlreadyFinal(AppError):
+    code = "PROGRAM_ALREADY_FINAL"
+    message = "This program is already finished; there is nothing to cancel."
+
+
+class Forbidden(AppError):
+    """A valid token of the wrong kind for the route: the batch routes are for service callers."""
+
+    code = "FORBIDDEN"
+    message = "This route is for service callers (a token whose role is service_role)."
+
+
+class BatchNotFound(ProgramNotFound):
+    message = "Batch not found."
+
+
+class BatchAlreadyFinal(AppError):
+    code = "BATCH_ALREADY_FINAL"
+    message = "Every program of this batch is already finished; there is nothing to cancel."
+
+
+class RealtimeUnavailable(AppError):
+    """No live updates for this caller (none configured, or no profile): the client polls."""
+
+    code = "REALTIME_UNAVAILABLE"
+    message = "Live updates are not available; poll the program's status instead."
+
+
+class TooManyConnections(AppError):
+    code = "TOO_MANY_CONNECTIONS"
+    message = "Too many live-update connections are open; close some or poll instead."
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__()
+        self.retry_after_seconds = retry_after_seconds
 
 
 class ServiceUnavailable(AppError):

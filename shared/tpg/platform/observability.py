@@ -70,9 +70,28 @@ class Metric(StrEnum):
     # LLM HTTP requests answered 429 or 5xx (529 overloaded included), or a stream's error event of
     # those kinds: the numerator of the LLM error-rate alarm (over LLM_REQUESTS).
     LLM_ERROR_RESPONSES = "LlmErrorResponses"  # dimension: Kind (rate_limited / server_error)
-    LLM_TOKENS = "LlmTokens"  # dimension: Kind (input / output / cache_read / cache_write)
+    LLM_TOKENS = "LlmTokens"  # dimension: Kind (input / output / cache_read / cache_write / thinking)
     LLM_LATENCY = "LlmLatency"
+    # What each complete LLM answer cost at the configured list prices (LLM_PRICES), in micro-USD.
+    LLM_COST = "LlmCostMicroUsd"
     RESULT_CACHE_HITS = "ResultCacheHits"
+    # Job control (docs/architecture.md, "Queue order, waiting and cancellation"): queued -> claimed
+    # per priority; the sweeper's backlog gauges (emitted every sweep); cancellations and the time
+    # from the cancel request to the worker's stop.
+    QUEUE_WAIT = "GenerationQueueWait"  # dimension: Priority
+    GENERATIONS_WAITING = "GenerationsWaiting"
+    OLDEST_WAIT = "OldestWaitingGeneration"  # seconds since the longest-waiting row was queued
+    GENERATIONS_CANCELLED = "GenerationsCancelled"  # dimension: When (queued / running / abandoned)
+    CANCELLATION_LATENCY = "CancellationLatency"
+    # Realtime (tpg.realtime): WebSocket connections accepted and refused at $connect, those open (a
+    # gauge, every sweep), program updates delivered, connections found gone (410) and removed, and
+    # posts that failed otherwise (best effort: a client's GET after it reconnects covers them).
+    REALTIME_CONNECTIONS_OPENED = "RealtimeConnectionsOpened"
+    REALTIME_CONNECTIONS_REFUSED = "RealtimeConnectionsRefused"
+    REALTIME_OPEN_CONNECTIONS = "RealtimeOpenConnections"
+    REALTIME_PUSHES = "RealtimePushes"
+    REALTIME_GONE_CONNECTIONS = "RealtimeGoneConnections"
+    REALTIME_PUSH_FAILURES = "RealtimePushFailures"
 
 
 def count(metric: Metric, value: float = 1, dimensions: dict[str, str] | None = None) -> None:
@@ -99,6 +118,15 @@ def _add(metric: Metric, unit: MetricUnit, value: float, dimensions: dict[str, s
     point.add_metric(name=metric, unit=unit, value=value)
     point.add_dimensions(service=SERVICE_NAME, **dimensions)
     point.flush_metrics()
+
+
+def set_correlation_id(value: str) -> None:
+    """The correlation id of the lines that follow: the logger's shared key (one invocation per
+    Lambda environment) and, where the local stack gave this thread keys of its own
+    (`tpg_local.lambda_context.invocation_log_keys`), this thread's, which win over the shared one."""
+    logger.set_correlation_id(value)
+    if "correlation_id" in logger.thread_safe_get_current_keys():
+        logger.thread_safe_append_keys(correlation_id=value)
 
 
 def describe_unexpected(exc: BaseException) -> dict[str, str]:

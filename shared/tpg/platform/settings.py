@@ -8,17 +8,21 @@ the result down; nothing else in the layer reads the environment. Tests and the 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 # Local development only: the `tpg` command sets it as JWT_SECRET when none is given, and prints
 # it. The service itself has no fallback: without a configured secret every token is refused.
 DEV_JWT_SECRET = "local-dev-secret-change-me-0123456789abcdef"  # noqa: S105
+
+
+LLM_TIER_NAMES = frozenset({"compact", "compact_small", "full"})
 
 
 def env(name: str, default: Any = None, **constraints: Any) -> Any:
@@ -54,8 +58,20 @@ class Settings(BaseModel):
     anthropic_model: str = env("ANTHROPIC_MODEL", "claude-sonnet-5-5")
     # Paces the offline engine like an LLM call (demo, benchmarks); 0 = as fast as it runs.
     offline_latency_seconds: float = env("OFFLINE_LATENCY_SECONDS", 0.0, ge=0, le=120)
+    # The local stack's CORS (tpg_local.cors; in AWS, the template's CorsAllowOrigin): comma-separated
+    # exact origins a browser app may call the API from, or *; unset: any origin on this machine.
+    cors_allow_origins: str | None = env("CORS_ALLOW_ORIGINS")
     # The EventBridge bus for completion/failure events (tpg.worker.events); unset: none are sent.
     event_bus_name: str | None = env("EVENT_BUS_NAME")
+    # Realtime (tpg.realtime): the WebSocket URL a client opens with its ticket, and the API Gateway
+    # Management API endpoint updates are posted to. Unset: no realtime (POST /realtime/tickets answers
+    # 404 REALTIME_UNAVAILABLE, nothing is pushed, clients poll). Tickets live seconds; a connection
+    # at most as long as API Gateway keeps one open (2 h); a user holds a bounded number at once.
+    realtime_websocket_url: str | None = env("REALTIME_WEBSOCKET_URL")
+    realtime_management_endpoint: str | None = env("REALTIME_MANAGEMENT_ENDPOINT")
+    realtime_ticket_seconds: int = env("REALTIME_TICKET_SECONDS", 60, ge=5, le=600)
+    realtime_connection_seconds: int = env("REALTIME_CONNECTION_SECONDS", 7200, ge=60, le=7200)
+    realtime_max_connections_per_user: int = env("REALTIME_MAX_CONNECTIONS_PER_USER", 10, ge=1, le=100)
 
     max_body_bytes: int = env("MAX_BODY_BYTES", 16 * 1024, ge=256)
     # New generations per user per rolling 24 h when the subscription's tier has no row in
@@ -67,11 +83,17 @@ class Settings(BaseModel):
     max_attempts: int = env("GENERATION_MAX_ATTEMPTS", 3, ge=1, le=10)
     pending_redispatch_after_seconds: int = env("PENDING_REDISPATCH_AFTER_SECONDS", 120, ge=1)
     # Re-dispatch waits double per unanswered dispatch up to the cap (under 2x the lease, so a
-    # waiting row never looks stuck). A pending row dispatched this many times without being
-    # claimed is failed: 120+240+480+900x5 s ~ 1.5 h with the defaults, longer than the hour
-    # generate's throttled events are kept (I5: bounded time, and a backlog waits, not fails).
+    # waiting row never looks stuck). They only pace re-dispatching: a row fails for waiting only
+    # past its tier's wait bound in time (subscription_tiers.max_wait_seconds; this one for a tier
+    # without a row), longer than the hour generate's throttled events are kept (I5).
     redispatch_max_interval_seconds: int = env("PENDING_REDISPATCH_MAX_INTERVAL_SECONDS", 900, ge=1)
-    max_dispatches: int = env("GENERATION_MAX_DISPATCHES", 8, ge=1)
+    default_max_wait_seconds: int = env("GENERATION_MAX_WAIT_SECONDS", 7200, ge=60)
+    # The claim order: a job is ranked at its queue time moved earlier by this many seconds per
+    # priority point of its tier (premium, 10 points: 10 min ahead of standard). A job is never
+    # overtaken by one that arrived later than that head start (docs/architecture.md).
+    priority_aging_seconds: float = env("GENERATION_PRIORITY_AGING_SECONDS", 60.0, gt=0, le=3600)
+    # A cancel its worker has not honoured by then (no checkpoint reached) is recorded by the sweeper.
+    cancel_grace_seconds: int = env("GENERATION_CANCEL_GRACE_SECONDS", 60, ge=1)
     sweep_batch_size: int = env("SWEEP_BATCH_SIZE", 100, ge=1, le=1000)
     db_statement_timeout_ms: int = env("DB_STATEMENT_TIMEOUT_MS", 15_000, ge=100)
 
@@ -94,7 +116,28 @@ class Settings(BaseModel):
     llm_backoff_max_seconds: float = env("LLM_BACKOFF_MAX_SECONDS", 20.0, ge=0, le=120)
     llm_max_retry_after_seconds: float = env("LLM_MAX_RETRY_AFTER_SECONDS", 60.0, ge=0, le=300)
     llm_max_tokens_full: int = env("LLM_MAX_TOKENS_FULL", 48_000, ge=1024, le=128_000)
-    llm_max_tokens_template: int = env("LLM_MAX_TOKENS_TEMPLATE", 12_000, ge=1024, le=128_000)
+    # The compact ask's answer is ~400-1,200 tokens; the rest is room for thinking.
+    llm_max_tokens_compact: int = env("LLM_MAX_TOKENS_COMPACT", 8_000, ge=1024, le=128_000)
+    # The LLM tiers, in order, before the offline engine: compact (main model), compact_small (small
+    # model), full (main model, every week written out: for comparisons). docs/llm-pipeline.md.
+    llm_tiers: str = env("LLM_TIERS", "compact,compact_small", pattern=r"^[a-z_]+(,[a-z_]+)*$")
+    # Sent explicitly (current models default to high effort with adaptive thinking, billed as
+    # output): output_config.effort and thinking.type. Sonnet 5.5 refuses thinking "disabled";
+    # "between_tools" turns thinking off there.
+    llm_effort: Literal["low", "medium", "high", "xhigh", "max"] = env("LLM_EFFORT", "low")
+    llm_thinking: Literal["adaptive", "between_tools", "disabled"] = env("LLM_THINKING", "adaptive")
+    # Output speed assumed when deciding whether an ask fits the time left (published Sonnet-class
+    # figures are ~60 tokens/s; lower errs toward the smaller ask).
+    llm_output_tokens_per_second: float = env("LLM_OUTPUT_TOKENS_PER_SECOND", 50.0, gt=0, le=100_000)
+    # Time to the first token assumed there (published: ~1-2 s; a cold cache and the network add).
+    llm_first_token_seconds: float = env("LLM_FIRST_TOKEN_SECONDS", 5.0, ge=0, le=120)
+    # The cached prefix's TTL ("5m" or "1h"; the choice: docs/llm-pipeline.md, "Caching").
+    llm_cache_ttl: Literal["5m", "1h"] = env("LLM_CACHE_TTL", "1h")
+    # List prices in USD per million tokens, input and output, per model (JSON); cache writes and
+    # reads are priced from the input price (tpg.generation.claude.pricing). Unknown models: no cost.
+    llm_prices: str = env(
+        "LLM_PRICES", '{"claude-sonnet-5-5": [2.0, 10.0], "claude-haiku-5-5": [0.10, 0.50]}', max_length=4000
+    )
     # A completed LLM program with the same request fingerprint is reused for this long; 0 = off.
     result_cache_ttl_seconds: int = env("RESULT_CACHE_TTL_SECONDS", 7 * 24 * 3600, ge=0)
 
@@ -109,6 +152,39 @@ class Settings(BaseModel):
         if (parts.scheme == "https" and parts.hostname) or (parts.scheme == "http" and loopback):
             return value
         raise ValueError("JWT_JWKS_URL must be an https URL (plain http only on loopback)")
+
+    @field_validator("realtime_websocket_url", "realtime_management_endpoint")
+    @classmethod
+    def _realtime_urls_are_secure(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # wss/https (ws/http only on loopback: the local stack); a ticket travels in the URL.
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        secure, plain = ("wss", "ws") if info.field_name == "realtime_websocket_url" else ("https", "http")
+        loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
+        if (parts.scheme == secure and parts.hostname) or (parts.scheme == plain and loopback):
+            return value
+        raise ValueError(f"must be a {secure} URL ({plain} only on loopback)")
+
+    @field_validator("llm_tiers")
+    @classmethod
+    def _known_llm_tiers(cls, value: str) -> str:
+        # The names of tpg.generation.claude.client.TIERS (a unit test keeps the two equal).
+        unknown = set(value.split(",")) - LLM_TIER_NAMES
+        if unknown:
+            raise ValueError(f"LLM_TIERS: unknown tier(s); known: {', '.join(sorted(LLM_TIER_NAMES))}")
+        return value
+
+    @field_validator("llm_prices")
+    @classmethod
+    def _prices_json(cls, value: str) -> str:
+        # The shape is checked where prices are read (tpg.generation.claude.pricing); here: JSON.
+        try:
+            if not isinstance(json.loads(value), dict):
+                raise ValueError
+        except ValueError:
+            raise ValueError('LLM_PRICES: a JSON object {"model": [input, output]} in USD per MTok') from None
+        return value
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -13,17 +13,42 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 if TYPE_CHECKING:  # imported where it is used: the trigger's cold start never needs it
     from tpg.training.user_data import UserData
 
 
 class GenerationStatus(StrEnum):
+    """The statuses a program shows (API, events); `completed`, `failed` and `cancelled` are final."""
+
     PENDING = "pending"
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# The stored status of a processing row whose owner asked to cancel it: its worker still holds the
+# lease and the attempt, and records `cancelled` at its next checkpoint. It is not in flight for
+# the one-in-flight index (a new request is accepted at once); it shows as `processing` with
+# cancelRequested (`ProgramRow`, `JobState`). Only `tpg.store` spells it.
+CANCELLING = "cancelling"
+
+CANCELLED_MESSAGE = "Cancelled at your request."
+
+
+def _shown_status(row: Any) -> Any:
+    """A row mapping with its stored status as it is shown: `cancelling` -> processing plus
+    cancel_requested (a cancelled row was asked to be cancelled too)."""
+    if not isinstance(row, Mapping):
+        return row
+    stored = row.get("generation_status")
+    return {
+        **row,
+        "generation_status": GenerationStatus.PROCESSING if stored == CANCELLING else stored,
+        "cancel_requested": stored in (CANCELLING, GenerationStatus.CANCELLED),
+    }
 
 
 class Stage(StrEnum):
@@ -49,6 +74,44 @@ class ProgramRow(BaseModel):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    cancel_requested: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_stored_status(cls, row: Any) -> Any:
+        return _shown_status(row)
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """A program's state as a committed transition left it (the statement's RETURNING): what a
+    status update needs, never the program itself."""
+
+    program_id: UUID
+    user_id: UUID
+    status: GenerationStatus
+    cancel_requested: bool
+    stage: Stage | None
+    progress: int
+    error_code: str | None
+    error_message: str | None
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> JobState:
+        """From the columns `tpg.store.repository` returns for a state (`_STATE_COLUMNS`)."""
+        shown = _shown_status(row)
+        return cls(
+            program_id=row["id"],
+            user_id=row["user_id"],
+            status=GenerationStatus(shown["generation_status"]),
+            cancel_requested=shown["cancel_requested"],
+            stage=Stage(row["stage"]) if row["stage"] else None,
+            progress=row["progress"],
+            error_code=row["error_code"],
+            error_message=row["generation_error"],
+            updated_at=row["updated_at"],
+        )
 
 
 # --- What the worker's statements return ---------------------------------------------------------
@@ -152,6 +215,9 @@ class ClaimedJob:
     created_at: datetime
     request: JobRequest
     profile: ProfileRow
+    priority: int = 0
+    waited_seconds: float = 0.0  # since it was last queued (accept, retry, release, reclaim)
+    state: JobState | None = None  # the claimed row's state (processing, analyzing)
 
 
 @dataclass(frozen=True, slots=True)

@@ -750,9 +750,42 @@ def generate_offline_program(
 ) -> TrainingProgram:
     if not 1 <= weeks <= 16:
         raise ValueError("weeks must be between 1 and 16")
+    return program_from_week(data, plan_week(data), weeks=weeks, name=name)
+
+
+def plan_week(data: EnhancedUserData) -> list[list[tuple[Exercise, int, RepScheme]]]:
+    """The engine's loading week before periodisation: each day's (exercise, sets, base scheme)."""
     days = _select(data)
     _trim_to_time(data, days)
     _allocate(data, days)
+    return [[(item.exercise, item.sets, item.scheme) for item in items] for items in days]
+
+
+def program_from_week(
+    data: EnhancedUserData,
+    week: list[list[tuple[Exercise, int, RepScheme]]],
+    *,
+    weeks: int,
+    name: str | None = None,
+    extra_notes: tuple[str, ...] = (),
+) -> TrainingProgram:
+    """A whole program from one loading week chosen elsewhere (an LLM's compact answer): each day's
+    (exercise, sets, base scheme) in order, periodised, named and timed exactly as the engine's own
+    week is (tpg.generation.claude.schemas)."""
+    if not 1 <= weeks <= 16:
+        raise ValueError("weeks must be between 1 and 16")
+    days = [[_Item(exercise=e, sets=sets, scheme=scheme) for e, sets, scheme in day] for day in week]
+    return _periodised_program(data, days, weeks=weeks, name=name, extra_notes=extra_notes)
+
+
+def _periodised_program(
+    data: EnhancedUserData,
+    days: list[list[_Item]],
+    *,
+    weeks: int,
+    name: str | None,
+    extra_notes: tuple[str, ...] = (),
+) -> TrainingProgram:
     plan = data.week_plan(weeks)
     deloads, taper, meet = plan.deloads, plan.taper, plan.competition
     day_names = _day_names(data)
@@ -802,5 +835,5 @@ def generate_offline_program(
         split=data.split.name[:60],
         progression=_progression(data, days),
         schedule=schedule,
-        notes=_program_notes(data, deloads, taper, meet),
+        notes=[*_program_notes(data, deloads, taper, meet), *extra_notes][:10],
     )

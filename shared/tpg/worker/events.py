@@ -1,14 +1,16 @@
 """Completion and failure events on EventBridge, for what is built on top (notifications).
 
-The generate function puts `Program generation completed` / `Program generation failed` on the
-bus named by EVENT_BUS_NAME (`Settings.event_bus_name`; the account's default bus in template.yaml)
-after the final status is stored; the sweeper does the same for the rows it fails. Publishing is
+The generate function puts `Program generation completed` / `Program generation failed` /
+`Program generation cancelled` on the bus named by EVENT_BUS_NAME (`Settings.event_bus_name`; the
+account's default bus in template.yaml) after the final status is stored; the API does for a
+pending program it cancels, the sweeper for the rows it fails or cancels. Publishing is
 best effort: the row is the source of truth, a put that fails is logged and counted
 (EventsNotPublished) and never fails the generation. Each final transition happens once (the
 writes are fenced), so each program gets at most one event. Locally (no EVENT_BUS_NAME) nothing is sent.
 
 Event: source `tpg.generation`, detail `{"programId", "status", "errorCode"}` (errorCode null on
-completion and for rows the sweeper failed; the row, `GET /programs/{id}`, has the details).
+completion and for rows the sweeper failed, `CANCELLED` on a cancellation; the row,
+`GET /programs/{id}`, has the details).
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from tpg.platform.observability import Metric, count, logger
 from tpg.platform.settings import Settings
 
 SOURCE = "tpg.generation"
-DETAIL_TYPES = {"completed": "Program generation completed", "failed": "Program generation failed"}
+DETAIL_TYPES = {
+    "completed": "Program generation completed",
+    "failed": "Program generation failed",
+    "cancelled": "Program generation cancelled",
+}
 _MAX_ENTRIES_PER_PUT = 10  # the PutEvents limit
 
-FinalStatus = Literal["completed", "failed"]
+FinalStatus = Literal["completed", "failed", "cancelled"]
 
 
 def build_entry(program_id: UUID, status: FinalStatus, error_code: str | None, bus: str) -> dict[str, Any]:
@@ -69,6 +75,10 @@ class EventPublisher:
     def generations_failed(self, program_ids: Iterable[UUID]) -> int:
         """Announce rows the sweeper failed (attempts or dispatches exhausted, worker lost)."""
         return self.publish_many([(program_id, "failed", None) for program_id in program_ids])
+
+    def generations_cancelled(self, program_ids: Iterable[UUID]) -> int:
+        """Announce rows the sweeper recorded cancelled (their worker never reached a checkpoint)."""
+        return self.publish_many([(program_id, "cancelled", "CANCELLED") for program_id in program_ids])
 
     def publish_many(self, items: list[tuple[UUID, FinalStatus, str | None]]) -> int:
         bus = self.bus

@@ -1,7 +1,14 @@
 """The generate function's work: claim, run the pipeline, store the program or the error.
 
+An invocation is a unit of capacity: it claims the most urgent claimable program (priority, then
+age), which may not be the one its event names; that one is claimed by a later invocation.
 Safe to receive the same event many times, late, or concurrently: only the claim (one
 conditional UPDATE) lets a worker in, and every later write is fenced by the claimed attempt.
+
+Cancellation: the pipeline's progress callback is the worker's checkpoint (`ProgressWriter`). At
+most once a second it asks the row whether it is still this attempt's and whether a cancel was
+asked; on a cancel it raises `GenerationCancelled`, which unwinds the pipeline (closing an LLM
+stream on the way) and is recorded as `cancelled`.
 """
 
 from __future__ import annotations
@@ -19,17 +26,26 @@ from tpg.generation.offline import OfflineProvider
 from tpg.generation.pipeline import PipelineResult, run_program_generation_pipeline
 from tpg.generation.ports import (
     CachedProgram,
+    GenerationCancelled,
     GenerationError,
     GenerationRequest,
     ProgramProvider,
     ResultCache,
 )
 from tpg.platform.clock import Clock, SystemClock
-from tpg.platform.observability import Metric, count, describe_unexpected, logger, milliseconds
+from tpg.platform.observability import (
+    Metric,
+    count,
+    describe_unexpected,
+    logger,
+    milliseconds,
+    set_correlation_id,
+)
 from tpg.platform.settings import Settings
+from tpg.realtime.push import JobUpdates, ProgramUpdates
 from tpg.store import repository
 from tpg.store.db import Database
-from tpg.store.rows import ClaimedJob, GenerationStatus, Stage, user_data_from_row
+from tpg.store.rows import ClaimedJob, GenerationStatus, JobState, Stage, user_data_from_row
 from tpg.training.user_data import UserData
 from tpg.worker.dispatch import GenerationEvent
 from tpg.worker.events import EventPublisher
@@ -38,8 +54,9 @@ from tpg.worker.events import EventPublisher
 class Outcome(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # stopped at a checkpoint: its owner cancelled it
     RELEASED = "released"  # back to pending, another attempt will follow
-    NOT_CLAIMED = "not_claimed"  # duplicate, late or concurrent event: nothing done
+    NOT_CLAIMED = "not_claimed"  # nothing claimable (duplicate, late or already-served event)
     LEASE_LOST = "lease_lost"  # another worker took over; this one's result was discarded
     INVALID_EVENT = "invalid_event"
 
@@ -68,10 +85,11 @@ class RepositoryResultCache:
     db: Database
     ttl_seconds: int
     exclude_id: UUID
+    tier: str = "compact"  # the first LLM tier: only its programs are reused
 
     def lookup(self, fingerprint: str) -> CachedProgram | None:
         row = repository.find_cached_program(
-            self.db, fingerprint, ttl_seconds=self.ttl_seconds, exclude_id=self.exclude_id
+            self.db, fingerprint, ttl_seconds=self.ttl_seconds, exclude_id=self.exclude_id, tier=self.tier
         )
         if row is None:
             return None
@@ -84,7 +102,10 @@ def default_cache(settings: Settings, db: Database, program_id: UUID) -> ResultC
     """Only Claude's programs are worth caching: the offline engine is deterministic and instant."""
     if settings.llm_provider != "anthropic" or settings.result_cache_ttl_seconds <= 0:
         return None
-    return RepositoryResultCache(db, ttl_seconds=settings.result_cache_ttl_seconds, exclude_id=program_id)
+    first_tier = settings.llm_tiers.split(",")[0]
+    return RepositoryResultCache(
+        db, ttl_seconds=settings.result_cache_ttl_seconds, exclude_id=program_id, tier=first_tier
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +121,18 @@ class GenerateDependencies:
     # a program; None: what the settings say (`default_provider`, `default_cache`).
     providers: Callable[[], Providers] | None = None
     cache: Callable[[UUID], ResultCache | None] | None = None
+    # Each committed state change, pushed to the owner's WebSocket connections (none configured: no-op).
+    updates: ProgramUpdates = field(default_factory=ProgramUpdates)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GenerateDependencies:
-        return cls(settings=settings, db=Database(settings), events=EventPublisher.from_settings(settings))
+        db = Database(settings)
+        return cls(
+            settings=settings,
+            db=db,
+            events=EventPublisher.from_settings(settings),
+            updates=ProgramUpdates.from_settings(settings, db),
+        )
 
     def job_providers(self) -> Providers:
         return self.providers() if self.providers is not None else default_provider(self.settings)
@@ -125,6 +154,8 @@ def _llm_record(result: PipelineResult) -> repository.LlmRecord:
         cache_read_tokens=usage.cache_read_input_tokens,
         cache_write_tokens=usage.cache_creation_input_tokens,
         llm_latency_ms=usage.latency_ms,
+        thinking_tokens=usage.thinking_tokens,
+        llm_cost_usd=None if usage.cost_usd is None else round(usage.cost_usd, 6),
     )
 
 
@@ -139,28 +170,58 @@ def _user_data(job: ClaimedJob) -> UserData:
         ) from exc
 
 
+class LeaseLost(GenerationCancelled):
+    """Raised by a checkpoint when the row is no longer this attempt's (its lease was taken over,
+    or the sweeper finished it): the work stops, nothing is written."""
+
+
 @dataclass(slots=True)
 class ProgressWriter:
-    """Writes stage changes at once and percentage-only changes at most every `min_interval` s."""
+    """The pipeline's progress callback and the worker's checkpoint.
+
+    Writes a stage change at once and a percentage-only change at most every `write_interval` s;
+    between writes, at most every `check_interval` s, it only reads the row. Each round trip tells
+    whether the row is still this attempt's (else `LeaseLost`) and whether its owner asked to
+    cancel (`GenerationCancelled`)."""
 
     db: Database
     program_id: UUID
     attempt: int
     clock: Clock = field(default_factory=SystemClock)
-    min_interval: float = 2.0
-    _stage: Stage | None = Stage.ANALYZING  # the claim already wrote this one
-    _last_write: float = 0.0
+    write_interval: float = 2.0
+    check_interval: float = 1.0
+    _stage: Stage | None = Stage.ANALYZING  # the claim already wrote this one (at 5 %)
+    _progress: int = 5
+    _last_write: float = field(default_factory=lambda: float("-inf"))
+    _last_check: float = field(default_factory=lambda: float("-inf"))
     writes: int = 0
+    updates: JobUpdates | None = None  # each write pushed to the owner's connections (tpg.realtime)
 
     def __call__(self, stage: Stage, progress: int) -> None:
         now = self.clock.monotonic()
-        if stage == self._stage and now - self._last_write < self.min_interval:
-            return
-        repository.record_progress(
-            self.db, self.program_id, self.attempt, stage=stage.value, progress=progress
+        changed = stage != self._stage or (
+            progress != self._progress and now - self._last_write >= self.write_interval
         )
-        self._stage, self._last_write = stage, now
-        self.writes += 1
+        if changed:
+            state = repository.record_progress(
+                self.db, self.program_id, self.attempt, stage=stage.value, progress=progress
+            )
+            self._stage, self._progress, self._last_write = stage, progress, now
+            self.writes += 1
+            if self.updates is not None and state is not None and not state.cancel_requested:
+                self.updates.publish(state)  # the write's throttle is the push's
+        elif now - self._last_check >= self.check_interval:
+            state = repository.check_claim(self.db, self.program_id, self.attempt)
+        else:
+            return
+        self._last_check = now
+        self._stop_if_asked(state)
+
+    def _stop_if_asked(self, state: JobState | None) -> None:
+        if state is None:
+            raise LeaseLost()
+        if state.cancel_requested:
+            raise GenerationCancelled()
 
 
 def process_generation_event(
@@ -168,22 +229,35 @@ def process_generation_event(
 ) -> Outcome:
     """Handle one generate event; `request_id` is the invocation's, recorded with the claim."""
     try:
-        program_id = GenerationEvent.model_validate(event).program_id
+        named = GenerationEvent.model_validate(event).program_id
     except ValidationError:
         logger.error("ignoring an event without a valid programId")
         return Outcome.INVALID_EVENT
-    logger.set_correlation_id(str(program_id))
+    logger.set_correlation_id(str(named))
 
     job = repository.claim_generation(
-        deps.db, program_id, lease_seconds=deps.settings.lease_seconds, worker=request_id
+        deps.db, named, lease_seconds=deps.settings.lease_seconds, worker=request_id
     )
     if job is None:
         count(Metric.DUPLICATE_EVENTS)
         logger.info("nothing to claim: already taken, finished or out of attempts")
         return Outcome.NOT_CLAIMED
-    attempt = job.attempt
+    program_id, attempt = job.program_id, job.attempt
+    if program_id != named:  # what follows is about the claimed program
+        set_correlation_id(str(program_id))
+        logger.info("claimed a more urgent program than the event's", extra={"event_program_id": str(named)})
+    pushes = deps.updates.for_job()
+    pushes.publish(job.state)
     count(Metric.GENERATIONS_STARTED)
-    logger.info("claimed", extra={"attempt": attempt, "max_attempts": job.max_attempts})
+    milliseconds(Metric.QUEUE_WAIT, job.waited_seconds * 1000, dimensions={"Priority": str(job.priority)})
+    logger.info(
+        "claimed",
+        extra={
+            "attempt": attempt,
+            "max_attempts": job.max_attempts,
+            "waited_s": round(job.waited_seconds, 3),
+        },
+    )
 
     try:
         user = _user_data(job)
@@ -192,18 +266,20 @@ def process_generation_event(
             user,
             request,
             provider=deps.job_providers(),
-            progress=ProgressWriter(deps.db, program_id, attempt, clock=deps.clock),
+            progress=ProgressWriter(deps.db, program_id, attempt, clock=deps.clock, updates=pushes),
             cache=deps.job_cache(program_id),
         )
+    except LeaseLost:
+        logger.warning("the row is no longer this attempt's; stopped")
+        return Outcome.LEASE_LOST
+    except GenerationCancelled:
+        return _record_cancelled(deps, job)
     except GenerationError as exc:
-        return _record_failure(deps, program_id, attempt, exc)
+        return _record_failure(deps, job, exc)
     except Exception as exc:  # a bug or an infrastructure fault: log its type and place, retry
         logger.error("generation attempt crashed", extra=describe_unexpected(exc))
         return _record_failure(
-            deps,
-            program_id,
-            attempt,
-            GenerationError("INTERNAL_ERROR", "Something went wrong on our side.", retryable=True),
+            deps, job, GenerationError("INTERNAL_ERROR", "Something went wrong on our side.", retryable=True)
         )
 
     with _storing():
@@ -219,9 +295,9 @@ def process_generation_event(
             usage=result.usage.to_json(),
             llm=_llm_record(result),
         )
-    if not stored:
-        logger.warning("lease lost before saving; the result was discarded")
-        return Outcome.LEASE_LOST
+    if stored is None:  # a cancel was asked after the last checkpoint, or the lease was lost
+        return _record_cancelled(deps, job)
+    deps.updates.publish([stored])
     count(Metric.GENERATIONS_COMPLETED)
     deps.events.generation_finished(program_id, "completed")
     milliseconds(Metric.GENERATION_DURATION, result.duration_ms)
@@ -254,19 +330,42 @@ def _storing() -> Iterator[None]:
         raise ResultNotStored() from None
 
 
-def _record_failure(
-    deps: GenerateDependencies, program_id: UUID, attempt: int, error: GenerationError
-) -> Outcome:
+def _record_cancelled(deps: GenerateDependencies, job: ClaimedJob) -> Outcome:
+    """The attempt stopped for a cancel (or found one when it came to store): cancelling -> cancelled.
+    LEASE_LOST when the row was not this attempt's to change."""
     with _storing():
-        status = repository.finish_with_error(
-            deps.db, program_id, attempt, error_code=error.code, message=error.message, retry=error.retryable
-        )
-    logger.warning("attempt failed", extra={"error_code": error.code, "new_status": status})
-    if status is None:
+        finished = repository.finish_cancelled(deps.db, job.program_id, job.attempt)
+    if finished is None:
+        logger.warning("lease lost before saving; the result was discarded")
         return Outcome.LEASE_LOST
-    if status is GenerationStatus.PENDING:
+    state, waited_seconds = finished
+    deps.updates.publish([state])
+    count(Metric.GENERATIONS_CANCELLED, dimensions={"When": "running"})
+    milliseconds(Metric.CANCELLATION_LATENCY, waited_seconds * 1000)
+    deps.events.generation_finished(job.program_id, "cancelled", error_code="CANCELLED")
+    logger.info(
+        "cancelled", extra={"attempt": job.attempt, "cancel_to_stop_ms": round(waited_seconds * 1000)}
+    )
+    return Outcome.CANCELLED
+
+
+def _record_failure(deps: GenerateDependencies, job: ClaimedJob, error: GenerationError) -> Outcome:
+    with _storing():
+        state = repository.finish_with_error(
+            deps.db,
+            job.program_id,
+            job.attempt,
+            error_code=error.code,
+            message=error.message,
+            retry=error.retryable,
+        )
+    if state is None:  # a cancel was asked meanwhile, or the lease was lost
+        return _record_cancelled(deps, job)
+    deps.updates.publish([state])  # failed, or pending again for another attempt
+    logger.warning("attempt failed", extra={"error_code": error.code, "new_status": state.status})
+    if state.status is GenerationStatus.PENDING:
         count(Metric.GENERATION_RETRIED)
         return Outcome.RELEASED
     count(Metric.GENERATIONS_FAILED, dimensions={"ErrorCode": error.code})
-    deps.events.generation_finished(program_id, "failed", error_code=error.code)
+    deps.events.generation_finished(job.program_id, "failed", error_code=error.code)
     return Outcome.FAILED

@@ -1,7 +1,9 @@
 """The reconciler: nothing accepted is lost or left spinning (I4, I5).
 
 Runs on a schedule in AWS and on a timer in `tpg serve`. Each step is one statement; the
-dispatches that follow are at-least-once by design (the claim makes duplicates harmless).
+dispatches that follow are at-least-once by design (the claim makes duplicates harmless). A pending
+row is waiting, not lost, while it is within its tier's wait bound in time; it is re-dispatched
+with backing-off waits in case its event was lost, and failed only past that bound.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from uuid import UUID
 from tpg.platform.errors import DispatchError
 from tpg.platform.observability import Metric, count, logger
 from tpg.platform.settings import Settings
+from tpg.realtime.connections import expire_connections
+from tpg.realtime.push import ProgramUpdates
 from tpg.store import repository
 from tpg.store.db import Database
 from tpg.worker.dispatch import Dispatcher, dispatcher_for, ensure_available
@@ -29,16 +33,20 @@ class SweeperDependencies:
     db: Database
     events: EventPublisher
     dispatcher: Dispatcher
+    # The rows it fails, cancels or reclaims, pushed to their owners' WebSocket connections.
+    updates: ProgramUpdates = field(default_factory=ProgramUpdates)
 
     @classmethod
     def from_settings(
         cls, settings: Settings, *, dispatcher: Dispatcher | None = None
     ) -> SweeperDependencies:
+        db = Database(settings)
         return cls(
             settings=settings,
-            db=Database(settings),
+            db=db,
             events=EventPublisher.from_settings(settings),
             dispatcher=dispatcher or dispatcher_for(settings),
+            updates=ProgramUpdates.from_settings(settings, db),
         )
 
 
@@ -47,14 +55,19 @@ class SweepReport:
     failed: list[UUID] = field(default_factory=list)
     reclaimed: list[UUID] = field(default_factory=list)
     redispatched: list[UUID] = field(default_factory=list)
+    cancelled: list[UUID] = field(default_factory=list)
     dispatch_failures: int = 0
+    connections_expired: int = 0  # realtime tickets and connections past their expiry, deleted
     stuck: int = 0
+    waiting: int = 0
+    oldest_wait_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, int]:
         return {
             "failed": len(self.failed),
             "reclaimed": len(self.reclaimed),
             "redispatched": len(self.redispatched),
+            "cancelled": len(self.cancelled),
             "dispatchFailures": self.dispatch_failures,
         }
 
@@ -64,15 +77,14 @@ def sweep(deps: SweeperDependencies) -> SweepReport:
     settings, db = deps.settings, deps.db
     dispatcher = ensure_available(deps.dispatcher)
     report = SweepReport()
-    # Order matters: fail what has no attempt left before reclaiming, so a row is never
-    # re-dispatched just to be refused by the claim.
-    report.failed = repository.fail_exhausted(
-        db,
-        max_dispatches=settings.max_dispatches,
-        redispatch_after_seconds=settings.pending_redispatch_after_seconds,
-        max_interval_seconds=settings.redispatch_max_interval_seconds,
-    )
-    report.reclaimed = repository.reclaim_expired_leases(db)
+    # Order matters: fail what has no attempt left (or waited past its bound) before reclaiming,
+    # so a row is never re-dispatched just to be refused by the claim.
+    failed = repository.fail_exhausted(db)
+    report.failed = [state.program_id for state in failed]
+    cancelled = repository.finish_abandoned_cancels(db, grace_seconds=settings.cancel_grace_seconds)
+    report.cancelled = [state.program_id for state in cancelled]
+    reclaimed = repository.reclaim_expired_leases(db)
+    report.reclaimed = [state.program_id for state in reclaimed]
     report.redispatched = repository.mark_for_redispatch(
         db,
         redispatch_after_seconds=settings.pending_redispatch_after_seconds,
@@ -85,15 +97,37 @@ def sweep(deps: SweeperDependencies) -> SweepReport:
         except DispatchError:
             report.dispatch_failures += 1
     deps.events.generations_failed(report.failed)
-    # What is still stuck after this sweep (emitted every time: a gap means no sweeper is running).
-    report.stuck = repository.count_stuck(db, older_than_seconds=2 * settings.lease_seconds)
+    deps.events.generations_cancelled(report.cancelled)
+    deps.updates.publish([*failed, *cancelled, *reclaimed])
+    report.connections_expired = expire_connections(db, batch=settings.sweep_batch_size).removed
+    # What is still stuck after this sweep, and the backlog (emitted every time: a gap means no
+    # sweeper is running).
+    queue = repository.queue_figures(db, older_than_seconds=2 * settings.lease_seconds)
+    report.stuck, report.waiting, report.oldest_wait_seconds = (
+        queue.stuck,
+        queue.waiting,
+        queue.oldest_wait_seconds,
+    )
     count(Metric.STUCK_GENERATIONS, report.stuck)
+    count(Metric.GENERATIONS_WAITING, report.waiting)
+    count(Metric.OLDEST_WAIT, round(report.oldest_wait_seconds, 1))
     count(Metric.SWEEPER_FAILED, len(report.failed))
     count(Metric.SWEEPER_RECLAIMED, len(report.reclaimed))
     count(Metric.SWEEPER_REDISPATCHED, len(report.redispatched))
+    if report.cancelled:
+        count(Metric.GENERATIONS_CANCELLED, len(report.cancelled), dimensions={"When": "abandoned"})
     if report.dispatch_failures:
         count(Metric.DISPATCH_FAILURES, report.dispatch_failures)
-    logger.info("sweep finished", extra={**report.as_dict(), "stuck": report.stuck})
+    logger.info(
+        "sweep finished",
+        extra={
+            **report.as_dict(),
+            "stuck": report.stuck,
+            "waiting": report.waiting,
+            "oldest_wait_s": round(report.oldest_wait_seconds),
+            "connections_expired": report.connections_expired,
+        },
+    )
     return report
 
 
@@ -110,7 +144,8 @@ def consume_failed_invocations(db: Database, records: list[dict[str, Any]]) -> l
     expired in the queue). Returns the SQS message ids to retry (partial batch response).
 
     A crashed invocation's lease is ended at once so the sweep that follows reclaims or fails
-    its row; an expired event needs nothing: the row is pending and the sweeper owns it.
+    its row (the row its invocation claimed, which may not be the one its event named); an expired
+    event needs nothing: its row is waiting, pending, and the sweeper owns it.
     """
     retry: list[str] = []
     for record in records:
@@ -125,7 +160,7 @@ def consume_failed_invocations(db: Database, records: list[dict[str, Any]]) -> l
             )
             continue
         try:
-            expired = repository.expire_lease_of(db, program_id, worker)
+            expired = repository.expire_lease_of(db, worker)
         except Exception as exc:  # the database is unreachable: let SQS redeliver this record
             logger.error("could not handle an on-failure record", extra={"error_type": type(exc).__name__})
             retry.append(record["messageId"])

@@ -2,27 +2,31 @@
 
 - The SDK client is created lazily, cached per (key, base URL, timeouts) and reused across warm
   invocations, with `max_retries=0`: tenacity below is the only retry layer (anthropic-sdk.md C3).
-- Each call streams (`messages.stream`) so progress comes from the stream and no request hits the
-  SDK's non-streaming 10-minute guard. The response schema is sent as
+- Each call streams (`messages.stream`) so progress comes from the stream (thinking and text) and
+  no request hits the SDK's non-streaming 10-minute guard. The response schema is sent as
   `output_config.format` built exactly as the SDK's `output_format=` helper builds it
-  (`transform_schema` of the pydantic JSON schema); we parse the text ourselves after the stream
-  ends, because the helper parses at `content_block_stop`, before `message_delta` tells us the
-  stop reason, and a truncated answer (`max_tokens`) must be told apart from a malformed one.
-- Retried: 408/409/429/5xx/529, connection errors, timeouts, and errors that arrive inside the
+  (`transform_schema` of the pydantic JSON schema), with `output_config.effort` and `thinking`
+  set explicitly; we parse the text ourselves after the stream ends, because a truncated answer
+  (`max_tokens`) must be told apart from a malformed one.
+- An ask is started only when its expected output fits the job's time left, and gets a deadline
+  sized to it. Retried: 408/409/429/5xx/529, connection errors, and errors that arrive inside the
   stream (`APIStatusError` with status 200 and an overloaded/api error type). `retry-after-ms` /
   `retry-after` is honoured; a pause longer than `llm_max_retry_after_seconds`, or longer than the
-  job's remaining budget, ends the tier instead. Never retried: other 4xx, refusals, truncated or
-  malformed output (those go to the next tier, see tpg.pipeline).
+  job's remaining budget, ends the tier instead. Never retried: a deadline or timeout (the next,
+  smaller or faster, tier runs instead), other 4xx, refusals, truncated or malformed output.
 - `LlmBudget` is shared by the tiers of one job: at most `llm_max_requests_per_job` HTTP requests
   and `llm_budget_seconds` of wall time, waits included.
+- `GenerationCancelled` raised by the progress callback leaves the stream's context (closing the
+  HTTP response) and propagates as it is: never retried, never a tier failure.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -34,15 +38,19 @@ from anthropic.types import MessageParam, TextBlockParam
 from pydantic import TypeAdapter, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
+from tpg.generation.claude.pricing import cost_usd, price_table
 from tpg.generation.claude.prompt import (
+    CHARS_PER_TOKEN,
+    EXPECTED_THINKING_TOKENS,
+    MAX_REPAIR_VIOLATIONS,
     Ask,
-    expected_output_chars,
+    expected_output_tokens,
     repair_message,
     system_blocks,
     user_message,
 )
-from tpg.generation.claude.schemas import TemplateWeekPlan, expand_template
-from tpg.generation.ports import GenerationRequest, LlmUsage, ProviderResult, TierError
+from tpg.generation.claude.schemas import CompactPlan, clamp_compact, expand_compact
+from tpg.generation.ports import GenerationRequest, LlmUsage, ProviderResult, RepairHint, TierError
 from tpg.platform.observability import Metric, count, logger, milliseconds
 from tpg.platform.settings import Settings
 from tpg.platform.text import PLAIN_TEXT_PATTERN
@@ -123,8 +131,13 @@ def get_client(settings: Settings) -> anthropic.Anthropic:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth the same request again: overload, rate limit, server error, timeout, broken connection."""
-    if isinstance(exc, CallTimedOut | anthropic.APIConnectionError | httpx2.TransportError):
+    """Worth the same request again: overload, rate limit, server error, a broken connection.
+
+    A deadline or timeout is not: the same ask would most likely run out of time again, and the
+    time is better spent on the next tier's smaller or faster ask."""
+    if _is_timeout(exc):
+        return False
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
         return True
     if isinstance(exc, anthropic.APIStatusError):
         if exc.status_code == 200:  # an SSE `error` event inside a 200 stream
@@ -183,7 +196,7 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
     return None
 
 
-# --- The provider ------------------------------------------------------------------------------
+# --- The request ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +210,10 @@ _SCHEMAS: dict[Ask, dict[str, Any]] = {}
 
 
 def output_schema(ask: Ask) -> dict[str, Any]:
-    """The response schema as the SDK's `output_format=` helper would send it."""
+    """The response schema as the SDK's `output_format=` helper would send it (a constant per ask,
+    so it never splits a prompt-cache entry)."""
     if ask not in _SCHEMAS:
-        model = TrainingProgram if ask == "full" else TemplateWeekPlan
+        model = TrainingProgram if ask == "full" else CompactPlan
         schema = _without_plain_text_pattern(TypeAdapter(model).json_schema())
         _SCHEMAS[ask] = anthropic.transform_schema(schema)
     return _SCHEMAS[ask]
@@ -220,8 +234,179 @@ def _without_plain_text_pattern(node: Any) -> Any:
     return node
 
 
+def first_message(data: EnhancedUserData, request: GenerationRequest, ask: Ask) -> MessageParam:
+    """The ask's user turn. Its block carries a 5-minute breakpoint: a repair round repeats it word
+    for word and then reads it from the cache (docs/llm-pipeline.md, "Caching")."""
+    text = user_message(data, ask=ask, weeks=request.weeks, request_notes=request.notes)
+    return {
+        "role": "user",
+        "content": [{"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": "5m"}}],
+    }
+
+
+def request_params(
+    settings: Settings, *, model: str, ask: Ask, messages: list[MessageParam], max_tokens: int
+) -> dict[str, Any]:
+    """The Messages API parameters of one ask (streamed here; batched by `make llm-eval`)."""
+    thinking: dict[str, Any] = {"type": settings.llm_thinking}
+    if settings.llm_thinking == "adaptive":
+        thinking["display"] = "summarized"  # thinking deltas keep progress moving
+    return {
+        "model": model,
+        "max_tokens": max_tokens,
+        "system": cast("list[TextBlockParam]", system_blocks(settings.llm_cache_ttl)),
+        "messages": messages,
+        "output_config": {
+            "effort": settings.llm_effort,
+            "format": {"type": "json_schema", "schema": output_schema(ask)},
+        },
+        "thinking": thinking,
+    }
+
+
+def max_tokens_for(settings: Settings, ask: Ask) -> int:
+    return settings.llm_max_tokens_full if ask == "full" else settings.llm_max_tokens_compact
+
+
+def expected_answer_tokens(settings: Settings, data: EnhancedUserData, *, ask: Ask, weeks: int) -> int:
+    """Output tokens an ask is expected to take, thinking included."""
+    thinking = EXPECTED_THINKING_TOKENS[settings.llm_effort] if settings.llm_thinking == "adaptive" else 0
+    return expected_output_tokens(data, ask=ask, weeks=weeks) + thinking
+
+
+def usage_of(message: Any, settings: Settings, model: str, *, batch: bool = False) -> LlmUsage:
+    """A Message's usage as ours: tokens (thinking included in output), and the cost of it."""
+    usage = message.usage
+    details = getattr(usage, "output_tokens_details", None)
+    split = getattr(usage, "cache_creation", None)
+    written = usage.cache_creation_input_tokens or 0
+    write_5m = getattr(split, "ephemeral_5m_input_tokens", None)
+    write_1h = getattr(split, "ephemeral_1h_input_tokens", None)
+    if write_5m is None or write_1h is None:  # no split reported: all at the prefix's TTL
+        write_5m, write_1h = (written, 0) if settings.llm_cache_ttl == "5m" else (0, written)
+    counts = {
+        "input_tokens": usage.input_tokens or 0,
+        "output_tokens": usage.output_tokens or 0,
+        "cache_read_tokens": usage.cache_read_input_tokens or 0,
+    }
+    cost = cost_usd(
+        price_table(settings.llm_prices),
+        model,
+        **counts,
+        cache_write_5m_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
+        batch=batch,
+    )
+    return LlmUsage(
+        input_tokens=counts["input_tokens"],
+        output_tokens=counts["output_tokens"],
+        cache_read_input_tokens=counts["cache_read_tokens"],
+        cache_creation_input_tokens=written,
+        thinking_tokens=getattr(details, "thinking_tokens", None) or 0,
+        cost_usd=cost,
+    )
+
+
+def answer_text(message: Any) -> str:
+    """The answer's text blocks (thinking and redacted thinking blocks are not the answer)."""
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+# --- Reading an answer -----------------------------------------------------------------------------
+
+
+def _schema_problems(errors: list[Any]) -> tuple[str, ...]:
+    """pydantic's findings as lines a model can act on: where (1-based days and exercises), what."""
+    lines = []
+    for error in errors[:MAX_REPAIR_VIOLATIONS]:
+        where = ".".join(
+            str(part + 1) if isinstance(part, int) else str(part) for part in error.get("loc", ())
+        )
+        value = error.get("input")
+        shown = f" (got {value!r})" if isinstance(value, int | float | str) and len(repr(value)) <= 40 else ""
+        lines.append(f"SCHEMA: {where or 'answer'}: {error.get('msg', 'invalid')}{shown}")
+    return tuple(lines)
+
+
+def parse_answer(
+    text: str, stop_reason: str | None, data: EnhancedUserData, request: GenerationRequest, *, ask: Ask
+) -> tuple[TrainingProgram, int]:
+    """The program an answer stands for, and how many trivial slips code fixed on the way.
+
+    Raises TierError: refused (every LLM tier), truncated, not JSON, or refused by the schema (then
+    with a `RepairHint`: a repair round may fix it)."""
+    if stop_reason == "refusal":
+        # The same user data goes to every LLM tier: the offline engine serves this user.
+        raise TierError("LLM_REFUSED", scope="provider")
+    if stop_reason in ("max_tokens", "model_context_window_exceeded"):
+        raise TierError("LLM_TRUNCATED", scope="tier", validation_level="basic")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        raise TierError("LLM_SCHEMA_INVALID", scope="tier", validation_level="basic") from None
+    fixes = 0
+    try:
+        if ask == "full":
+            program = with_catalog_names(parse_program(document))
+            return (program.model_copy(update={"name": request.name}) if request.name else program), 0
+        document, fixes = clamp_compact(document)
+        plan = CompactPlan.model_validate(document)
+        return expand_compact(plan, data, weeks=request.weeks, name=request.name), fixes
+    except ProgramSchemaError as exc:
+        problems = _schema_problems(exc.errors)
+    except ValidationError as exc:
+        problems = _schema_problems(cast("list[Any]", exc.errors(include_url=False)))
+    except ValueError as exc:  # the plan's shape does not fit the user's split (expand_compact)
+        problems = (f"SCHEMA: {exc}",)
+    raise TierError(
+        "LLM_SCHEMA_INVALID",
+        scope="tier",
+        validation_level="basic",
+        repair=RepairHint(raw_output=text, problems=problems),
+        usage=LlmUsage(format_fixes=fixes),
+    )
+
+
+_WEEK_WORDS = (
+    (re.compile(r"\b[Ww]eek \d+ day (\d+)"), r"day \1"),
+    (re.compile(r"^Week \d+:\s*"), ""),
+    (re.compile(r"^Week \d+ "), "The week "),
+    (re.compile(r"\bin week \d+\b"), "in the week"),
+)
+
+
+def problem_lines(report: ValidationReport, *, ask: Ask) -> list[str]:
+    """The errors of a report as repair lines: every kind of error first (the list is capped), and
+    for the compact ask stated per session and exercise, once, since the model wrote one week."""
+    errors = [v for v in report.violations if v.severity == Severity.ERROR]
+    firsts: dict[str, Violation] = {}
+    for violation in errors:
+        firsts.setdefault(violation.code, violation)
+    ordered = [*firsts.values(), *(v for v in errors if v not in firsts.values())]
+    lines: list[str] = []
+    for violation in ordered:
+        message = violation.message
+        if ask == "compact":
+            for pattern, replacement in _WEEK_WORDS:
+                message = pattern.sub(replacement, message)
+        line = f"{violation.code.value}: {message}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+# --- The provider ------------------------------------------------------------------------------
+
+# An ask starts only when its expected duration (LLM_FIRST_TOKEN_SECONDS + expected output tokens /
+# LLM_OUTPUT_TOKENS_PER_SECOND), times this, fits the time left.
+FIT_MARGIN = 1.5
+# A request's deadline: this many times its expected duration, within the request timeout and the
+# time left; past it the tier ends (not retried: the next tier runs).
+DEADLINE_FACTOR = 4.0
+
+
 class ClaudeProvider:
-    """One tier: an ask (`full` program or `template` week) on one model."""
+    """One tier: an ask (`compact` week or `full` program) on one model."""
 
     name = "anthropic"
 
@@ -252,36 +437,27 @@ class ClaudeProvider:
     def generate(
         self, data: EnhancedUserData, request: GenerationRequest, *, on_progress: Callable[[int], None]
     ) -> ProviderResult:
-        messages: list[MessageParam] = [
-            {
-                "role": "user",
-                "content": user_message(data, ask=self.ask, weeks=request.weeks, request_notes=request.notes),
-            }
-        ]
-        return self._run(data, request, messages, on_progress)
+        return self._run(data, request, [first_message(data, request, self.ask)], on_progress)
 
     def repair(
         self,
         data: EnhancedUserData,
         request: GenerationRequest,
-        previous: ProviderResult,
-        report: ValidationReport,
+        raw_output: str,
+        problems: ValidationReport | Sequence[str],
         *,
         on_progress: Callable[[int], None],
     ) -> ProviderResult:
-        errors = [v for v in report.violations if v.severity == Severity.ERROR]
-        # Every kind of error first (the list is capped): the first of each code, then the rest.
-        firsts: dict[str, Violation] = {}
-        for violation in errors:
-            firsts.setdefault(violation.code, violation)
-        errors = [*firsts.values(), *(v for v in errors if v not in firsts.values())]
+        """The same ask again with the refused answer and only what was wrong with it."""
+        lines = (
+            problem_lines(problems, ask=self.ask)
+            if isinstance(problems, ValidationReport)
+            else list(problems)
+        )
         messages: list[MessageParam] = [
-            {
-                "role": "user",
-                "content": user_message(data, ask=self.ask, weeks=request.weeks, request_notes=request.notes),
-            },
-            {"role": "assistant", "content": previous.raw_output or ""},
-            {"role": "user", "content": repair_message([f"{v.code.value}: {v.message}" for v in errors])},
+            first_message(data, request, self.ask),
+            {"role": "assistant", "content": raw_output},
+            {"role": "user", "content": repair_message(lines, ask=self.ask)},
         ]
         return self._run(data, request, messages, on_progress)
 
@@ -294,22 +470,36 @@ class ClaudeProvider:
         messages: list[MessageParam],
         on_progress: Callable[[int], None],
     ) -> ProviderResult:
-        max_tokens = (
-            self.settings.llm_max_tokens_full if self.ask == "full" else self.settings.llm_max_tokens_template
+        expected_tokens = expected_answer_tokens(self.settings, data, ask=self.ask, weeks=request.weeks)
+        settings = self.settings
+        expected_seconds = (
+            settings.llm_first_token_seconds + expected_tokens / settings.llm_output_tokens_per_second
         )
-        expected = expected_output_chars(data, ask=self.ask, weeks=request.weeks)
-        answer = self._call(messages, max_tokens=max_tokens, expected_chars=expected, on_progress=on_progress)
-        program = self._parse(answer, data, request)
-        return ProviderResult(program=program, model=self.model, usage=answer.usage, raw_output=answer.text)
+        if self.budget.remaining_seconds() < FIT_MARGIN * expected_seconds:
+            # Starting would most likely end in a timeout: leave the time to a smaller or faster tier.
+            logger.warning(
+                "not enough time left for this ask",
+                extra={"tier": self.tier, "expected_seconds": round(expected_seconds, 1)},
+            )
+            raise TierError("LLM_NO_TIME", scope="tier", usage=LlmUsage(requests=0))
+        deadline = DEADLINE_FACTOR * expected_seconds
+        call = _Call(
+            messages=messages,
+            max_tokens=max_tokens_for(self.settings, self.ask),
+            expected_chars=expected_tokens * CHARS_PER_TOKEN,
+            deadline_seconds=deadline,
+            on_progress=on_progress,
+        )
+        answer = self._call(call)
+        try:
+            program, fixes = parse_answer(answer.text, answer.stop_reason, data, request, ask=self.ask)
+        except TierError as exc:
+            exc.usage = answer.usage + exc.usage
+            raise
+        usage = answer.usage + LlmUsage(format_fixes=fixes)
+        return ProviderResult(program=program, model=self.model, usage=usage, raw_output=answer.text)
 
-    def _call(
-        self,
-        messages: list[MessageParam],
-        *,
-        max_tokens: int,
-        expected_chars: int,
-        on_progress: Callable[[int], None],
-    ) -> _Answer:
+    def _call(self, call: _Call) -> _Answer:
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             stop=self._stop,
@@ -324,7 +514,7 @@ class ClaudeProvider:
             return LlmUsage(requests=self.budget.requests - requests_before)
 
         try:
-            answer: _Answer = retrying(self._stream_once, messages, max_tokens, expected_chars, on_progress)
+            answer: _Answer = retrying(self._stream_once, call)
         except BudgetSpent:
             raise TierError("LLM_BUDGET_EXHAUSTED", scope="provider", usage=spent()) from None
         except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
@@ -341,98 +531,66 @@ class ClaudeProvider:
         except (CallTimedOut, anthropic.APIConnectionError, httpx2.TransportError) as exc:
             usage = spent()
             if _is_timeout(exc):
-                # Too slow for this ask: a smaller ask may still fit the time.
+                # Too slow for this ask now: not retried; a smaller or faster tier may still fit.
                 raise TierError("LLM_TIMEOUT", scope="tier", usage=usage) from None
             raise TierError("LLM_UNREACHABLE", scope="provider", usage=usage) from None
         return replace(answer, usage=replace(answer.usage, requests=spent().requests))
 
-    def _stream_once(
-        self,
-        messages: list[MessageParam],
-        max_tokens: int,
-        expected_chars: int,
-        on_progress: Callable[[int], None],
-    ) -> _Answer:
+    def _stream_once(self, call: _Call) -> _Answer:
         try:
-            return self._stream_request(messages, max_tokens, expected_chars, on_progress)
+            return self._stream_request(call)
         except anthropic.APIStatusError as exc:
             if (kind := error_kind(exc)) is not None:
                 count(Metric.LLM_ERROR_RESPONSES, dimensions={"Kind": kind})
             raise
 
-    def _stream_request(
-        self,
-        messages: list[MessageParam],
-        max_tokens: int,
-        expected_chars: int,
-        on_progress: Callable[[int], None],
-    ) -> _Answer:
+    def _stream_request(self, call: _Call) -> _Answer:
         client = self._client()
         self.budget.take_request()
         count(Metric.LLM_REQUESTS)
         started = time.monotonic()
-        allowed = min(self.settings.llm_request_timeout_seconds, self.budget.remaining_seconds())
+        allowed = min(
+            self.settings.llm_request_timeout_seconds, self.budget.remaining_seconds(), call.deadline_seconds
+        )
         deadline = started + allowed
         # A stalled stream is cut by the idle-read timeout, never later than the request's deadline.
         timeout = httpx2.Timeout(
             min(self.settings.llm_read_timeout_seconds, allowed),
             connect=min(self.settings.llm_connect_timeout_seconds, allowed),
         )
-        shown = -1
-        with client.messages.stream(
-            model=self.model,
-            max_tokens=max_tokens,
-            system=cast("list[TextBlockParam]", system_blocks()),
-            messages=messages,
-            output_config={"format": {"type": "json_schema", "schema": output_schema(self.ask)}},
-            timeout=timeout,
-        ) as stream:
+        params = request_params(
+            self.settings, model=self.model, ask=self.ask, messages=call.messages, max_tokens=call.max_tokens
+        )
+        shown, thought, written = -1, 0, 0
+        with client.messages.stream(**params, timeout=timeout) as stream:
             for event in stream:
                 if time.monotonic() > deadline:
                     raise CallTimedOut
-                if event.type == "text":
-                    pct = min(99, len(event.snapshot) * 100 // max(1, expected_chars))
-                    if pct > shown:
-                        shown = pct
-                        on_progress(pct)
+                if event.type == "thinking":
+                    thought = len(event.snapshot)
+                elif event.type == "text":
+                    written = len(event.snapshot)
+                else:
+                    continue
+                pct = min(99, (thought + written) * 100 // max(1, int(call.expected_chars)))
+                if pct > shown:
+                    shown = pct
+                    call.on_progress(pct)  # may raise GenerationCancelled: the stream closes
             message = stream.get_final_message()
         latency_ms = round((time.monotonic() - started) * 1000)
-        usage = LlmUsage(
-            requests=1,
-            input_tokens=message.usage.input_tokens or 0,
-            output_tokens=message.usage.output_tokens or 0,
-            cache_read_input_tokens=message.usage.cache_read_input_tokens or 0,
-            cache_creation_input_tokens=message.usage.cache_creation_input_tokens or 0,
-            latency_ms=latency_ms,
-        )
+        usage = replace(usage_of(message, self.settings, self.model), requests=1, latency_ms=latency_ms)
         for kind, tokens in (
             ("input", usage.input_tokens),
             ("output", usage.output_tokens),
             ("cache_read", usage.cache_read_input_tokens),
             ("cache_write", usage.cache_creation_input_tokens),
+            ("thinking", usage.thinking_tokens),
         ):
             count(Metric.LLM_TOKENS, tokens or 0, dimensions={"Kind": kind})
+        if usage.cost_usd is not None:
+            count(Metric.LLM_COST, round(usage.cost_usd * 1_000_000))
         milliseconds(Metric.LLM_LATENCY, latency_ms)
-        text = "".join(block.text for block in message.content if block.type == "text")
-        return _Answer(text=text, stop_reason=message.stop_reason, usage=usage)
-
-    def _parse(self, answer: _Answer, data: EnhancedUserData, request: GenerationRequest) -> TrainingProgram:
-        usage = answer.usage
-        if answer.stop_reason == "refusal":
-            # The same user data goes to every LLM tier: the offline engine serves this user.
-            raise TierError("LLM_REFUSED", scope="provider", usage=usage)
-        if answer.stop_reason in ("max_tokens", "model_context_window_exceeded"):
-            raise TierError("LLM_TRUNCATED", scope="tier", validation_level="basic", usage=usage)
-        try:
-            if self.ask == "full":
-                program = with_catalog_names(parse_program(answer.text))
-                return program.model_copy(update={"name": request.name}) if request.name else program
-            plan = TemplateWeekPlan.model_validate_json(answer.text)
-            return with_catalog_names(expand_template(plan, data, weeks=request.weeks, name=request.name))
-        except (ProgramSchemaError, ValidationError, json.JSONDecodeError):
-            raise TierError(
-                "LLM_SCHEMA_INVALID", scope="tier", validation_level="basic", usage=usage
-            ) from None
+        return _Answer(text=answer_text(message), stop_reason=message.stop_reason, usage=usage)
 
     # -- tenacity hooks -------------------------------------------------------------------------
 
@@ -466,14 +624,44 @@ class ClaudeProvider:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One LLM call (an ask or its repair) as the retry loop repeats it."""
+
+    messages: list[MessageParam]
+    max_tokens: int
+    expected_chars: float
+    deadline_seconds: float
+    on_progress: Callable[[int], None]
+
+
+# Each tier: the ask, and whether it runs on the main model (ANTHROPIC_MODEL) or the small one.
+TIERS: dict[str, tuple[Ask, bool]] = {
+    "compact": ("compact", False),
+    "compact_small": ("compact", True),
+    "full": ("full", False),
+}
+
+
+def tier_names(settings: Settings) -> list[str]:
+    """The configured LLM tiers (`LLM_TIERS`), unknown names refused."""
+    names = [name.strip() for name in settings.llm_tiers.split(",") if name.strip()]
+    unknown = [name for name in names if name not in TIERS]
+    if unknown or not names:
+        raise ValueError(f"LLM_TIERS names unknown tiers; known: {', '.join(TIERS)}")
+    return names
+
+
 def claude_tiers(
     settings: Settings, *, client: Callable[[], anthropic.Anthropic] | None = None
 ) -> list[ClaudeProvider]:
-    """The LLM tiers of one job, most ambitious first, sharing one budget (docs/llm-pipeline.md)."""
+    """The LLM tiers of one job, in order, sharing one budget (docs/llm-pipeline.md)."""
     budget = LlmBudget(max_requests=settings.llm_max_requests_per_job, seconds=settings.llm_budget_seconds)
-    common: dict[str, Any] = {"settings": settings, "budget": budget, "client": client}
-    return [
-        ClaudeProvider(tier="full", model=settings.anthropic_model, ask="full", **common),
-        ClaudeProvider(tier="template", model=settings.anthropic_model, ask="template", **common),
-        ClaudeProvider(tier="template_small", model=settings.anthropic_small_model, ask="template", **common),
-    ]
+    tiers = []
+    for name in tier_names(settings):
+        ask, small = TIERS[name]
+        model = settings.anthropic_small_model if small else settings.anthropic_model
+        tiers.append(
+            ClaudeProvider(tier=name, model=model, ask=ask, settings=settings, budget=budget, client=client)
+        )
+    return tiers

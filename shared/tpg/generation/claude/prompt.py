@@ -5,9 +5,12 @@ Layout of every request, in the order the prompt cache sees it:
 1. system: one text block, byte-identical for every user, tier and model: the coaching rules (the
    same numbers `tpg.analysis` computes and `tpg.validation` checks), the output rules and the whole
    exercise catalog. It carries `cache_control`, so the prefix is written to the cache once and read
-   by every later request within the cache TTL.
-2. user: the user's data as JSON inside `<user_data>`, the user's own free text (capped, cleaned,
-   angle brackets neutralised) inside `<user_notes>`, and last our task inside `<task>`.
+   by every later request within the cache TTL. The answer schema (`output_config.format`) is part
+   of the cache key too: each (model, ask) pair has its own entry.
+2. user: the user's data as JSON inside `<user_data>` (computed by the app; the only user-typed
+   strings in it, lift ids, are kept only when they are catalog ids), the user's own free text
+   (capped, cleaned, angle brackets neutralised) inside `<user_notes>`, and last our task inside
+   `<task>`.
 
 User free text never reaches the system prompt: the system prompt is a constant (tests check it
 against an injection corpus), and the notes are data the rules tell the model not to obey.
@@ -22,7 +25,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from tpg.training.analysis import EnhancedUserData
-from tpg.training.catalog import ALL_EXERCISES, Exercise
+from tpg.training.catalog import ALL_EXERCISES, CATALOG, Exercise
 from tpg.training.formulas import (
     DELOAD_EXTRA_RIR,
     DELOAD_SET_FACTOR,
@@ -37,9 +40,11 @@ from tpg.training.rules import min_reps_for
 
 # Bump on any change to the system prompt, the user message layout or the output schemas: it is
 # part of the result-cache fingerprint, so a new prompt never reuses programs written for an old one.
-PROMPT_VERSION = "2026-12-02.2"
+PROMPT_VERSION = "2026-12-02.3"
 
-Ask = Literal["full", "template"]
+# `compact`: the loading week's choices, expanded by code (tpg.generation.claude.schemas); the
+# primary ask. `full`: every week written out (kept for comparisons: docs/llm-pipeline.md).
+Ask = Literal["full", "compact"]
 
 # Each free-text field the user wrote (onboarding notes, request notes) is cut to this many
 # characters after cleaning; the API already caps them at 1000 and 500.
@@ -109,9 +114,21 @@ as it is, after an automatic safety check that rejects programs breaking the rul
 16. Text: never write a load in kg or lb (the app computes loads from the user's lifts), never a cue
    such as holding the breath, training through pain or without a spotter, or maxing out.
 
+17. Holds and carries: for an exercise flagged `timed` (planks, wall sits, dead hangs, balance
+   stances, loaded carries), repsMin and repsMax count 5-second units of holding or walking: a
+   30-second plank or a carry of about 30 seconds is 6. Use the isolation rep range for them; never
+   write seconds, metres or steps there.
+
 # Output
 - Answer with the JSON document only, matching the response schema exactly; no prose, no markdown.
 - Use the exact exercise ids; numbers are integers.
+- The compact answer (when <task> asks for it) holds only your choices for one loading week: for each
+  session, in the order of `split.day_types`, the exercises in training order with sets, repsMin,
+  repsMax, rir and restSeconds, and up to 3 short notes (at most 200 characters each) beyond what the
+  app writes itself. The app writes the names, focus, minutes, header and progression, repeats the
+  week over the program, makes the first week of each block one RIR easier, later weeks of trained
+  users one RIR harder and strength users' main lifts a little heavier, and lightens the deload and
+  taper weeks. Rules 2-6, 10, 12 and 14-17 apply to the week you write.
 
 # Exercise catalog
 One exercise per line: id | name | pattern | primary muscles | secondary muscles | equipment |
@@ -153,9 +170,13 @@ def system_prompt() -> str:
     return _RULES + "\n".join(_catalog_line(e) for e in ALL_EXERCISES) + "\n"
 
 
-def system_blocks() -> list[dict[str, Any]]:
-    """The `system` parameter: one text block marked as the end of the cached prefix."""
-    return [{"type": "text", "text": system_prompt(), "cache_control": {"type": "ephemeral"}}]
+CacheTtl = Literal["5m", "1h"]
+
+
+def system_blocks(ttl: CacheTtl = "1h") -> list[dict[str, Any]]:
+    """The `system` parameter: one text block marked as the end of the cached prefix (the TTL is
+    chosen in docs/llm-pipeline.md, "Caching")."""
+    return [{"type": "text", "text": system_prompt(), "cache_control": {"type": "ephemeral", "ttl": ttl}}]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -198,9 +219,11 @@ def user_data(data: EnhancedUserData, *, weeks: int) -> dict[str, Any]:
             "conditions": sorted(c.value for c in user.conditions),
             "pregnancy_weeks": user.pregnancy_weeks,
             "postpartum_weeks": user.postpartum_weeks,
+            # Only catalog ids: a lift's id is typed by the user, and <user_data> is the app's data.
             "lifts": [
                 {"exercise_id": lift.exercise_id, "weight_kg": lift.weight_kg, "reps": lift.reps}
                 for lift in user.lifts
+                if lift.exercise_id in CATALOG
             ],
         },
         "weeks": weeks,
@@ -208,7 +231,7 @@ def user_data(data: EnhancedUserData, *, weeks: int) -> dict[str, Any]:
         "status_reason": data.status_reason,
         "older_adult": data.older_adult,
         "youth": data.youth,
-        "one_rep_max_kg": dict(sorted(data.one_rep_max_kg.items())),
+        "one_rep_max_kg": {k: v for k, v in sorted(data.one_rep_max_kg.items()) if k in CATALOG},
         "volume_targets": {
             m.value: {"min": t.min_sets, "max": t.max_sets} for m, t in data.volume_targets.items()
         },
@@ -268,10 +291,9 @@ def task_text(ask: Ask, *, weeks: int, days_per_week: int) -> str:
             "deload_weeks. Follow every rule. Answer with the JSON document only.\n</task>"
         )
     return (
-        f"<task>\nWrite ONE template loading week for this user ({days_per_week} sessions) plus the "
-        "progression rules; the app repeats it for every week, makes the listed deload weeks lighter "
-        "and the first week of each block one RIR easier. Do not write weeks. Follow every rule. "
-        "Answer with the JSON document only.\n</task>"
+        f"<task>\nWrite the compact answer: your choices for ONE loading week of this user's {weeks}-week "
+        f"program, {days_per_week} session(s) in the order of split.day_types. The app writes every week "
+        "from it. Follow every rule. Answer with the JSON document only.\n</task>"
     )
 
 
@@ -281,13 +303,16 @@ def user_message(data: EnhancedUserData, *, ask: Ask, weeks: int, request_notes:
     )
 
 
-def repair_message(violations: list[str]) -> str:
-    """The follow-up turn after a program failed the safety check: its errors, then the task."""
-    lines = "\n".join(f"- {v[:200]}" for v in violations[:MAX_REPAIR_VIOLATIONS])
+def repair_message(problems: list[str], *, ask: Ask = "compact") -> str:
+    """The follow-up turn after an answer was refused: what is wrong (at most
+    MAX_REPAIR_VIOLATIONS lines), then the task. Each line is already stated the way the model wrote
+    its answer (a session and an exercise, never a week it did not write)."""
+    lines = "\n".join(f"- {p[:240]}" for p in problems[:MAX_REPAIR_VIOLATIONS])
+    what = "compact answer (one loading week)" if ask == "compact" else "whole answer"
     return (
-        f"<violations>\n{lines}\n</violations>\n<task>\nThe app's safety check rejected your answer for "
-        "the errors listed in <violations>. Write the whole answer again, in the same format, fixing "
-        "every error and keeping to every rule. Answer with the JSON document only.\n</task>"
+        f"<violations>\n{lines}\n</violations>\n<task>\nThe app refused your answer for the problems "
+        f"listed in <violations>. Write the {what} again, in the same format, changing what the "
+        "problems need and keeping to every rule. Answer with the JSON document only.\n</task>"
     )
 
 
@@ -305,17 +330,38 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-# Expected size of the answer, which turns streamed characters into a progress percentage. Fitted
-# on the offline engine's programs for every persona at 4 and 8 weeks (compact JSON): about 125
-# characters per *estimated* exercise slot, day headers included (the slot estimate below runs
-# about 25% above the exercises actually written). Progress is capped at 99% until the answer ends.
+# Expected size of the answer, which turns streamed characters into a progress percentage and tells
+# whether an ask fits the time left. Fitted on the offline engine's programs for every persona at 4
+# and 12 weeks (compact JSON): about 110 characters per *estimated* exercise slot in a full program,
+# day headers included, and 100 per slot in a compact answer (ids and numbers only); the slot
+# estimate runs about 25% above the exercises actually written, so this errs high. Progress is
+# capped at 99% until the answer ends.
 CHARS_PER_EXERCISE = 110
 CHARS_PER_DAY = 100
 CHARS_OVERHEAD = 1500
+COMPACT_CHARS_PER_EXERCISE = 100
+COMPACT_CHARS_PER_DAY = 20
+COMPACT_CHARS_OVERHEAD = 300
+
+# Thinking tokens expected before the answer at each effort level, with adaptive thinking on. An
+# assumption to replace with `make llm-eval`'s figures against the real API (no tokenizer or model
+# runs offline): it sizes max_tokens, progress and the time-left check, never correctness.
+EXPECTED_THINKING_TOKENS = {"low": 300, "medium": 1000, "high": 2500, "xhigh": 4000, "max": 6000}
+
+
+def _exercises_per_day(data: EnhancedUserData) -> int:
+    return max(3, min(8, math.ceil(data.session_set_budget.max_sets / 2.5)))
 
 
 def expected_output_chars(data: EnhancedUserData, *, ask: Ask, weeks: int) -> int:
-    exercises_per_day = max(3, min(8, math.ceil(data.session_set_budget.max_sets / 2.5)))
-    day = CHARS_PER_DAY + exercises_per_day * CHARS_PER_EXERCISE
-    days = data.days_per_week * (weeks if ask == "full" else 1)
-    return CHARS_OVERHEAD + days * day
+    per_day = _exercises_per_day(data)
+    if ask == "compact":
+        day = COMPACT_CHARS_PER_DAY + per_day * COMPACT_CHARS_PER_EXERCISE
+        return COMPACT_CHARS_OVERHEAD + data.days_per_week * day
+    day = CHARS_PER_DAY + per_day * CHARS_PER_EXERCISE
+    return CHARS_OVERHEAD + data.days_per_week * weeks * day
+
+
+def expected_output_tokens(data: EnhancedUserData, *, ask: Ask, weeks: int) -> int:
+    """The answer's expected output tokens, thinking excluded."""
+    return math.ceil(expected_output_chars(data, ask=ask, weeks=weeks) / CHARS_PER_TOKEN)
