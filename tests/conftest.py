@@ -114,7 +114,10 @@ def code_url(request: pytest.FixtureRequest, database_url: str) -> str:
 def database(database_url: str, code_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A migrated, empty database (DATABASE_URL points at it for the local tooling's subprocesses)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE profiles, onboarding_responses, subscriptions, training_programs CASCADE")
+        conn.execute(
+            "TRUNCATE profiles, onboarding_responses, subscriptions, training_programs,"
+            " generation_batches CASCADE"
+        )
     url = through_pooler(code_url)
     monkeypatch.setenv("DATABASE_URL", url)
     db.close_all()

@@ -177,7 +177,7 @@ def test_a_processing_program_stops_at_its_next_checkpoint_and_frees_the_slot_at
         }
         assert worker.result(timeout=10) == "cancelled"
         stopped = time.monotonic() - asked
-    assert stopped < 2.5  # a checkpoint at most every second, a report every 0.25 s
+    assert stopped < 4.0  # a checkpoint about every second (reports every 0.25 s); room for a busy machine
     assert slow.finished == 0 and slow.reports < 32  # 8 s of work would report 32 times
     row = _row(sql, program_id)
     assert (row["generation_status"], row["error_code"], row["program"], row["lease_expires_at"]) == (

@@ -31,8 +31,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
+from tpg.api import batches as batch_service
 from tpg.api import service
-from tpg.api.auth import AuthenticatedUser, bearer_token, verify_token
+from tpg.api.auth import AuthenticatedUser, ServiceCaller, bearer_token, verify_caller
 from tpg.api.http import (
     error_body,
     error_headers,
@@ -41,8 +42,13 @@ from tpg.api.http import (
     validation_error,
 )
 from tpg.api.models import (
+    MAX_BATCH_MEMBERS,
     AcceptedResponse,
+    BatchAcceptedResponse,
+    BatchCancelResponse,
+    BatchResponse,
     CancelResponse,
+    CreateBatchRequest,
     CreateProgramRequest,
     HealthResponse,
     NotReadyResponse,
@@ -55,6 +61,9 @@ from tpg.api.openapi import accepted_response, build_document, error_responses
 from tpg.api.service import ApiDependencies
 from tpg.platform.errors import (
     AppError,
+    BatchAlreadyFinal,
+    BatchNotFound,
+    Forbidden,
     GenerationInFlight,
     InvalidRequest,
     MalformedJson,
@@ -83,6 +92,8 @@ BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 MAX_JSON_DEPTH = 32
 # ... with integers of at most this many digits (Python's own limit, 4,300, raises ValueError).
 MAX_JSON_INTEGER_DIGITS = 64
+# POST /batches names up to MAX_BATCH_MEMBERS user ids (~39 bytes each): its own body limit.
+BATCH_BODY_BYTES = 64 * 1024
 
 
 # What every authenticated route can answer before it runs (the token) or while it does (the
@@ -212,7 +223,10 @@ def _check_body_size(event: dict[str, Any], deps: ApiDependencies) -> None:
     body = event.get("body") or ""
     # surrogatepass: a body with an unpaired surrogate is measured here and refused later (400)
     size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))
-    if size > deps.settings.max_body_bytes:
+    limit = deps.settings.max_body_bytes
+    if event.get("rawPath") == "/batches":
+        limit = max(limit, BATCH_BODY_BYTES)
+    if size > limit:
         raise PayloadTooLarge()
 
 
@@ -268,11 +282,11 @@ def _check_body_encoding(event: dict[str, Any]) -> None:
         raise MalformedJson("The request body is not valid UTF-8.") from exc
 
 
-def _authenticate(event: dict[str, Any], deps: ApiDependencies) -> AuthenticatedUser:
+def _authenticate(event: dict[str, Any], deps: ApiDependencies) -> AuthenticatedUser | ServiceCaller:
     settings = deps.settings
     headers = event.get("headers") or {}
     authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
-    return verify_token(
+    return verify_caller(
         bearer_token(authorization),
         secret=settings.jwt_signing_secret,
         audience=settings.jwt_audience,
@@ -283,8 +297,17 @@ def _authenticate(event: dict[str, Any], deps: ApiDependencies) -> Authenticated
 
 
 def _user() -> AuthenticatedUser:
-    user: AuthenticatedUser = app.context["user"]
+    user = app.context["user"]
+    if not isinstance(user, AuthenticatedUser):  # a service token is no user's: as before, 401
+        raise Unauthorized()
     return user
+
+
+def _service() -> ServiceCaller:
+    caller = app.context["user"]
+    if not isinstance(caller, ServiceCaller):  # a user token: valid, but not for these routes
+        raise Forbidden()
+    return caller
 
 
 def _deps() -> ApiDependencies:
@@ -481,6 +504,108 @@ def cancel_program(program_id: ProgramIdParam) -> Response[CancelResponse]:
 def create_realtime_ticket() -> Response[RealtimeTicketResponse]:
     body = service.create_realtime_ticket(_deps(), _user().user_id)
     return Response(status_code=201, content_type="application/json", body=body)
+
+
+# --- Batches (service callers) -----------------------------------------------------------------
+
+BatchIdParam = Annotated[
+    str,
+    Path(
+        description="The batch's id (`batchId`); a malformed id answers 404 like a missing one",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
+SERVICE_ERRORS = (*AUTHENTICATED_ERRORS, Forbidden)
+
+
+def _batch_id(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError as exc:
+        raise BatchNotFound() from exc
+
+
+@app.post(
+    "/batches",
+    summary="Generate programs for many users at once (service callers)",
+    description=(
+        f"Up to {MAX_BATCH_MEMBERS} user ids, each once. Answers 202 at once: each user who has an "
+        "active subscription, has finished onboarding and has no generation in flight gets a program "
+        "(pending; visible to the user through the program routes, and their one generation in flight); "
+        "the others are listed in the batch's `members` with the reason. The programs are generated "
+        "through Anthropic's Message Batches API at half the LLM price (most within an hour, at most "
+        "24 h), at the lowest priority; they do not count toward the users' daily quotas. Follow "
+        "`statusUrl`. Needs a bearer token whose `role` is `service_role` (user tokens: 403)."
+    ),
+    operation_id="createBatch",
+    tags=["batches"],
+    security=BEARER,
+    responses={
+        202: {
+            "description": "Accepted: the members' programs are pending",
+            "headers": {
+                "Location": {
+                    "description": "The batch's status URL (the same as `statusUrl`)",
+                    "schema": {
+                        "type": "string",
+                        "examples": ["/batches/0b7e1c2d-0000-4000-8000-000000000000"],
+                    },
+                }
+            },
+            "content": {"application/json": {"model": BatchAcceptedResponse}},
+        },
+        **error_responses(*SERVICE_ERRORS, *BODY_ERRORS, InvalidRequest),
+    },
+)
+def create_batch(body: Annotated[CreateBatchRequest, Body()]) -> Response[BatchAcceptedResponse]:
+    accepted = batch_service.create_batch(_deps(), _service(), body)
+    return Response(
+        status_code=202,
+        content_type="application/json",
+        body=accepted,
+        headers={"Location": accepted.status_url, "Cache-Control": "no-store"},
+    )
+
+
+@app.get(
+    "/batches/<batch_id>",
+    summary="A batch: its members' statuses, counts and LLM cost (service callers)",
+    operation_id="getBatch",
+    tags=["batches"],
+    security=BEARER,
+    responses={
+        200: {"description": "The batch", "content": {"application/json": {"model": BatchResponse}}},
+        **error_responses(*SERVICE_ERRORS, BatchNotFound),
+    },
+)
+def get_batch(batch_id: BatchIdParam) -> BatchResponse:
+    _service()
+    return batch_service.get_batch(_deps(), _batch_id(batch_id))
+
+
+@app.post(
+    "/batches/<batch_id>/cancel",
+    summary="Cancel a batch (service callers)",
+    description=(
+        "No body (or `{}`). Every member not final yet is cancelled: at once when it had not started, "
+        "at its worker's next checkpoint when it had. Completed members keep their programs. A batch "
+        "with nothing left to cancel answers 409."
+    ),
+    operation_id="cancelBatch",
+    tags=["batches"],
+    security=BEARER,
+    responses={
+        202: {
+            "description": "Cancelled, or being stopped",
+            "content": {"application/json": {"model": BatchCancelResponse}},
+        },
+        **error_responses(*SERVICE_ERRORS, *BODY_ERRORS, BatchNotFound, BatchAlreadyFinal),
+    },
+)
+def cancel_batch(batch_id: BatchIdParam) -> Response[BatchCancelResponse]:
+    _service()
+    body = batch_service.cancel_batch(_deps(), _batch_id(batch_id))
+    return Response(status_code=202, content_type="application/json", body=body)
 
 
 @app.get(

@@ -92,6 +92,13 @@ class Metric(StrEnum):
     REALTIME_PUSHES = "RealtimePushes"
     REALTIME_GONE_CONNECTIONS = "RealtimeGoneConnections"
     REALTIME_PUSH_FAILURES = "RealtimePushFailures"
+    # Batches (tpg.worker.batches): members accepted, requests sent to the Message Batches API, each
+    # result as the batch step judged it (succeeded and valid, invalid, errored, expired, canceled,
+    # missing), and the members waiting on their Message Batch (a gauge, every sweep).
+    BATCH_MEMBERS_ACCEPTED = "BatchMembersAccepted"
+    BATCH_REQUESTS_SUBMITTED = "BatchRequestsSubmitted"
+    BATCH_RESULTS = "BatchResults"  # dimension: Result
+    BATCH_MEMBERS_WAITING = "BatchMembersWaiting"
 
 
 def count(metric: Metric, value: float = 1, dimensions: dict[str, str] | None = None) -> None:

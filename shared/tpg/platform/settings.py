@@ -140,6 +140,13 @@ class Settings(BaseModel):
     )
     # A completed LLM program with the same request fingerprint is reused for this long; 0 = off.
     result_cache_ttl_seconds: int = env("RESULT_CACHE_TTL_SECONDS", 7 * 24 * 3600, ge=0)
+    # Batch generation (tpg.worker.batches, run by the sweeper): requests per Message Batch (the API
+    # takes 100,000 and 256 MB; one request is ~45 KB), the batch step's time per sweep (under the
+    # sweeper's timeout), and how many batch members may be in the normal queue at once (a failed
+    # answer's fallback is a full LLM call: this bounds the generate capacity a batch can take).
+    batch_chunk_size: int = env("BATCH_CHUNK_SIZE", 500, ge=1, le=100_000)
+    batch_step_seconds: float = env("BATCH_STEP_SECONDS", 40.0, gt=0, le=840)
+    batch_queue_slots: int = env("BATCH_QUEUE_SLOTS", 10, ge=1, le=1000)
 
     @field_validator("jwt_jwks_url")
     @classmethod

@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from tpg.store.db import Database
 from tpg.store.rows import (
+    BATCHED,
     CANCELLED_MESSAGE,
     CANCELLING,
     CachedProgramRow,
@@ -103,9 +104,10 @@ SELECT caller.subscribed, caller.onboarded, caller.in_flight, caller.under_quota
 FROM caller LEFT JOIN inserted ON true
 """
 
-_IN_FLIGHT_FOR_USER = """
+# In flight: pending, processing, or a batch member waiting on its Message Batch (tpg.store.batches).
+_IN_FLIGHT_FOR_USER = f"""
 SELECT id FROM training_programs
-WHERE user_id = %(user_id)s AND generation_status IN ('pending', 'processing')
+WHERE user_id = %(user_id)s AND generation_status IN ('pending', '{BATCHED}', 'processing')
 """
 
 
@@ -289,7 +291,8 @@ def retry_program(
     )
 
 
-# pending -> cancelled at once; processing -> cancelling (its worker stops at its next checkpoint).
+# pending (or batched: a batch member waiting) -> cancelled at once; processing -> cancelling (its
+# worker stops at its next checkpoint).
 # One statement, so a cancel racing the claim is decided by the row lock: whichever commits second
 # sees the other's row (EvalPlanQual re-reads it), and the CASEs apply to what it sees. A cancel
 # before the generation ever started gives its request back to the quota.
@@ -300,17 +303,18 @@ WITH target AS (
 ),
 changed AS (
     UPDATE training_programs tp
-    SET generation_status = CASE WHEN tp.generation_status = 'pending' THEN 'cancelled'
+    SET generation_status = CASE WHEN tp.generation_status <> 'processing' THEN 'cancelled'
                                  ELSE '{CANCELLING}' END,
-        stage = CASE WHEN tp.generation_status = 'pending' THEN NULL ELSE tp.stage END,
-        progress = CASE WHEN tp.generation_status = 'pending' THEN 0 ELSE tp.progress END,
-        error_code = CASE WHEN tp.generation_status = 'pending' THEN 'CANCELLED' ELSE tp.error_code END,
-        generation_error = CASE WHEN tp.generation_status = 'pending' THEN %(message)s
+        stage = CASE WHEN tp.generation_status <> 'processing' THEN NULL ELSE tp.stage END,
+        progress = CASE WHEN tp.generation_status <> 'processing' THEN 0 ELSE tp.progress END,
+        error_code = CASE WHEN tp.generation_status <> 'processing' THEN 'CANCELLED' ELSE tp.error_code END,
+        generation_error = CASE WHEN tp.generation_status <> 'processing' THEN %(message)s
                                 ELSE tp.generation_error END,
-        lease_expires_at = CASE WHEN tp.generation_status = 'pending' THEN NULL ELSE tp.lease_expires_at END,
+        lease_expires_at = CASE WHEN tp.generation_status <> 'processing' THEN NULL
+                                ELSE tp.lease_expires_at END,
         cancel_requested_at = now(), updated_at = now()
     FROM target
-    WHERE tp.id = target.id AND tp.generation_status IN ('pending', 'processing')
+    WHERE tp.id = target.id AND tp.generation_status IN ('pending', '{BATCHED}', 'processing')
     RETURNING {_TP_STATE_COLUMNS},
               tp.started_at IS NULL AS never_started
 ),
@@ -404,7 +408,7 @@ claimed AS (
     FROM candidate
     WHERE tp.id = candidate.id
     RETURNING {_TP_STATE_COLUMNS}, tp.name, tp.request, tp.attempts, tp.max_attempts, tp.created_at,
-              tp.priority, extract(epoch FROM now() - tp.queued_at)::float AS waited_seconds
+              tp.priority, extract(epoch FROM now() - tp.queued_at)::float AS waited_seconds, tp.batch_id
 )
 SELECT c.*,
        p.birth_year, p.sex, p.height_cm, p.weight_kg,
@@ -437,6 +441,7 @@ def claim_generation(
         priority=row["priority"],
         waited_seconds=max(0.0, row["waited_seconds"]),
         state=JobState.from_row(row),
+        batch_id=row["batch_id"],
     )
 
 

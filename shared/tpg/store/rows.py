@@ -37,16 +37,30 @@ CANCELLING = "cancelling"
 
 CANCELLED_MESSAGE = "Cancelled at your request."
 
+# The stored status of a batch member waiting on its Message Batch (tpg.store.batches): in flight
+# for the one-in-flight index, never claimed by generate nor failed by the sweeper for waiting; it
+# shows as `pending` (stage queued).
+BATCHED = "batched"
+
+
+def shown_status(stored: str) -> GenerationStatus:
+    """A stored status as it is shown: `cancelling` -> processing, `batched` -> pending."""
+    if stored == CANCELLING:
+        return GenerationStatus.PROCESSING
+    if stored == BATCHED:
+        return GenerationStatus.PENDING
+    return GenerationStatus(stored)
+
 
 def _shown_status(row: Any) -> Any:
-    """A row mapping with its stored status as it is shown: `cancelling` -> processing plus
-    cancel_requested (a cancelled row was asked to be cancelled too)."""
+    """A row mapping with its stored status as it is shown (`shown_status`), plus cancel_requested
+    (a cancelled row was asked to be cancelled too)."""
     if not isinstance(row, Mapping):
         return row
     stored = row.get("generation_status")
     return {
         **row,
-        "generation_status": GenerationStatus.PROCESSING if stored == CANCELLING else stored,
+        "generation_status": shown_status(stored) if stored in (CANCELLING, BATCHED) else stored,
         "cancel_requested": stored in (CANCELLING, GenerationStatus.CANCELLED),
     }
 
@@ -218,6 +232,7 @@ class ClaimedJob:
     priority: int = 0
     waited_seconds: float = 0.0  # since it was last queued (accept, retry, release, reclaim)
     state: JobState | None = None  # the claimed row's state (processing, analyzing)
+    batch_id: UUID | None = None  # a batch member's batch (tpg.worker.batches gives its tiers)
 
 
 @dataclass(frozen=True, slots=True)

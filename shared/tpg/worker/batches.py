@@ -169,6 +169,7 @@ def _emit(report: BatchReport) -> None:
 
 def _poll_and_collect(step: _Step) -> None:
     import anthropic
+    import httpx2
 
     for chunk in store.open_chunks(step.db):
         if not step.time_left():
@@ -183,7 +184,7 @@ def _poll_and_collect(step: _Step) -> None:
             logger.error("a Message Batch is unknown to the API", extra={"chunk_id": str(chunk.chunk_id)})
             store.record_ended(step.db, chunk.chunk_id, {})
             step.report.to_queue += store.finish_collecting(step.db, chunk.chunk_id)
-        except (anthropic.APIError, OSError) as exc:  # the next step tries again
+        except (anthropic.APIError, httpx2.HTTPError, OSError) as exc:  # the next step tries again
             logger.warning(
                 "could not poll a Message Batch",
                 extra={"chunk_id": str(chunk.chunk_id), "error_type": type(exc).__name__},
@@ -243,7 +244,8 @@ class _Collector:
         results = step.client().messages.batches.results(self.message_batch_id)
         try:
             for line in results:
-                member = waiting.pop(_program_id(line.custom_id), None)
+                program_id = _program_id(line.custom_id)
+                member = waiting.pop(program_id, None) if program_id is not None else None
                 if member is not None:
                     self._judge(member, line.result)
                 if len(self.to_queue) >= _FLUSH_EVERY:
@@ -343,6 +345,7 @@ def member_result(result: PipelineResult) -> store.MemberResult:
 
 def _submit(step: _Step) -> None:
     import anthropic
+    import httpx2
 
     from tpg.generation.claude.batch import BatchAsk
     from tpg.generation.claude.client import is_transient
@@ -378,7 +381,7 @@ def _submit(step: _Step) -> None:
             marked = store.send_to_queue(step.db, [(UUID(r["custom_id"]), None) for r in requests])
             step.report.to_queue += len(marked)
             continue
-        except (anthropic.APIError, OSError) as exc:
+        except (anthropic.APIError, httpx2.HTTPError, OSError) as exc:
             store.abandon_chunk(step.db, work.chunk_id)
             logger.warning(
                 "could not submit a Message Batch; next step", extra={"error_type": type(exc).__name__}
@@ -390,7 +393,7 @@ def _submit(step: _Step) -> None:
             logger.error("a Message Batch was submitted for an abandoned chunk; cancelling it")
             try:
                 step.client().messages.batches.cancel(created.id)
-            except (anthropic.APIError, OSError) as exc:
+            except (anthropic.APIError, httpx2.HTTPError, OSError) as exc:
                 logger.warning("could not cancel it", extra={"error_type": type(exc).__name__})
             continue
         step.report.submitted_chunks += 1

@@ -47,6 +47,7 @@ from tpg.store import repository
 from tpg.store.db import Database
 from tpg.store.rows import ClaimedJob, GenerationStatus, JobState, Stage, user_data_from_row
 from tpg.training.user_data import UserData
+from tpg.worker.batches import member_providers
 from tpg.worker.dispatch import GenerationEvent
 from tpg.worker.events import EventPublisher
 
@@ -159,6 +160,16 @@ def _llm_record(result: PipelineResult) -> repository.LlmRecord:
     )
 
 
+def _providers_for(deps: GenerateDependencies, job: ClaimedJob) -> Providers:
+    """A batch member whose batch answer was kept starts from it (tpg.worker.batches); every other
+    job, and any job when a test gives the providers, gets the job's tiers."""
+    if job.batch_id is not None and deps.providers is None:
+        kept = member_providers(deps.settings, deps.db, job.program_id)
+        if kept is not None:
+            return kept
+    return deps.job_providers()
+
+
 def _user_data(job: ClaimedJob) -> UserData:
     try:
         return user_data_from_row(job.profile)
@@ -265,7 +276,7 @@ def process_generation_event(
         result = run_program_generation_pipeline(
             user,
             request,
-            provider=deps.job_providers(),
+            provider=_providers_for(deps, job),
             progress=ProgressWriter(deps.db, program_id, attempt, clock=deps.clock, updates=pushes),
             cache=deps.job_cache(program_id),
         )

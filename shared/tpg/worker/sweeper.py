@@ -14,12 +14,13 @@ from typing import Any
 from uuid import UUID
 
 from tpg.platform.errors import DispatchError
-from tpg.platform.observability import Metric, count, logger
+from tpg.platform.observability import Metric, count, describe_unexpected, logger
 from tpg.platform.settings import Settings
 from tpg.realtime.connections import expire_connections
 from tpg.realtime.push import ProgramUpdates
 from tpg.store import repository
 from tpg.store.db import Database
+from tpg.worker.batches import BatchReport, run_batches
 from tpg.worker.dispatch import Dispatcher, dispatcher_for, ensure_available
 from tpg.worker.events import EventPublisher
 
@@ -61,6 +62,7 @@ class SweepReport:
     stuck: int = 0
     waiting: int = 0
     oldest_wait_seconds: float = 0.0
+    batches: BatchReport | None = None  # the batch step's (None: it failed; logged)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -69,6 +71,7 @@ class SweepReport:
             "redispatched": len(self.redispatched),
             "cancelled": len(self.cancelled),
             "dispatchFailures": self.dispatch_failures,
+            **(self.batches.as_dict() if self.batches is not None else {}),
         }
 
 
@@ -85,6 +88,9 @@ def sweep(deps: SweeperDependencies) -> SweepReport:
     report.cancelled = [state.program_id for state in cancelled]
     reclaimed = repository.reclaim_expired_leases(db)
     report.reclaimed = [state.program_id for state in reclaimed]
+    # Batch members: poll, collect, submit; those for the normal queue become pending here, so
+    # the re-dispatch below dispatches them (behind every more urgent row).
+    report.batches = _batch_step(deps)
     report.redispatched = repository.mark_for_redispatch(
         db,
         redispatch_after_seconds=settings.pending_redispatch_after_seconds,
@@ -129,6 +135,14 @@ def sweep(deps: SweeperDependencies) -> SweepReport:
         },
     )
     return report
+
+
+def _batch_step(deps: SweeperDependencies) -> BatchReport | None:
+    try:
+        return run_batches(deps.settings, deps.db, updates=deps.updates, events=deps.events)
+    except Exception as exc:  # the reconciler's own steps run whatever the batches do
+        logger.error("batch step failed", extra=describe_unexpected(exc))
+        return None
 
 
 def sweep_soon(deps: SweeperDependencies) -> None:
