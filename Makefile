@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := clients/js/node_modules/.installed
+BROWSER_NODE_STAMP := tests/browser/node_modules/.installed
 
 .PHONY: help install demo serve test test-external lint format validate build bench chaos fuzz clean
 
@@ -32,11 +33,19 @@ $(STAMP): pyproject.toml requirements-dev.lock
 
 install: $(STAMP)
 
-# The client package's development tools (TypeScript, openapi-typescript; React and axe-core for the
-# browser tests), exactly as clients/js/package-lock.json pins them.
+# The client package's development tools (TypeScript, openapi-typescript), exactly as
+# clients/js/package-lock.json pins them.
 $(NODE_STAMP): clients/js/package.json clients/js/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js 18+ with npm"; exit 1; }
 	cd clients/js && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# What the browser tests load into Chromium (React for the hook, axe-core), as
+# tests/browser/package-lock.json pins them: outside clients/js, so an app that depends on that
+# folder never meets a second React.
+$(BROWSER_NODE_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js 18+ with npm"; exit 1; }
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 demo: $(STAMP)
@@ -45,7 +54,7 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/tpg serve
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(BROWSER_NODE_STAMP)
 	$(MAKE) --no-print-directory test-js
 	$(BIN)/pytest
 

@@ -1,9 +1,11 @@
 -- Realtime (docs/architecture.md, "Realtime"): the WebSocket connections that receive a user's program
 -- updates, and the single-use tickets they are opened with. One row is first a ticket (issued by
 -- `POST /realtime/tickets`, connection_id NULL, expiring within a minute), then, once API Gateway's
--- $connect presented it, that connection (connection_id set, expiring when API Gateway closes every
--- connection: 2 h). Only the ticket's SHA-256 is kept. Rows go at $disconnect, when a push finds the
--- connection gone (410), or, expired, by the sweeper.
+-- $connect presented it, that connection (connection_id set, expiring after API Gateway's idle limit,
+-- ~11 min, extended by each client message up to 2 h after $connect, when API Gateway closes every
+-- connection). Only the ticket's SHA-256 is kept. Rows go at $disconnect, when a push finds the
+-- connection gone (410), or, expired, by the sweeper. Tickets are issued under a per-user advisory
+-- lock (tpg.store.realtime), so the per-user maximum holds under concurrent requests.
 
 CREATE TABLE realtime_connections (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -16,8 +16,9 @@ def compose() -> RealtimeDependencies:
 dependencies = Lazy(compose)  # built on the first invocation (never at import)
 
 
-# The event is never logged: $connect's query string holds the ticket.
-@logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")
+# The event is never logged ($connect's query string holds the ticket): False here, not the default,
+# which POWERTOOLS_LOGGER_LOG_EVENT=true would turn on.
+@logger.inject_lambda_context(correlation_id_path="requestContext.connectionId", log_event=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return handle_websocket_event(event, dependencies())

@@ -18,7 +18,9 @@ def compose() -> ApiDependencies:
 dependencies = Lazy(compose)  # built on the first invocation (never at import: SnapStart)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# The event is never logged (its Authorization header holds the bearer token): False here, not the
+# default, which POWERTOOLS_LOGGER_LOG_EVENT=true would turn on.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return handle(event, context, dependencies())

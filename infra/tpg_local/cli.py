@@ -191,7 +191,87 @@ def _signs_with_dev_secret() -> bool:
 def cmd_token(args: argparse.Namespace) -> int:
     if _signs_with_dev_secret():
         print("signing with the local development secret (set JWT_SECRET to use another)", file=sys.stderr)
+    if args.service:
+        from tpg.api.auth import issue_service_token
+        from tpg.platform.settings import Settings
+
+        settings = Settings.from_environment()
+        print(
+            issue_service_token(
+                "tpg-cli",
+                secret=settings.jwt_signing_secret,
+                audience=settings.jwt_audience,
+                issuer=settings.jwt_issuer,
+                ttl_seconds=args.ttl,
+            )
+        )
+        return 0
+    if args.user_id is None:
+        raise CliError("tpg token needs --user-id (or --service for a service-role token)", EXIT_USAGE)
     print(_token_for(args.user_id, args.ttl))
+    return 0
+
+
+def _batch_user_ids(args: argparse.Namespace) -> list[uuid.UUID]:
+    """--user-id values, then a --users-file's ids (one per line; blank lines and # comments skipped)."""
+    ids: list[uuid.UUID] = list(args.user_id or [])
+    if args.users_file:
+        with open(args.users_file, encoding="utf-8") as file:
+            for number, line in enumerate(file, start=1):
+                text = line.split("#", 1)[0].strip()
+                if not text:
+                    continue
+                try:
+                    ids.append(uuid.UUID(text))
+                except ValueError:
+                    raise CliError(
+                        f"{args.users_file}:{number} is not a user id (a UUID); fix the file", EXIT_USAGE
+                    ) from None
+    if not ids:
+        raise CliError("no user ids; give --user-id (repeatable) or --users-file", EXIT_USAGE)
+    return ids
+
+
+def _api_dependencies() -> Any:
+    from tpg.api.service import ApiDependencies
+    from tpg.platform.settings import Settings
+
+    _prepare()
+    return ApiDependencies.from_settings(Settings.from_environment())
+
+
+def cmd_batch_create(args: argparse.Namespace) -> int:
+    import pydantic
+
+    from tpg.api import batches
+    from tpg.api.auth import ServiceCaller
+    from tpg.api.models import CreateBatchRequest
+
+    user_ids = _batch_user_ids(args)
+    body: dict[str, Any] = {"user_ids": user_ids, "weeks": args.weeks}
+    if args.name is not None:
+        body["name"] = args.name
+    try:
+        request = CreateBatchRequest.model_validate(body, strict=False)
+    except pydantic.ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in error["loc"]) or "request"
+        raise CliError(f"invalid batch: {where}: {error['msg']}", EXIT_USAGE) from None
+    accepted = batches.create_batch(_api_dependencies(), ServiceCaller(subject="tpg-cli"), request)
+    print(accepted.model_dump_json(by_alias=True))
+    return 0
+
+
+def cmd_batch_status(args: argparse.Namespace) -> int:
+    from tpg.api import batches
+    from tpg.platform.errors import BatchNotFound
+
+    try:
+        body = batches.get_batch(_api_dependencies(), args.batch_id)
+    except BatchNotFound:
+        raise CliError(f"no batch {args.batch_id}; check the id `tpg batch create` printed") from None
+    exclude = {"members"} if args.summary else None
+    print(body.model_dump_json(by_alias=True, exclude=exclude))
     return 0
 
 
@@ -388,8 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--no-onboarding", action="store_true")
     seed.set_defaults(func=cmd_seed_user)
 
-    token = sub.add_parser("token", help="print a JWT for a user")
-    token.add_argument("--user-id", type=uuid.UUID, required=True)
+    token = sub.add_parser("token", help="print a JWT for a user (or a service-role one: --service)")
+    token.add_argument("--user-id", type=uuid.UUID, default=None)
+    token.add_argument(
+        "--service", action="store_true", help="a service-role token (the batch routes take only these)"
+    )
     token.add_argument(
         "--ttl",
         type=_whole_seconds,
@@ -399,7 +482,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.set_defaults(func=cmd_token)
 
-    sub.add_parser("sweep", help="run the reconciler once").set_defaults(func=cmd_sweep)
+    sub.add_parser("sweep", help="run the reconciler once (the batch step included)").set_defaults(
+        func=cmd_sweep
+    )
+
+    batch = sub.add_parser(
+        "batch",
+        help="programs for many users at once (create, status)",
+        description="Batch generation, as POST /batches and GET /batches/{id} do it (docs/architecture.md, "
+        "'Batches'); the sweeper (tpg serve's timer, or tpg sweep) submits and collects it. JSON output.",
+    )
+    batch_sub = batch.add_subparsers(dest="batch_command", required=True)
+    create = batch_sub.add_parser(
+        "create", help="create a batch; prints {batchId, statusUrl, accepted, rejected}"
+    )
+    create.add_argument(
+        "--user-id", type=uuid.UUID, action="append", help="a user to generate for (repeatable)"
+    )
+    create.add_argument(
+        "--users-file", default=None, metavar="FILE", help="user ids, one per line (# comments)"
+    )
+    create.add_argument(
+        "--weeks", type=_number(int, "weeks", low=1, high=12, low_ok=True), default=4, help="1-12 (default 4)"
+    )
+    create.add_argument("--name", default=None, help="the batch's name, and each program's")
+    create.set_defaults(func=cmd_batch_create)
+    status = batch_sub.add_parser("status", help="a batch's status, counts, cost and members, as JSON")
+    status.add_argument("batch_id", type=uuid.UUID, metavar="BATCH_ID")
+    status.add_argument("--summary", action="store_true", help="leave the members out")
+    status.set_defaults(func=cmd_batch_status)
 
     stats = sub.add_parser(
         "stats", help="success rate, generation time, errors, tiers, in flight, stuck, cancels, waiting"

@@ -11,12 +11,14 @@ usage: no such file or environment). Without AWS:
   the documentation account ids 000000000000 and 123456789012);
 - the secret ARNs are full Secrets Manager ARNs (with the 6-character suffix), in the stack's region;
 - `JwtIssuer` is set and https; prod: `AlarmEmail` set, `LlmProvider=anthropic`, an https CORS origin;
-- `GenerateReservedConcurrency` leaves Lambda's 100 unreserved within the account's concurrency
-  quota (`--account-concurrency`, else the account's own with AWS checks, else 1000); the API
-  throttles are positive and burst >= rate.
+- `GenerateReservedConcurrency` plus `RealtimeReservedConcurrency` leave Lambda's 100 unreserved
+  within the account's concurrency quota (`--account-concurrency`, else the account's own with AWS
+  checks, else 1000); the API throttles are positive and burst >= rate.
 
-With AWS credentials (or `--check-aws`): each secret exists and has a value, and the database URL in
-its secret answers `SELECT 1` within 5 s. Secret values are never printed.
+With AWS credentials (or `--check-aws`): each secret exists and has a value, the database URL in
+its secret answers `SELECT 1` within 5 s, and API Gateway has the account's CloudWatch Logs role the
+WebSocket stage's access log needs (or `CreateApiGatewayCloudWatchRole=true` creates it). Secret
+values are never printed.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "samconfig.toml"
 DEFAULT_ACCOUNT_CONCURRENCY = 1000  # Lambda's default quota per region (new accounts may have 10)
 LAMBDA_MIN_UNRESERVED = 100  # Lambda refuses a reservation that leaves less unreserved
 TEMPLATE_MAX_RESERVED = 1000  # template.yaml: GenerateReservedConcurrency MaxValue
+TEMPLATE_MAX_REALTIME_RESERVED = 100  # template.yaml: RealtimeReservedConcurrency MaxValue
 DATABASE_TIMEOUT_SECONDS = 5
 
 SECRET_PARAMETERS = ("DatabaseUrlSecretArn", "JwtSecretArn", "AnthropicApiKeySecretArn")
@@ -214,31 +217,40 @@ def check_static(env: Environment, report: Report, account_concurrency: int) -> 
     check_concurrency(o, report, account_concurrency)
 
 
-def check_concurrency(o: dict[str, str], report: Report, account_concurrency: int) -> None:
-    value = o.get("GenerateReservedConcurrency")
+def _reservation(o: dict[str, str], report: Report, key: str, maximum: int) -> int | None:
+    """`key`'s reserved concurrency (0 when unset: the template's default), None when invalid."""
+    value = o.get(key)
     if value is None:
-        report.notes.append("GenerateReservedConcurrency not set: the template's default (0: none reserved)")
-        value = "0"
+        report.notes.append(f"{key} not set: the template's default (0: none reserved)")
+        return 0
     try:
         reserved = int(value)
     except ValueError:
-        report.problem(
-            "GenerateReservedConcurrency", f"{value!r} is not a whole number; set 0-{TEMPLATE_MAX_RESERVED}"
-        )
-        reserved = None
-    if reserved is not None:
+        report.problem(key, f"{value!r} is not a whole number; set 0-{maximum}")
+        return None
+    if not 0 <= reserved <= maximum:
+        report.problem(key, f"{reserved} is outside the template's 0-{maximum} (0: none reserved)")
+        return None
+    return reserved
+
+
+def check_concurrency(o: dict[str, str], report: Report, account_concurrency: int) -> None:
+    generate = _reservation(o, report, "GenerateReservedConcurrency", TEMPLATE_MAX_RESERVED)
+    realtime = _reservation(o, report, "RealtimeReservedConcurrency", TEMPLATE_MAX_REALTIME_RESERVED)
+    if generate is not None and realtime is not None and generate + realtime > 0:
+        reserved = generate + realtime
         allowed = account_concurrency - LAMBDA_MIN_UNRESERVED
-        if not 0 <= reserved <= TEMPLATE_MAX_RESERVED:
+        # Named after the larger reservation: the one to lower (or to request the quota for).
+        key = "GenerateReservedConcurrency" if generate >= realtime else "RealtimeReservedConcurrency"
+        both = (
+            f"{reserved} ({generate} generate + {realtime} realtime)"
+            if generate and realtime
+            else str(reserved)
+        )
+        if reserved > allowed:
             report.problem(
-                "GenerateReservedConcurrency",
-                f"{reserved} is outside the template's 0-{TEMPLATE_MAX_RESERVED} (0: none reserved)",
-            )
-        elif reserved == 0:
-            pass  # nothing reserved: deploys on any account, generate shares the account's pool
-        elif reserved > allowed:
-            report.problem(
-                "GenerateReservedConcurrency",
-                f"{reserved} exceeds what an account concurrency quota of {account_concurrency} allows "
+                key,
+                f"{both} exceeds what an account concurrency quota of {account_concurrency} allows "
                 f"({max(allowed, 0)}: Lambda keeps {LAMBDA_MIN_UNRESERVED} unreserved) "
                 "and the deploy would fail; "
                 f"request a quota >= {reserved + LAMBDA_MIN_UNRESERVED} in Service Quotas (Lambda, "
@@ -358,7 +370,60 @@ def check_database(url: str) -> str | None:
         return f"{target} does not answer within {DATABASE_TIMEOUT_SECONDS} s: {reason[:200]}"
 
 
+def check_api_gateway_logging_role(env: Environment, report: Report) -> None:
+    """The account's API Gateway CloudWatch Logs role, which the WebSocket stage's access log needs:
+    without it the stack fails to create ("CloudWatch Logs role ARN must be set in account
+    settings"). One per account and region; the stack creates it only when asked."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    create = env.overrides.get("CreateApiGatewayCloudWatchRole", "false") == "true"
+    where = env.region or "the default region"
+    try:
+        role = boto3.client("apigateway", region_name=env.region).get_account().get("cloudwatchRoleArn")
+    except (BotoCoreError, ClientError) as exc:
+        code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+        report.problem(
+            "CreateApiGatewayCloudWatchRole",
+            f"cannot read API Gateway's account settings in {where} ({code or type(exc).__name__}); "
+            "use credentials allowed apigateway:GET on /account, or check it in the console "
+            "(API Gateway, Settings)",
+        )
+        return
+    if not role:
+        if not create:
+            report.problem(
+                "CreateApiGatewayCloudWatchRole",
+                f"API Gateway in {where} has no CloudWatch Logs role, so the WebSocket stage's access "
+                "log fails the deploy; set CreateApiGatewayCloudWatchRole=true (once per account and "
+                'region) or set a role (docs/operations.md, "The API Gateway logging role")',
+            )
+        return
+    if create:
+        report.notes.append(
+            f"API Gateway in {where} already logs with {role}: CreateApiGatewayCloudWatchRole=true "
+            "would replace it (and another stack may own it); set it to false"
+        )
+        return
+    name = role.rsplit("/", 1)[-1]
+    try:
+        boto3.client("iam").get_role(RoleName=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+            report.problem(
+                "CreateApiGatewayCloudWatchRole",
+                f"API Gateway in {where} logs with {role}, which no longer exists, so the WebSocket "
+                "stage's access log fails the deploy; set CreateApiGatewayCloudWatchRole=true or "
+                "point the account setting at a role that exists",
+            )
+        else:
+            report.notes.append(f"could not check that the API Gateway logging role {role} exists")
+    except BotoCoreError:
+        report.notes.append(f"could not check that the API Gateway logging role {role} exists")
+
+
 def check_aws(env: Environment, report: Report) -> None:
+    check_api_gateway_logging_role(env, report)
     for key, value in _secret_values(env, report):
         if key == "DatabaseUrlSecretArn":
             reason = check_database(value)

@@ -5,10 +5,15 @@ on the stack's own port, with the same realtime handler (`functions/realtime/app
 
 - a handshake becomes a `$connect` event (its query string, the ticket, included) for the handler;
   200 opens the socket, any other status refuses the handshake with it, as API Gateway does;
-- each message becomes a `$default` event; a body in the answer is sent back (the route response);
+- each text message becomes a `$default` event; a body in the answer is sent back (the route
+  response); a binary frame closes the socket (1003) and a frame over 32 KB too (1009), as API
+  Gateway does;
 - a closed socket becomes a `$disconnect` event;
 - like API Gateway, a socket silent for `idle_seconds` (10 min) and any socket after
   `max_lifetime_seconds` (2 h) is closed (1001); permessage-deflate is not offered.
+
+The server's own log (`websockets`, its request lines with the ticket in the query string at DEBUG)
+is kept at INFO and above, whatever the process's log level.
 
 `LocalManagementApi` is the Management API the pushers post through (`tpg.realtime.push`): the same
 `post_to_connection(ConnectionId=..., Data=...)` as boto3's client, sending one text frame, and the
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import secrets
 import threading
 import time
@@ -29,6 +35,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -43,9 +50,13 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 API_GATEWAY_IDLE_SECONDS = 10 * 60
 API_GATEWAY_MAX_LIFETIME_SECONDS = 2 * 3600
-# API Gateway's frame limit (32 KB); a message may span frames up to 128 KB, ours never do.
-MAX_MESSAGE_BYTES = 128 * 1024
-_POST_TIMEOUT_SECONDS = 2.0  # a client that does not read: a failed post, as a slow AWS call would be
+# API Gateway's frame limit (32 KB): a larger frame closes the socket (1009). (API Gateway takes a
+# message of up to 128 KB in 32 KB frames; no client of ours fragments, so the frame is the message.)
+MAX_FRAME_BYTES = 32 * 1024
+_POST_TIMEOUT_SECONDS = 2.0  # a client that does not read: a failed post (not a hung API)
+# The server's log: its DEBUG lines hold request lines, `GET /?ticket=...`.
+_SERVER_LOG = logging.getLogger("tpg_local.realtime.websockets")
+_SERVER_LOG.setLevel(logging.INFO)
 
 
 def connection_id() -> str:
@@ -169,8 +180,9 @@ class LocalWebSocketApi:
             port,
             process_response=self._connect,
             compression=None,  # API Gateway does not negotiate permessage-deflate
-            max_size=MAX_MESSAGE_BYTES,
+            max_size=MAX_FRAME_BYTES,
             backlog=2048,
+            logger=_SERVER_LOG,
         )
 
     def start(self) -> LocalWebSocketApi:
@@ -256,6 +268,10 @@ class LocalWebSocketApi:
                 except TimeoutError:
                     await connection.close(1001, "Going away")
                     break
+                if isinstance(message, bytes):  # API Gateway takes text frames only
+                    await connection.close(1003, "Unsupported data")
+                    disconnect = (1003, "Unsupported data")
+                    break
                 event = websocket_event("$default", identifier, body=message, connected_at=connected_at)
                 body = (await self._invoke(event)).get("body")
                 if body:
@@ -280,15 +296,34 @@ class LocalWebSocketApi:
                 await socket.send(data.decode())
         except ConnectionClosed:
             raise gone(connection) from None
+        except TimeoutError:  # this client does not read: its post fails, the API is fine
+            raise _error("InternalServerErrorException", 500) from None
 
     def post(self, connection: str, data: bytes) -> None:
+        # A TimeoutError here is the whole server not answering: a hung API, as boto3 would say.
         asyncio.run_coroutine_threadsafe(self.send(connection, data), self._loop).result(
             timeout=_POST_TIMEOUT_SECONDS + 1
         )
 
 
+def _error(code: str, status: int) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": code, "Message": ""}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "PostToConnection",
+    )
+
+
 def _reason(status: int) -> str:
-    return {401: "Unauthorized", 503: "Service Unavailable"}.get(status, "Forbidden")
+    """The `message` API Gateway's handshake answer carries for the route's status."""
+    known = {401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests", 500: "Internal server error"}
+    if status in known:
+        return known[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Forbidden"
 
 
 class LocalManagementApi:

@@ -13,7 +13,10 @@ since a given time. Definitions match the CloudWatch metrics where the database 
   the priority stored with the row (the GenerationQueueWait metric counts every claim);
 - cancelled, and cancelling (a processing row whose worker is stopping, shown to its owner as
   processing with cancelRequested); cancel to stop: the cancel request to the worker's stop, for
-  programs cancelled while running (the CancellationLatency metric).
+  programs cancelled while running (the CancellationLatency metric);
+- batches: members (rows with a batch id), batched (waiting on their Message Batch: in flight),
+  their LLM tokens and cost (batch answers at the batch price, fallbacks at the list price) per
+  completed member, beside the same for the other (interactive) programs.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from psycopg.rows import dict_row
 _STATS = """
 WITH scope AS (
     SELECT generation_status, error_code, fallback_tier, usage, created_at, started_at,
-           completed_at, updated_at, llm_cost_usd, priority, queued_at, cancel_requested_at
+           completed_at, updated_at, llm_cost_usd, priority, queued_at, cancel_requested_at,
+           batch_id, input_tokens, output_tokens
     FROM training_programs
     WHERE %(since)s::timestamptz IS NULL OR created_at >= %(since)s::timestamptz
 ),
@@ -86,7 +90,17 @@ SELECT
         FROM scope, jsonb_each(coalesce(scope.usage, '{}'::jsonb)) AS u
         WHERE jsonb_typeof(u.value) = 'number' AND (u.key LIKE '%%tokens' OR u.key = 'requests')
         GROUP BY u.key) k) AS usage_totals,
-    (SELECT sum(llm_cost_usd) FROM scope) AS llm_cost_usd
+    (SELECT sum(llm_cost_usd) FROM scope) AS llm_cost_usd,
+    (SELECT count(*) FROM scope WHERE generation_status = 'batched') AS batched,
+    (SELECT coalesce(jsonb_object_agg(kind, figures), '{}'::jsonb) FROM (
+        SELECT CASE WHEN batch_id IS NULL THEN 'interactive' ELSE 'batch' END AS kind,
+               jsonb_build_object(
+                   'programs', count(*),
+                   'completed', count(*) FILTER (WHERE generation_status = 'completed'),
+                   'input_tokens', coalesce(sum(input_tokens), 0),
+                   'output_tokens', coalesce(sum(output_tokens), 0),
+                   'llm_cost_usd', coalesce(sum(llm_cost_usd), 0)) AS figures
+        FROM scope GROUP BY 1) b) AS by_kind
 """
 
 
@@ -122,10 +136,14 @@ class Stats:
     cancel_p95: float | None = None
     # creation to first claim by priority, most urgent first: {"10": {"n", "p50", "p95"}, ...}
     wait_by_priority: dict[str, dict[str, float]] = field(default_factory=dict)
+    batched: int = 0  # batch members waiting on their Message Batch (shown as pending)
+    # batch members and the other (interactive) programs apart: {"batch": {"programs", "completed",
+    # "input_tokens", "output_tokens", "llm_cost_usd", "llm_cost_per_completed_usd"}, "interactive": ...}
+    by_kind: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     @property
     def in_flight(self) -> int:
-        return self.pending + self.processing + self.cancelling
+        return self.pending + self.processing + self.cancelling + self.batched
 
     @property
     def llm_cost_per_completed_usd(self) -> float | None:
@@ -192,7 +210,16 @@ def collect_stats(
             priority: {k: float(v) for k, v in figures.items()}
             for priority, figures in sorted(row["wait_by_priority"].items(), key=lambda kv: -int(kv[0]))
         },
+        batched=row["batched"],
+        by_kind={kind: _kind_figures(figures) for kind, figures in sorted(row["by_kind"].items())},
     )
+
+
+def _kind_figures(figures: dict[str, Any]) -> dict[str, float | None]:
+    values: dict[str, float | None] = {k: float(v) for k, v in figures.items()}
+    completed, cost = values["completed"] or 0, values["llm_cost_usd"] or 0.0
+    values["llm_cost_per_completed_usd"] = cost / completed if completed else None
+    return values
 
 
 def _seconds(value: float | None) -> str:
@@ -215,7 +242,7 @@ def format_stats(stats: Stats) -> str:
         f"  {'success rate':<22}{rate:>10}",
         f"  {'cancelled':<22}{stats.cancelled:>10}",
         f"  {'in flight':<22}{stats.in_flight:>10}   pending {stats.pending}, processing {stats.processing},"
-        f" cancelling {stats.cancelling}",
+        f" cancelling {stats.cancelling}, batched {stats.batched}",
         f"  {'stuck':<22}{stats.stuck:>10}   in flight, unchanged for {stats.stuck_after_seconds} s",
         f"  {'longest wait (s)':<22}{_seconds(stats.oldest_wait):>10}   of the pending rows, since queued",
         "",
@@ -248,4 +275,15 @@ def format_stats(stats: Stats) -> str:
         f"  {'total':<22}{'-' if stats.llm_cost_usd is None else f'{stats.llm_cost_usd:.4f}':>10}",
         f"  {'per completed program':<22}{'-' if per_program is None else f'{per_program:.4f}':>10}",
     ]
+    if "batch" in stats.by_kind:
+        lines += [
+            "",
+            f"{'Batches vs interactive':<24}{'programs':>10}{'completed':>10}{'USD':>10}{'USD each':>10}",
+        ]
+        for kind, of_kind in stats.by_kind.items():
+            each = of_kind["llm_cost_per_completed_usd"]
+            lines.append(
+                f"  {kind:<22}{of_kind['programs'] or 0:>10.0f}{of_kind['completed'] or 0:>10.0f}"
+                f"{of_kind['llm_cost_usd'] or 0:>10.4f}{'-' if each is None else f'{each:.4f}':>10}"
+            )
     return "\n".join(lines)

@@ -94,7 +94,11 @@ class Wiring:
     def updates(self) -> ProgramUpdates:
         """The pushes: through `realtime_client` when given, else as the settings say."""
         if self.realtime_client is not None:
-            return ProgramUpdates(self._database(), client=self.realtime_client)
+            return ProgramUpdates(
+                self._database(),
+                client=self.realtime_client,
+                deadline_seconds=self.settings.realtime_push_deadline_seconds,
+            )
         return ProgramUpdates.from_settings(self.settings, self._database())
 
     def install(self) -> Wiring:

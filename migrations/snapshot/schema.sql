@@ -7,6 +7,8 @@ CREATE TABLE public.generation_batch_chunks (
     batch_id uuid NOT NULL,
     state text DEFAULT 'submitting'::text NOT NULL,
     message_batch_id text,
+    model text NOT NULL,
+    ask text NOT NULL,
     lease_expires_at timestamp with time zone,
     cancel_sent_at timestamp with time zone,
     request_counts jsonb,
@@ -16,13 +18,15 @@ CREATE TABLE public.generation_batch_chunks (
     collected_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
 );
+ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_ask_check CHECK (ask = ANY (ARRAY['compact'::text, 'full'::text]));
 ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.generation_batches(id) ON DELETE CASCADE;
 ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_message_batch_id_check CHECK (length(message_batch_id) >= 1 AND length(message_batch_id) <= 200);
 ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_message_batch_id_key UNIQUE (message_batch_id);
+ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_model_check CHECK (length(model) >= 1 AND length(model) <= 200);
 ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_pkey PRIMARY KEY (id);
-ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_state_check CHECK (state = ANY (ARRAY['submitting'::text, 'in_progress'::text, 'ended'::text, 'collected'::text]));
-ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_submitted_has_id CHECK (state = 'submitting'::text OR message_batch_id IS NOT NULL);
-CREATE INDEX generation_batch_chunks_open_idx ON public.generation_batch_chunks USING btree (state) WHERE (state <> 'collected'::text);
+ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_state_check CHECK (state = ANY (ARRAY['submitting'::text, 'in_progress'::text, 'ended'::text, 'collected'::text, 'abandoned'::text]));
+ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_submitted_has_id CHECK ((state = ANY (ARRAY['submitting'::text, 'abandoned'::text])) OR message_batch_id IS NOT NULL);
+CREATE INDEX generation_batch_chunks_open_idx ON public.generation_batch_chunks USING btree (state) WHERE (state <> ALL (ARRAY['collected'::text, 'abandoned'::text]));
 ALTER TABLE public.generation_batch_chunks ENABLE ROW LEVEL SECURITY;
 
 CREATE TABLE public.generation_batch_members (
@@ -32,6 +36,7 @@ CREATE TABLE public.generation_batch_members (
     program_id uuid,
     rejected text,
     chunk_id uuid,
+    fallback_at timestamp with time zone,
     answer jsonb
 );
 ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.generation_batches(id) ON DELETE CASCADE;
@@ -43,6 +48,7 @@ ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_memb
 ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_program_or_reason CHECK ((program_id IS NULL) <> (rejected IS NULL));
 ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_rejected_check CHECK (rejected = ANY (ARRAY['USER_NOT_FOUND'::text, 'SUBSCRIPTION_REQUIRED'::text, 'ONBOARDING_INCOMPLETE'::text, 'GENERATION_IN_FLIGHT'::text]));
 CREATE INDEX generation_batch_members_chunk_idx ON public.generation_batch_members USING btree (chunk_id) WHERE (chunk_id IS NOT NULL);
+CREATE INDEX generation_batch_members_fallback_idx ON public.generation_batch_members USING btree (fallback_at) WHERE (fallback_at IS NOT NULL);
 ALTER TABLE public.generation_batch_members ENABLE ROW LEVEL SECURITY;
 
 CREATE TABLE public.generation_batches (

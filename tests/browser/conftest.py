@@ -2,9 +2,10 @@
 driven by Playwright.
 
 No browser is downloaded: Playwright launches the system Chromium by its path. Without Playwright
-or Chromium the browser tests skip, unless TPG_REQUIRE_BROWSER=1 (CI), where they fail. The client
-package's development files (React, axe-core) come from clients/js/node_modules (`npm ci`, which
-`make test` runs first).
+or Chromium the browser tests skip, unless TPG_REQUIRE_BROWSER=1 (CI), where they fail. The test
+pages' own files (React for the client package's hook, axe-core) come from
+tests/browser/node_modules (`npm ci` in tests/browser, which `make test` runs first): not from
+clients/js, so an app that depends on the package never gets a second React from it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-NODE_MODULES = ROOT / "clients" / "js" / "node_modules"
+NODE_MODULES = ROOT / "tests" / "browser" / "node_modules"
 POLL_MS = 200  # the page's poll interval in tests (?pollMs=); the default is 1000
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -102,10 +103,10 @@ def _unexpected(message: Any) -> bool:
 
 
 def node_module(relative: str) -> Path:
-    """A file of the client package's development dependencies (`npm ci` in clients/js)."""
+    """A file of the browser tests' npm packages (`npm ci` in tests/browser)."""
     path = NODE_MODULES / relative
     if not path.is_file():
-        _unavailable(f"{path} is missing: run `npm ci` in clients/js (make test does)")
+        _unavailable(f"{path} is missing: run `npm ci` in tests/browser (make test does)")
     return path
 
 

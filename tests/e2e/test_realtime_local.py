@@ -170,3 +170,69 @@ def _connections(sql, user_id) -> int:
         (user_id,),
     ).fetchone()
     return int(row["n"])
+
+
+# --------------------------------------------------------------------- as API Gateway answers
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (b'{"type": "ping"}', 1003),  # binary: API Gateway takes text frames only
+        ("x" * (32 * 1024 + 1), 1009),  # over API Gateway's 32 KB frame limit
+    ],
+)
+def test_a_binary_or_oversized_frame_closes_the_socket_as_api_gateway_does(stack, sql, frame, code) -> None:
+    user_id, token = new_user(sql)
+    with _open(stack, token) as socket:
+        socket.send(json.dumps({"type": "ping"}))
+        assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}
+        socket.send(frame)
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+    deadline = time.monotonic() + 5
+    while _connections(sql, user_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _connections(sql, user_id) == 0  # its $disconnect ran
+
+
+def test_a_connect_the_function_fails_is_a_500_internal_server_error(handlers, database, sql) -> None:
+    def failing(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise RuntimeError("the function crashed")
+
+    api = LocalWebSocketApi(failing).start()
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{api.url}?ticket={'A' * 43}", open_timeout=5)
+        assert refused.value.response.status_code == 500
+        assert json.loads(refused.value.response.body) == {"message": "Internal server error"}
+    finally:
+        api.close()
+
+
+def test_the_ticket_is_in_no_log_line_even_at_debug(stack, sql, capfd, caplog) -> None:
+    import logging
+    import socket as sockets
+    from urllib.parse import urlsplit
+
+    caplog.set_level(logging.DEBUG)
+    _, token = new_user(sql)
+    ticket = call(stack.url, "POST", "/realtime/tickets", token=token).body
+    with connect(ticket["url"], open_timeout=5) as socket:
+        socket.send(json.dumps({"type": "ping"}))
+        socket.recv(timeout=5)
+    with pytest.raises(InvalidStatus):
+        connect(ticket["url"], open_timeout=5)  # used: refused
+    # a handshake that is not one, the ticket in its request line
+    parts = urlsplit(ticket["url"])
+    with sockets.create_connection((parts.hostname, parts.port), timeout=5) as raw:
+        raw.sendall(f"GET /?{parts.query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        raw.recv(300)
+    time.sleep(0.3)
+    out, err = capfd.readouterr()
+    # every log line of the process but the test's own client (which logs what it sends)
+    served = [r.getMessage() for r in caplog.records if not r.name.startswith("websockets.client")]
+    assert any("realtime connection opened" in line for line in served)  # the logs were captured
+    assert any(r.name == "tpg_local.realtime.websockets" for r in caplog.records)
+    assert ticket["ticket"] not in out + err + "\n".join(served)

@@ -25,11 +25,15 @@ What it does like the real API, so that what is measured against it means someth
   and 97 tokens/s (LMSpeed, Claude Haiku 4.5); none is published for the 5.5 models yet.
 - **Thinking**: with `thinking.type` adaptive or enabled, a thinking block (summarised text,
   a signature) comes first; its tokens are billed as output and reported in
-  `usage.output_tokens_details.thinking_tokens`, about `THINKING_TOKENS[effort]` of them.
+  `usage.output_tokens_details.thinking_tokens`: its own assumption per effort level
+  (`THINKING_TOKENS`, deliberately not the client's `EXPECTED_THINKING_TOKENS`), spread log-normally
+  per request with a tail (`thinking_spread`), so that a fit-the-time-left or max_tokens check
+  tuned to the client's expectation meets answers that think longer.
 - **`max_tokens`**: thinking plus answer beyond it is cut, `stop_reason: max_tokens`.
 - **Prompt caching**: the key is the model, the answer schema (`output_config.format`) and the
   system text up to its breakpoint; a breakpoint on the first user turn extends it. The first
   request with a key reports `cache_creation_input_tokens` (split by TTL), later ones reads.
+  Input counts every message's text (a repair turn's quoted answer included), as the API bills it.
 """
 
 from __future__ import annotations
@@ -186,9 +190,24 @@ def published_latency(model: str) -> Latency:
     return HAIKU_LATENCY if "haiku" in model else SONNET_LATENCY
 
 
-# Thinking tokens per answer by effort with adaptive thinking (an assumption, as in the client's
-# EXPECTED_THINKING_TOKENS; a repair turn thinks half as much).
-THINKING_TOKENS = {"low": 300, "medium": 1000, "high": 2500, "xhigh": 4000, "max": 6000}
+# Median thinking tokens per answer by effort with adaptive thinking: the fake's own assumption
+# (no figure is published; `make llm-eval` against the real API measures them), set apart from the
+# client's EXPECTED_THINKING_TOKENS on purpose. A repair turn thinks half as much.
+THINKING_TOKENS = {"low": 400, "medium": 1200, "high": 3000, "xhigh": 5000, "max": 8000}
+# Each answer's thinking is the median x a log-normal factor (sigma 0.5: p95 ~2.3x), and one answer
+# in TAIL_SHARE thinks TAIL_FACTOR times longer again (a hard case the model keeps revisiting).
+THINKING_SIGMA = 0.5
+TAIL_SHARE = 0.05
+TAIL_FACTOR = 3.0
+
+
+def thinking_spread(seed: str) -> float:
+    """The factor one answer's thinking takes over the median (reproducible per request)."""
+    rng = random.Random(hashlib.sha256(seed.encode()).digest())
+    factor = rng.lognormvariate(0.0, THINKING_SIGMA)
+    if rng.random() < TAIL_SHARE:
+        factor *= TAIL_FACTOR
+    return factor
 
 
 @dataclass
@@ -204,6 +223,8 @@ class RecordedRequest:
     output_tokens: int = 0
     streamed_tokens: float = 0.0
     finished: bool = False
+    # The usage the fake answered with (its cache split, thinking tokens), for tests to price.
+    reported_usage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def system_text(self) -> str:
@@ -219,6 +240,18 @@ class RecordedRequest:
             content = message["content"]
             if message["role"] != "user":
                 continue
+            if isinstance(content, str):
+                texts.append(content)
+            else:
+                texts.extend(block.get("text", "") for block in content)
+        return texts
+
+    @property
+    def message_texts(self) -> list[str]:
+        """The text of every message, whatever its role (all of it is billed as input)."""
+        texts = []
+        for message in self.body.get("messages", []):
+            content = message["content"]
             if isinstance(content, str):
                 texts.append(content)
             else:
@@ -254,6 +287,12 @@ def _user_data_from_request(request: RecordedRequest) -> tuple[UserData, int]:
     payload = json.loads(text[start : text.index("</user_data>")])
     profile = dict(payload["profile"])
     profile["experience"] = profile.pop("declared_experience")
+    # An injury without rules of its own comes as a label ("injury #1 without specific rules"): any
+    # unknown site gets the same rule, so a stand-in site rebuilds the same analysis.
+    profile["injuries"] = [
+        f"unlisted site {site.split('#')[1].split()[0]}" if "#" in site else site
+        for site in profile.get("injuries", [])
+    ]
     user = UserData.model_validate({**profile, "user_id": uuid.uuid4()})
     return user, payload["weeks"]
 
@@ -523,7 +562,8 @@ class FakeAnthropic:
         if thinking.get("type") not in ("adaptive", "enabled"):
             return 0
         effort = (request.body.get("output_config") or {}).get("effort") or "high"
-        tokens = THINKING_TOKENS.get(effort, THINKING_TOKENS["high"])
+        seed = json.dumps(request.body.get("messages", []), sort_keys=True)
+        tokens = round(THINKING_TOKENS.get(effort, THINKING_TOKENS["high"]) * thinking_spread(seed))
         if thinking.get("type") == "enabled":
             tokens = min(tokens, int(thinking.get("budget_tokens") or tokens))
         return tokens // 2 if request.is_repair else tokens
@@ -533,7 +573,7 @@ class FakeAnthropic:
         schema_text = json.dumps(request.schema, sort_keys=True)
         # Structured outputs put the schema in front of the prompt: it is input, and in the prefix.
         prefix_tokens = estimate_tokens(request.system_text) + estimate_tokens(schema_text)
-        prompt_tokens = sum(estimate_tokens(t) for t in request.user_texts)
+        prompt_tokens = sum(estimate_tokens(t) for t in request.message_texts)
         usage: dict[str, Any] = {
             "input_tokens": prompt_tokens,
             "output_tokens": estimate_tokens(output_text) + thinking,
@@ -589,6 +629,8 @@ class FakeAnthropic:
             content.append({"type": "thinking", "thinking": summary, "signature": "fake-signature"})
         if text:
             content.append({"type": "text", "text": text})
+        usage = self.usage(request, text, thinking)
+        request.reported_usage = usage
         return {
             "id": f"msg_fake_{uuid.uuid4().hex[:12]}",
             "type": "message",
@@ -597,7 +639,7 @@ class FakeAnthropic:
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": self.usage(request, text, thinking),
+            "usage": usage,
         }
 
 

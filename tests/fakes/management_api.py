@@ -2,8 +2,10 @@
 
 `POST /<stage>/@connections/<id>` records the body and answers 200, or, for an id in `gone`, 410 as
 API Gateway does for a closed connection (`x-amzn-ErrorType: GoneException`), or, for an id in
-`failing`, 500. boto3's real `apigatewaymanagementapi` client is pointed at `endpoint` (its request
-signing, its error parsing and all), so the code under test meets the wire it meets in AWS.
+`failing`, 500. With `stalled` set it answers nothing until the fake is closed (an endpoint that
+hangs); `delay_seconds` delays every answer (a slow one). boto3's real `apigatewaymanagementapi`
+client is pointed at `endpoint` (its request signing, its error parsing and all), so the code under
+test meets the wire it meets in AWS.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class FakeManagementApi:
         self.failing: set[str] = set()
         self.received: dict[str, list[bytes]] = defaultdict(list)
         self.requests = 0
+        self.stalled = False
+        self.delay_seconds = 0.0
+        self._closing = threading.Event()
         self._lock = threading.Lock()
         fake = self
 
@@ -33,6 +38,12 @@ class FakeManagementApi:
                 connection = unquote(self.path.removeprefix(prefix)) if self.path.startswith(prefix) else ""
                 with fake._lock:
                     fake.requests += 1
+                if fake.stalled:
+                    fake._closing.wait()
+                    return
+                if fake.delay_seconds:
+                    fake._closing.wait(fake.delay_seconds)
+                with fake._lock:
                     if connection in fake.gone:
                         self._answer(410, b'{"message":null}', {"x-amzn-ErrorType": "GoneException"})
                     elif connection in fake.failing or not connection:
@@ -65,5 +76,6 @@ class FakeManagementApi:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()  # stalled requests end (their clients gave up long before)
         self._server.shutdown()
         self._server.server_close()

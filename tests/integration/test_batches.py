@@ -35,6 +35,7 @@ from tpg.worker import batches as step_module
 from tpg.worker.sweeper import sweep
 from tpg_local.personas import PERSONAS, persona_user_data
 from tpg_local.seed import seed_user
+from tpg_local.stats import collect_stats, format_stats
 
 SERVICE = issue_service_token("tests", secret=TEST_JWT_SECRET)
 
@@ -158,6 +159,9 @@ def test_only_service_tokens_reach_the_batch_routes_and_only_user_tokens_the_pro
     # a service token is nobody's: the user routes refuse it as before
     assert call("POST", "/programs", body={})[0] == 401
     assert call("GET", "/programs")[0] == 401
+    # the wrong kind of caller is refused before the body is read
+    assert call("POST", "/batches", token=user_token, body={"userIds": "nope"})[0] == 403
+    assert call("POST", "/programs", body={"weeks": "nope"})[0] == 401
     # a service token for another audience, or past its lifetime bound, is refused like any token
     other = issue_service_token("tests", secret=TEST_JWT_SECRET, audience="anon")
     assert call("GET", f"/batches/{some_id}", token=other)[0] == 401
@@ -370,11 +374,12 @@ def test_a_batch_of_200_completes_every_member_validated_with_failures_falling_b
         sum(float(r["llm_cost_usd"] or 0) for r in stored), abs=1e-5
     )
     assert body["usage"]["costPerCompletedUsd"] == pytest.approx(body["usage"]["costUsd"] / 200, abs=1e-6)
-    assert {
-        m["costUsd"] is not None
-        for m in body["members"]
-        if m["programId"] != next(r["id"] for r in stored if r["fallback_tier"] == "offline")
-    } == {True}
+    assert all(m["costUsd"] is not None and m["outputTokens"] is not None for m in body["members"])
+    # tpg stats: the batch's members and their cost apart from interactive programs
+    stats = collect_stats(sql, stuck_after_seconds=1800)
+    assert stats.by_kind["batch"]["completed"] == 200 and stats.batched == 0
+    assert stats.by_kind["batch"]["llm_cost_usd"] == pytest.approx(body["usage"]["costUsd"], abs=1e-5)
+    assert "Batches vs interactive" in format_stats(stats)
 
 
 def test_a_member_can_be_cancelled_by_its_user_while_its_request_is_with_the_message_batch(
@@ -600,3 +605,14 @@ def test_no_member_waiting_its_turn_is_failed_by_the_sweeper(sql, handlers, fake
         assert sweep_once(handlers).failed == []
         statuses = Counter(r["generation_status"] for r in rows(sql, answer["batchId"]))
     assert statuses == {"completed": 4}
+
+
+def test_without_an_anthropic_key_the_members_take_the_queue_and_its_fallbacks(sql, handlers) -> None:
+    handlers.update(settings=handlers.settings.model_copy(update={"llm_provider": "anthropic"}))  # no key
+    members = users(sql, 3)
+    answer = create([u for u, _ in members])
+    assert sweep_once(handlers).batches.queued == 3
+    run_queue(sql)
+    assert {(r["generation_status"], r["fallback_tier"]) for r in rows(sql, answer["batchId"])} == {
+        ("completed", "offline")
+    }

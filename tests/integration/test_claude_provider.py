@@ -62,7 +62,6 @@ def test_a_good_answer_streams_with_progress_usage_and_the_cached_system_prompt(
     assert result.model == "claude-sonnet-5-5" and result.raw_output
     assert validate_program(result.program, _data()).ok
     assert seen == sorted(seen) and len(seen) >= 5 and seen[-1] <= 99
-    assert len(seen) >= 8  # thinking deltas move it too, not only the answer's text
 
     (request,) = fake.requests
     assert request.path == "/v1/messages"
@@ -84,7 +83,8 @@ def test_a_good_answer_streams_with_progress_usage_and_the_cached_system_prompt(
     }
 
     # Thinking is output: counted, billed, and part of output_tokens.
-    assert result.usage.thinking_tokens == 300 and result.usage.output_tokens > 300
+    thought = request.reported_usage["output_tokens_details"]["thinking_tokens"]
+    assert result.usage.thinking_tokens == thought > 0 and result.usage.output_tokens > thought
     assert result.usage.cost_usd is not None and 0 < result.usage.cost_usd < 0.1
 
     # The first request writes the cached prefix, the next one reads it (and costs less).
@@ -105,9 +105,72 @@ def test_the_answer_schema_is_part_of_the_prompt_cache_key(fake) -> None:
 
 
 def test_thinking_and_answer_beyond_max_tokens_are_truncated(fake) -> None:
-    error = _fails(_provider(fake, llm_effort="high", llm_max_tokens_compact=1024))
+    error = _fails(_provider(fake, llm_effort="max", llm_max_tokens_compact=1024))
     assert (error.code, error.validation_level) == ("LLM_TRUNCATED", "basic")
     assert error.usage.output_tokens == 1024 and error.usage.thinking_tokens == 1024
+
+
+def test_thinking_alone_moves_progress(fake) -> None:
+    """A stream of thinking and no answer text at all (the thinking took every max_tokens): the
+    progress reports can only have come from the thinking deltas."""
+    seen: list[int] = []
+    with pytest.raises(TierError):
+        _generate(_provider(fake, llm_effort="max", llm_max_tokens_compact=1024), progress=seen.append)
+    (request,) = fake.requests
+    assert request.reported_usage["output_tokens"] == 1024  # all of it thinking: no text block
+    assert request.reported_usage["output_tokens_details"]["thinking_tokens"] == 1024
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] > seen[0]
+
+
+def test_cache_writes_are_priced_at_their_breakpoints_ttl(fake) -> None:
+    """The first ask writes the system prefix (1 hour) and the user turn (5 minutes): priced as the
+    API splits them, and the same when a response carries no split (each breakpoint's TTL)."""
+    from types import SimpleNamespace
+
+    from anthropic.types import Usage
+
+    from tpg.generation.claude.client import marked_turn_tokens, usage_of
+    from tpg.generation.claude.pricing import cost_usd, price_table
+
+    provider = _provider(fake)
+    settings, model = provider.settings, provider.model
+    result = _generate(provider)
+    (request,) = fake.requests
+    reported = request.reported_usage
+    split = reported["cache_creation"]
+    assert split["ephemeral_1h_input_tokens"] > 0 and split["ephemeral_5m_input_tokens"] > 0
+    expected = cost_usd(
+        price_table(settings.llm_prices),
+        model,
+        input_tokens=reported["input_tokens"],
+        output_tokens=reported["output_tokens"],
+        cache_read_tokens=reported["cache_read_input_tokens"],
+        cache_write_5m_tokens=split["ephemeral_5m_input_tokens"],
+        cache_write_1h_tokens=split["ephemeral_1h_input_tokens"],
+    )
+    assert result.usage.cost_usd == pytest.approx(expected)
+
+    counts = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    bare = SimpleNamespace(usage=Usage(**{k: reported[k] for k in counts}))
+    turn = marked_turn_tokens(request.body["messages"])
+    assert usage_of(bare, settings, model, turn_tokens=turn).cost_usd == pytest.approx(expected)
+    # Another user: the prefix is read, only that user's turn is written (5 minutes).
+    _generate(provider, persona="masters_marco")
+    reported = fake.requests[1].reported_usage
+    assert reported["cache_read_input_tokens"] > 0
+    assert reported["cache_creation"]["ephemeral_5m_input_tokens"] == reported["cache_creation_input_tokens"]
+    bare = SimpleNamespace(usage=Usage(**{k: reported[k] for k in counts}))
+    priced = usage_of(bare, settings, model, turn_tokens=0)  # whatever the turn's estimate
+    assert priced.cost_usd == pytest.approx(
+        cost_usd(
+            price_table(settings.llm_prices),
+            model,
+            input_tokens=reported["input_tokens"],
+            output_tokens=reported["output_tokens"],
+            cache_read_tokens=reported["cache_read_input_tokens"],
+            cache_write_5m_tokens=reported["cache_creation_input_tokens"],
+        )
+    )
 
 
 def test_an_ask_that_cannot_fit_the_time_left_is_not_started(fake) -> None:
@@ -121,9 +184,13 @@ def test_a_cancellation_from_the_progress_callback_closes_the_stream_and_propaga
     def cancel(pct: int) -> None:
         raise GenerationCancelled
 
-    with pytest.raises(GenerationCancelled):
+    with pytest.raises(GenerationCancelled) as caught:
         _generate(_provider(fake), progress=cancel)
     assert len(fake.requests) == 1  # never retried
+    # The closed stream was billed for its input and what it had streamed: carried out with it.
+    usage = caught.value.usage
+    assert usage.requests == 1 and usage.cache_creation_input_tokens > 0 and usage.cost_usd > 0
+    assert usage.output_tokens == usage.estimated_output_tokens > 0
 
 
 def test_the_sdk_does_not_retry_on_its_own(fake) -> None:
@@ -181,6 +248,14 @@ def test_an_overloaded_error_inside_the_stream_is_retried(fake) -> None:
     fake.script(OverloadedMidStream())
     result = _generate(_provider(fake))
     assert len(fake.requests) == 2 and result.usage.requests == 2
+    # The broken stream is billed too: its input as message_start reported it (the prefix written,
+    # read by the retry), its streamed output estimated from characters and flagged so.
+    usage = result.usage
+    assert usage.cache_creation_input_tokens > 0 and usage.cache_read_input_tokens > 0
+    assert 0 < usage.estimated_output_tokens < usage.output_tokens
+    clean = _generate(_provider(fake))  # the same answer, in one stream, prefix read
+    assert clean.usage.estimated_output_tokens is None
+    assert usage.output_tokens > clean.usage.output_tokens and usage.cost_usd > clean.usage.cost_usd
 
 
 def test_a_timeout_is_not_retried_on_the_same_ask(fake) -> None:
@@ -200,6 +275,12 @@ def test_the_whole_request_deadline_applies_while_streaming(fake) -> None:
     )
     error = _fails(provider)
     assert error.code == "LLM_TIMEOUT" and len(fake.requests) == 1
+    # Cut by our deadline, yet billed: input and cache writes from message_start, the thinking and
+    # the text streamed so far estimated from characters (flagged), and its cost.
+    usage = error.usage
+    assert usage.requests == 1 and usage.cache_creation_input_tokens > 0
+    assert usage.output_tokens == usage.estimated_output_tokens and usage.thinking_tokens > 0
+    assert usage.output_tokens > usage.thinking_tokens and usage.cost_usd > 0
 
 
 @pytest.mark.parametrize(
@@ -267,6 +348,14 @@ def test_a_repair_quotes_the_compact_answer_and_only_the_violations(fake) -> Non
     assert "week 3" not in violations.lower() and "Week 2" not in violations
     assert violations.count("\n- ") < len(report.errors)
     assert repaired.usage.cache_read_input_tokens > first.usage.cache_read_input_tokens
+    # The repair's input is every message: the quoted answer and the violations too.
+    from tpg.generation.claude.prompt import estimate_tokens
+
+    def billed_input(usage) -> int:
+        return usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+
+    quoted = estimate_tokens(first.raw_output or "") + estimate_tokens(violations)
+    assert billed_input(repaired.usage) - billed_input(first.usage) == quoted
 
 
 def test_a_well_formed_answer_the_schema_refuses_carries_its_findings_for_a_repair(fake) -> None:

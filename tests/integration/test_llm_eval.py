@@ -4,7 +4,7 @@ same parsing and validation as the pipeline, a repair round for what was refused
 from __future__ import annotations
 
 from tests.fakes.anthropic_server import FakeAnthropic, Realistic, settings_for
-from tests.perf.llm_eval import evaluate, render
+from tests.perf.llm_eval import evaluate, job_of, render
 from tpg_local.personas import PERSONAS
 
 
@@ -21,5 +21,9 @@ def test_the_evaluation_runs_both_rounds_through_batches_and_reports(fake: FakeA
     assert all(o.output_tokens > 0 and o.cost_batch == o.cost_list / 2 for o in outcomes.values())
     assert len(fake.batches) == 2  # the asks, then the repairs
     assert all(r.ask == "compact" and not r.body.get("stream") for r in fake.requests)
+    # A batch is answered over minutes to hours: no user-turn breakpoint for a repair to read.
+    assert not any("cache_control" in r.body["messages"][0]["content"][-1] for r in fake.requests)
+    ids = [item["custom_id"] for entry in fake.batches.values() for item in entry["requests"]]
+    assert {job_of(i) for i in ids} == {(p, 4) for p in PERSONAS}  # the API's id form, parsed back
     report = render(result, against="the fake", main=settings.anthropic_model, small="none", efforts=["low"])
     assert "first-pass valid" in report and f"{len(PERSONAS) - len(refused)}/{len(PERSONAS)}" in report

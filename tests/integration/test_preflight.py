@@ -218,9 +218,22 @@ def test_an_unknown_environment_is_a_usage_error(tmp_path: Path, capsys: pytest.
 # ---------------------------------------------------------------------------- AWS checks (moto)
 
 
+def _set_logging_role() -> str:
+    """The account's API Gateway CloudWatch Logs role, as the console's Settings page sets it."""
+    role = boto3.client("iam").create_role(
+        RoleName="apigateway-cloudwatch-logs",
+        AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}',
+    )["Role"]["Arn"]
+    boto3.client("apigateway", region_name=REGION).update_account(
+        patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}]
+    )
+    return role
+
+
 def test_existing_secrets_and_a_database_that_answers_pass(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], aws, database: str
 ) -> None:
+    _set_logging_role()
     arns = _create_secrets(aws, database)
     config = _write_config(tmp_path, _good_overrides(**arns))
     code, problems, out = _run(capsys, "--env", "prod", "--config", str(config), "--check-aws")
@@ -230,6 +243,7 @@ def test_existing_secrets_and_a_database_that_answers_pass(
 
 
 def test_a_database_that_does_not_answer_is_named(tmp_path: Path, capsys, aws) -> None:
+    _set_logging_role()
     port = _closed_port()
     url = f"postgresql://tpg_app:s3cret-password@127.0.0.1:{port}/postgres"
     arns = _create_secrets(aws, url)
@@ -245,6 +259,7 @@ def test_a_database_that_does_not_answer_is_named(tmp_path: Path, capsys, aws) -
 
 
 def test_missing_and_json_secrets_are_named(tmp_path: Path, capsys, aws, database: str) -> None:
+    _set_logging_role()
     arns = _create_secrets(aws, database)
     aws.put_secret_value(SecretId=arns["JwtSecretArn"], SecretString='{"secret": "value"}')
     missing = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:tpg/prod/anthropic-api-key-Zz99Zz"
@@ -257,6 +272,42 @@ def test_missing_and_json_secrets_are_named(tmp_path: Path, capsys, aws, databas
         f"preflight: prod: AnthropicApiKeySecretArn: no secret {missing} in {REGION}; create it "
         "(docs/operations.md) or fix the ARN",
     ]
+
+
+def test_an_account_without_the_api_gateway_logging_role_is_named(
+    tmp_path: Path, capsys, aws, database: str
+) -> None:
+    """The WebSocket stage's access log needs the account's API Gateway CloudWatch Logs role: without
+    it the stack fails to create. Preflight says so, and that the template can create it."""
+    arns = _create_secrets(aws, database)
+    config = _write_config(tmp_path, _good_overrides(**arns))
+    code, problems, _ = _run(capsys, "--env", "prod", "--config", str(config), "--check-aws")
+    assert code == 1
+    assert len(problems) == 2, problems
+    assert problems[0].startswith(
+        f"preflight: prod: CreateApiGatewayCloudWatchRole: API Gateway in {REGION} has no CloudWatch"
+        " Logs role"
+    )
+    assert "set CreateApiGatewayCloudWatchRole=true" in problems[0]
+    # asking the stack to create it passes
+    config = _write_config(tmp_path, _good_overrides(**arns, CreateApiGatewayCloudWatchRole="true"))
+    assert _run(capsys, "--env", "prod", "--config", str(config), "--check-aws")[:2] == (0, [])
+
+
+def test_a_logging_role_that_exists_is_kept_and_a_deleted_one_named(
+    tmp_path: Path, capsys, aws, database: str
+) -> None:
+    role = _set_logging_role()
+    arns = _create_secrets(aws, database)
+    config = _write_config(tmp_path, _good_overrides(**arns, CreateApiGatewayCloudWatchRole="true"))
+    code, problems, out = _run(capsys, "--env", "prod", "--config", str(config), "--check-aws")
+    assert (code, problems) == (0, [])
+    assert f"already logs with {role}: CreateApiGatewayCloudWatchRole=true would replace it" in out
+    boto3.client("iam").delete_role(RoleName="apigateway-cloudwatch-logs")
+    config = _write_config(tmp_path, _good_overrides(**arns))
+    code, problems, _ = _run(capsys, "--env", "prod", "--config", str(config), "--check-aws")
+    assert code == 1
+    assert f"logs with {role}, which no longer exists" in problems[0]
 
 
 def test_check_aws_without_credentials_is_a_problem(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -272,6 +323,25 @@ def test_prod_without_a_known_quota_is_refused(capsys: pytest.CaptureFixture[str
     code, problems, _ = _run(capsys, "--env", "prod", "--no-check-aws", "--no-quota")
     assert code == 1
     assert any("concurrency quota is unknown" in line for line in problems)
+
+
+def test_both_reservations_count_against_the_quota() -> None:
+    report = preflight.Report(env="prod")
+    overrides = {"GenerateReservedConcurrency": "450", "RealtimeReservedConcurrency": "20"}
+    preflight.check_concurrency(overrides, report, 560)
+    (problem,) = report.problems
+    assert problem.startswith(
+        "preflight: prod: GenerateReservedConcurrency: 470 (450 generate + 20 realtime) exceeds"
+    )
+    assert "request a quota >= 570" in problem
+    report = preflight.Report(env="prod")
+    preflight.check_concurrency(overrides, report, 570)
+    assert report.problems == []
+    report = preflight.Report(env="prod")
+    preflight.check_concurrency({"RealtimeReservedConcurrency": "101"}, report, 1000)
+    assert report.problems == [
+        "preflight: prod: RealtimeReservedConcurrency: 101 is outside the template's 0-100 (0: none reserved)"
+    ]
 
 
 def test_no_reservation_needs_no_quota() -> None:

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from typing import Any
 
@@ -20,7 +24,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from tests.conftest import settings_for_tests
 from tests.fakes.management_api import FakeManagementApi
 from tests.support import http_event, invoke_trigger, new_user
-from tpg.realtime.push import ProgramUpdates, management_client_factory
+from tpg.platform.observability import Metric
+from tpg.realtime.connections import expire_connections
+from tpg.realtime.push import POST_THREADS, ProgramUpdates, management_client_factory
 from tpg.store import realtime as store
 from tpg.store import repository
 from tpg.store.db import Database
@@ -132,8 +138,8 @@ def test_a_ticket_opens_exactly_one_connection(realtime, sql) -> None:
     assert _ws("$connect", "second=", ticket=ticket) == {"statusCode": 401}
     (row,) = _rows(sql, user_id)
     assert row["connection_id"] == "first="
-    # the connection now lives as long as API Gateway keeps one open
-    assert 7190 <= (row["expires_at"] - row["connected_at"]).total_seconds() <= 7210
+    # the connection counts as open for API Gateway's idle limit (10 min) and a minute more
+    assert (row["expires_at"] - row["connected_at"]).total_seconds() == 660
 
 
 def test_an_expired_ticket_opens_nothing(realtime, sql) -> None:
@@ -509,6 +515,286 @@ def test_the_boto3_client_is_bounded_and_addressed_at_the_stack_endpoint(aws_cre
     client = management_client_factory(MANAGEMENT_ENDPOINT)()
     config = client.meta.config
     assert client.meta.endpoint_url == MANAGEMENT_ENDPOINT
-    assert (config.connect_timeout, config.read_timeout) == (1, 2)
+    # each post short, and no retry: the publish has a deadline of its own (1 s)
+    assert (config.connect_timeout, config.read_timeout) == (0.5, 1.0)
     assert client.meta.service_model.service_name == "apigatewaymanagementapi"
-    assert client.meta.config.retries == {"total_max_attempts": 2, "mode": "standard"}
+    assert client.meta.config.retries == {"total_max_attempts": 1, "mode": "standard"}
+    assert config.max_pool_connections == POST_THREADS
+
+
+# ----------------------------------------------------------------- bounded pushes (the deadline)
+
+
+def _sockets(sql: psycopg.Connection, user_id: uuid.UUID, count: int) -> list[str]:
+    """`count` open connections of the user's (a minute old: past the 410 grace)."""
+    ids = [f"tab-{n}-{uuid.uuid4().hex[:6]}=" for n in range(count)]
+    for connection_id in ids:
+        sql.execute(
+            "INSERT INTO realtime_connections (user_id, ticket_hash, expires_at, connection_id, connected_at)"
+            " VALUES (%s, %s, now() + interval '10 minutes', %s, now() - interval '1 minute')",
+            (user_id, hashlib.sha256(connection_id.encode()).digest(), connection_id),
+        )
+    return ids
+
+
+def test_a_publish_to_a_hung_management_api_ends_at_its_deadline_then_pauses(
+    realtime, sql, database, aws_credentials
+) -> None:
+    with FakeManagementApi() as fake:
+        fake.stalled = True  # accepts the connection, never answers
+        settings = settings_for_tests(database, realtime_management_endpoint=fake.endpoint)
+        updates = ProgramUpdates.from_settings(settings, Database(settings))
+        user_id, _ = new_user(sql)
+        _sockets(sql, user_id, 10)
+        state = _state(realtime, _program(sql, user_id))
+
+        started = time.monotonic()
+        report = updates.publish([state])
+        took = time.monotonic() - started
+
+        # the deadline (1 s), not 10 posts one after another (each up to its read timeout, retried)
+        assert took < 1.8, took
+        assert (report.connections, report.delivered, report.failed, report.skipped) == (10, 0, 10, 0)
+        assert updates.circuit_open
+        tried = fake.requests
+        assert tried <= POST_THREADS  # the rest never started
+        # paused: the next publish tries nothing and returns at once
+        started = time.monotonic()
+        again = updates.publish([state])
+        assert time.monotonic() - started < 0.5
+        assert (again.connections, again.skipped, again.failed) == (10, 10, 0)
+        assert fake.requests == tried
+
+
+def test_pushes_resume_once_the_pause_is_over(realtime, sql, database, aws_credentials) -> None:
+    with FakeManagementApi() as fake:
+        fake.stalled = True
+        settings = settings_for_tests(database, realtime_management_endpoint=fake.endpoint)
+        updates = ProgramUpdates.from_settings(settings, Database(settings))
+        updates.circuit_open_seconds = 0.3
+        user_id, _ = new_user(sql)
+        (socket,) = _sockets(sql, user_id, 1)
+        state = _state(realtime, _program(sql, user_id))
+        assert updates.publish([state]).failed == 1
+        fake.stalled = False
+        time.sleep(0.4)
+        assert updates.publish([state]).delivered == 1
+        assert len(fake.received[socket]) == 1
+
+
+def test_a_users_connections_are_posted_to_in_parallel(realtime, sql, database, aws_credentials) -> None:
+    with FakeManagementApi() as fake:
+        fake.delay_seconds = 0.25  # a slow Management API, not a hung one
+        settings = settings_for_tests(database, realtime_management_endpoint=fake.endpoint)
+        updates = ProgramUpdates.from_settings(settings, Database(settings))
+        user_id, _ = new_user(sql)
+        sockets = _sockets(sql, user_id, 8)
+        state = _state(realtime, _program(sql, user_id))
+        started = time.monotonic()
+        report = updates.publish([state])
+        took = time.monotonic() - started
+        # 8 x 0.25 s one after another is 2 s; on 4 threads, 0.5 s
+        assert (report.delivered, report.failed) == (8, 0)
+        assert took < 1.0, took
+        assert all(len(fake.received[s]) == 1 for s in sockets)
+        assert not updates.circuit_open
+
+
+def test_a_cancel_answers_in_time_when_the_management_api_hangs(
+    handlers, sql, database, aws_credentials
+) -> None:
+    from tests.support import RecordingDispatcher
+
+    with FakeManagementApi() as fake:
+        fake.stalled = True
+        handlers.update(
+            settings=settings_for_tests(
+                database, realtime_websocket_url=WEBSOCKET_URL, realtime_management_endpoint=fake.endpoint
+            )
+        )
+        user_id, token = new_user(sql)
+        status, _, body = invoke_trigger(
+            http_event("POST", "/programs", token=token, body={"weeks": 2}), RecordingDispatcher()
+        )
+        assert status == 202, body
+        _sockets(sql, user_id, 10)
+        started = time.monotonic()
+        status, _, body = invoke_trigger(
+            http_event("POST", f"/programs/{body['programId']}/cancel", token=token)
+        )
+        took = time.monotonic() - started
+        # committed, and answered well inside the trigger's 10 s timeout (it took 21.7 s unbounded)
+        assert (status, body["status"]) == (202, "cancelled")
+        assert took < 2.5, took
+
+
+# --------------------------------------------------------------------- the per-user maximum
+
+
+def test_concurrent_ticket_requests_never_exceed_the_maximum(realtime, sql) -> None:
+    # Count-then-insert raced under READ COMMITTED: 40 requests at once made 40 rows.
+    user_id, _ = new_user(sql)
+    db = realtime.realtime.db  # one connection per thread, as concurrent invocations have
+    barrier = threading.Barrier(40)
+
+    def ask(_: int) -> bool:
+        barrier.wait()
+        outcome = store.issue_ticket(
+            db, user_id, ticket_hash=secrets.token_bytes(32), ttl_seconds=60, max_live=10
+        )
+        return outcome.issued
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        issued = list(pool.map(ask, range(40)))
+    assert issued.count(True) == 10
+    assert len(_rows(sql, user_id)) == 10
+
+
+# ---------------------------------------------------------------- a connection's life in the table
+
+
+def _expiry(sql: psycopg.Connection, connection_id: str) -> tuple[float, float]:
+    """(seconds the row still counts as open, seconds from $connect to its expiry)."""
+    row = sql.execute(
+        "SELECT extract(epoch FROM expires_at - now())::float AS left_s,"
+        " extract(epoch FROM expires_at - connected_at)::float AS span_s"
+        " FROM realtime_connections WHERE connection_id = %s",
+        (connection_id,),
+    ).fetchone()
+    return row["left_s"], row["span_s"]
+
+
+def test_a_client_message_keeps_the_connection_another_idle_period_never_past_two_hours(
+    realtime, sql
+) -> None:
+    _connect(sql, "talker=")
+    # half an hour on, a minute of its idle period left: a ping (any message) renews it
+    sql.execute(
+        "UPDATE realtime_connections SET connected_at = now() - interval '30 minutes',"
+        " expires_at = now() + interval '1 minute' WHERE connection_id = 'talker='"
+    )
+    assert _ws("$default", "talker=", body='{"type":"ping"}')["body"] == '{"type":"pong"}'
+    left, _ = _expiry(sql, "talker=")
+    assert 650 <= left <= 661
+    assert _ws("$default", "talker=", body="not a ping") == {"statusCode": 200}
+    # near API Gateway's 2 h limit: renewed only up to it
+    sql.execute(
+        "UPDATE realtime_connections SET connected_at = now() - interval '7150 seconds'"
+        " WHERE connection_id = 'talker='"
+    )
+    _ws("$default", "talker=", body='{"type":"ping"}')
+    left, span = _expiry(sql, "talker=")
+    assert span == 7200 and left <= 51
+
+
+def test_a_connection_whose_disconnect_was_missed_stops_counting_after_the_idle_period(realtime, sql) -> None:
+    # five sockets closed without $disconnect (a killed browser): eleven minutes on they no longer
+    # hold the user's maximum (5 here), nor receive pushes
+    user_id = _connect(sql, "lost-1=")
+    for n in range(2, 6):
+        _connect_more(sql, user_id, f"lost-{n}=")
+    assert _ticket(_token_of(user_id))[0] == 429
+    sql.execute(
+        "UPDATE realtime_connections SET connected_at = connected_at - interval '11 minutes',"
+        " expires_at = expires_at - interval '11 minutes'"
+    )
+    assert store.open_connections(realtime.realtime.db, [user_id]) == {}
+    assert _ticket(_token_of(user_id))[0] == 201
+
+
+def test_expiry_works_off_a_backlog_larger_than_a_batch_within_its_bound(realtime, sql) -> None:
+    user_id, _ = new_user(sql)
+    sql.execute(
+        "INSERT INTO realtime_connections (user_id, ticket_hash, expires_at)"
+        " SELECT %s, sha256(n::text::bytea), now() - interval '1 minute' FROM generate_series(1, 250) n",
+        (user_id,),
+    )
+    db = realtime.realtime.db
+    # at most two statements of 100: 200 this sweep, the rest the next
+    assert store.delete_expired_connections(db, batch=100, max_batches=2).removed == 200
+    assert expire_connections(db, batch=100).removed == 50
+    assert _rows(sql, user_id) == []
+
+
+def test_a_sweep_expires_connections_and_emits_its_gauges_before_it_publishes(
+    realtime, sql, monkeypatch
+) -> None:
+    from tests.support import RecordingDispatcher, sweeper_dependencies
+    from tpg.worker import sweeper
+
+    user_id = _connect(sql, "stale=")
+    sql.execute("UPDATE realtime_connections SET expires_at = now() - interval '1 second'")
+    _program(
+        sql,
+        user_id,
+        generation_status="processing",
+        stage="generating",
+        progress=40,
+        attempts=1,
+        lease_expires_at=_in(-60),
+    )
+    counted: list[str] = []
+    real_count = sweeper.count
+    monkeypatch.setattr(
+        sweeper, "count", lambda metric, *a, **k: (counted.append(metric), real_count(metric, *a, **k))
+    )
+    seen: dict[str, Any] = {}
+
+    class Watching(ProgramUpdates):
+        def publish(self, states):  # type: ignore[override]
+            states = list(states)
+            if states:  # the sweep's own publish (what it failed, cancelled, reclaimed)
+                seen["expired_left"] = len(_rows(sql, user_id))
+                seen["counted"] = list(counted)
+            return super().publish(states)
+
+    report = sweeper.sweep(sweeper_dependencies(RecordingDispatcher(), updates=Watching()))
+    assert report.connections_expired == 1 and len(report.reclaimed) == 1
+    assert seen["expired_left"] == 0
+    assert {Metric.STUCK_GENERATIONS, Metric.GENERATIONS_WAITING, Metric.OLDEST_WAIT} <= set(seen["counted"])
+
+
+# ------------------------------------------------------------------------------ ordering
+
+
+@pytest.mark.parametrize("writer", ["cancel", "progress"])
+def test_a_write_that_waited_for_a_row_lock_commits_a_later_updated_at(
+    handlers, sql, database_url, writer
+) -> None:
+    """Clients keep the greatest `updatedAt`: a write committed after another must carry a greater
+    one, even when it began (its transaction's now()) before the write it waited for."""
+    user_id, _ = new_user(sql)
+    program = _program(
+        sql,
+        user_id,
+        generation_status="processing",
+        stage="generating",
+        progress=40,
+        attempts=1,
+        lease_expires_at=_in(600),
+    )
+    db = handlers.realtime.db
+    write = {
+        "cancel": lambda: repository.cancel_program(db, program, user_id).state,
+        "progress": lambda: repository.record_progress(db, program, 1, stage="generating", progress=60),
+    }[writer]
+    with psycopg.connect(database_url) as holder, ThreadPoolExecutor(max_workers=1) as pool:
+        holder.execute("SELECT 1 FROM training_programs WHERE id = %s FOR UPDATE", (program,))
+        waiting = pool.submit(write)
+        deadline = time.monotonic() + 10
+        while not sql.execute(
+            "SELECT count(*) AS n FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()["n"]:
+            assert time.monotonic() < deadline, "the write never waited"
+            time.sleep(0.02)
+        # the holder stands for a write that began after the waiting one: its time is later
+        committed = holder.execute(
+            "UPDATE training_programs SET progress = 50, updated_at = clock_timestamp() WHERE id = %s"
+            " RETURNING updated_at",
+            (program,),
+        ).fetchone()[0]
+        holder.commit()
+        state = waiting.result(timeout=10)
+    assert state is not None
+    assert state.updated_at > committed

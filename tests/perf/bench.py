@@ -853,10 +853,18 @@ def claude_path(url: str) -> list[Row]:
     personas = sorted(PERSONAS)
     rows: list[Row] = []
     figures: dict[tuple[str, int], dict[str, list[float]]] = {}
+    wrote: dict[tuple[str, int], list[str]] = {}  # the tier that wrote each program
+    # The compact ask at the default effort (low) carries the goals; at effort high beside it, since
+    # the default rests on low being good enough (to confirm with `make llm-eval` on the real API).
+    runs: tuple[tuple[str, bool, dict[str, Any]], ...] = (
+        ("compact ask", False, {}),
+        ("compact ask at effort high", False, {"llm_effort": "high"}),
+        ("today's full ask", True, {}),
+    )
     with FakeAnthropic(latency=True, time_scale=scale) as fake:
         fake.default = Realistic()
-        for label, today in (("compact ask", False), ("today's full ask", True)):
-            use_database(url, **_claude_settings(fake, today=today, scale=scale))
+        for label, today, extra in runs:
+            use_database(url, **_claude_settings(fake, today=today, scale=scale, **extra))
             for weeks in (4, 12):
                 done = _generate_personas(url, personas, weeks, fake)
                 stored = {r["id"]: r for r in _rows_of(url, [pid for pid, _ in done])}
@@ -865,23 +873,41 @@ def claude_path(url: str) -> list[Row]:
                 output = [float(stored[pid]["output_tokens"] or 0) for pid, _ in done]
                 cost = [float(stored[pid]["llm_cost_usd"] or 0) for pid, _ in done]
                 figures[(label, weeks)] = {"seconds": seconds, "output": output, "cost": cost}
+                wrote[(label, weeks)] = [stored[pid]["fallback_tier"] for pid, _ in done]
                 rows.append(
                     Row(
                         "Claude path",
                         f"{label}, {weeks} weeks: 202 -> completed ({len(personas)} personas)",
                         median(seconds),
                         p95(seconds),
-                        goal="p50 <= 30 s" if not today else "",
-                        met=median(seconds) <= 30 if not today else None,
+                        goal="p50 <= 30 s" if label == "compact ask" else "",
+                        met=median(seconds) <= 30 if label == "compact ask" else None,
                         unit="s",
                         note="tiers " + ", ".join(f"{t} {n}" for t, n in tiers.most_common()),
                     )
                 )
         for weeks in (4, 12):
-            new, old = figures[("compact ask", weeks)], figures[("today's full ask", weeks)]
-            # Today's answers that ran past the deadline are billed for what streamed but recorded as
-            # requests only: compare over the programs an LLM tier completed.
-            answered = [i for i, tokens in enumerate(old["output"]) if tokens > 0]
+            new, high = figures[("compact ask", weeks)], figures[("compact ask at effort high", weeks)]
+            for key, what, unit in (
+                ("output", "output tokens per program (thinking included)", "tokens"),
+                ("cost", "LLM cost per program (list prices, cached prefix)", "USD"),
+            ):
+                rows.append(
+                    Row(
+                        "Claude path",
+                        f"{weeks} weeks: {what}, compact at effort high",
+                        median(high[key]),
+                        p95(high[key]),
+                        "compact at effort low",
+                        median(high[key]) / max(1e-9, median(new[key])),
+                        unit=unit,
+                        note="for comparison: whether high earns its cost is for the real API's evaluation",
+                    )
+                )
+            old = figures[("today's full ask", weeks)]
+            # Compare over the programs an LLM tier wrote (a job that ran past its deadline into the
+            # rules engine is billed for what it streamed, but wrote nothing).
+            answered = [i for i, tier in enumerate(wrote[("today's full ask", weeks)]) if tier != "offline"]
             old = {key: [values[i] for i in answered] or [0.0] for key, values in old.items()}
             for key, what, unit, goal, limit in (
                 ("output", "output tokens per program (thinking included)", "tokens", "<= 2,000", 2000),
@@ -1106,6 +1132,10 @@ def main(argv: list[str] | None = None) -> int:
             from tests.perf import job_control
 
             rows += job_control.rows(url, wiring().settings, quick=args.quick)
+            say("batches: a batch of 1,000 with interactive requests meanwhile")
+            from tests.perf import batches
+
+            rows += batches.rows(url, wiring().settings, quick=args.quick)
         with fresh_database() as (_, url):  # its own: no earlier subject's pending rows to claim first
             use_database(url)
             say("realtime over WebSockets")

@@ -66,6 +66,10 @@ class Inputs:
     sockets_per_watcher: float = 1.2
     connection_minutes: float = 10.0
     pushes_per_generation: float = 1 + 4 + 45 + 1
+    # The realtime function (RealtimeReservedConcurrency; 0: none reserved) and one event's time
+    # ($connect, $disconnect, a ping: one statement each).
+    realtime_reserved_concurrency: int = 0
+    realtime_event_seconds: float = 0.02
 
 
 def lognormal(median: float, p95: float) -> tuple[float, float]:
@@ -158,11 +162,15 @@ def realtime(i: Inputs) -> dict[str, float]:
     polls = duration / i.poll_seconds
     pings = i.connection_minutes / REALTIME_PING_MINUTES * 2  # the ping and its pong
     messages = i.pushes_per_generation + pings
+    # the realtime function's invocations: $connect, $disconnect and each ping
+    events_per_s = sockets_per_s * (2 + i.connection_minutes / REALTIME_PING_MINUTES)
     return {
         "connections_open": poisson_quantile(sockets_per_s * i.connection_minutes * 60, i.quantile),
         "connects_per_s": sockets_per_s,
         "connects_peak_second": poisson_quantile(sockets_per_s, i.quantile),
         "pushes_per_s": sockets_per_s * i.pushes_per_generation,
+        "function_events_per_s": events_per_s,
+        "function_concurrency": poisson_quantile(events_per_s * i.realtime_event_seconds, i.quantile),
         "polls_per_s_left": rate * polls * (1 - i.realtime_share),
         "polls_per_s_saved": rate * polls * i.realtime_share,
         # one lookup of the owner's connections per job start, per 10 s refresh, per final state
@@ -281,9 +289,12 @@ def sizing(i: Inputs) -> dict[str, float]:
     return {
         "generate_concurrency_needed": n["generate_concurrency"],
         # Lambda keeps 100 unreserved; the trigger and the sweeper (+ its queue consumer) share them.
+        # The realtime function's reservation is carved out of the account too.
         "reserved_concurrency_max": i.account_concurrency
+        - i.realtime_reserved_concurrency
         - max(LAMBDA_MIN_UNRESERVED, n["trigger_concurrency"] + 3),
         "account_concurrency_needed": i.reserved_concurrency
+        + i.realtime_reserved_concurrency
         + max(LAMBDA_MIN_UNRESERVED, n["trigger_concurrency"] + 3),
         "trigger_concurrency": n["trigger_concurrency"],
         "api_requests_per_s": n["requests_per_s"],
@@ -293,8 +304,12 @@ def sizing(i: Inputs) -> dict[str, float]:
         "api_polls_per_s": n["requests_per_s"] - i.per_hour / 3600,
         # every generation the reserved concurrency lets run, polled every poll_seconds
         "api_polls_per_s_at_cap": i.reserved_concurrency / i.poll_seconds,
-        # one client connection per warm environment: generate at its cap, trigger, sweeper + consumer
-        "pooler_client_connections": i.reserved_concurrency + n["trigger_concurrency"] + 3,
+        # one client connection per warm environment: generate and realtime at their caps, trigger,
+        # sweeper + consumer
+        "pooler_client_connections": i.reserved_concurrency
+        + i.realtime_reserved_concurrency
+        + n["trigger_concurrency"]
+        + 3,
         "pooler_backend_connections": n["backend_connections_via_pooler"],
         "llm_rpm_peak": n["llm_rpm"],
         "llm_itpm_peak": n["llm_itpm"],
@@ -340,6 +355,8 @@ def parse(argv: list[str] | None = None) -> Inputs:
     a("--sockets-per-watcher", type=float, default=1.2, help="open tabs per watching user")
     a("--connection-minutes", type=float, default=10.0, help="how long a socket stays open")
     a("--pushes-per-generation", type=float, default=1 + 4 + 45 + 1, help="claim, stages, progress, final")
+    a("--realtime-reserved-concurrency", type=int, default=0, help="RealtimeReservedConcurrency")
+    a("--realtime-event-seconds", type=float, default=0.02, help="one $connect, $disconnect or ping")
     return Inputs(**vars(p.parse_args(argv)))
 
 
@@ -432,7 +449,7 @@ def sizing_table(i: Inputs, per_day: float, peak_factor: float, params: dict[str
             "",
         ),
         (
-            f"Lambda concurrency: reserved + {LAMBDA_MIN_UNRESERVED} unreserved"
+            f"Lambda concurrency: reserved (generate + realtime) + {LAMBDA_MIN_UNRESERVED} unreserved"
             f" (trigger needs {n['trigger_concurrency']})",
             f"{z['account_concurrency_needed']:,.0f}",
             "",
@@ -458,7 +475,7 @@ def sizing_table(i: Inputs, per_day: float, peak_factor: float, params: dict[str
             "none (the account's 10,000 requests/s per region)",
         ),
         (
-            "PostgreSQL clients of the pooler (generate at its cap + trigger + sweeper)",
+            "PostgreSQL clients of the pooler (generate and realtime at their caps + trigger + sweeper)",
             f"{z['pooler_client_connections']:,.0f}",
             "the pooler's URL in `DatabaseUrlSecretArn`",
             f"a pooler that accepts >= {z['pooler_client_connections']:,.0f} clients",
@@ -480,6 +497,16 @@ def sizing_table(i: Inputs, per_day: float, peak_factor: float, params: dict[str
             f"none (API Gateway's {WEBSOCKET_NEW_CONNECTIONS_PER_S} new connections/s per account covers it)"
             if r["connects_peak_second"] <= WEBSOCKET_NEW_CONNECTIONS_PER_S
             else f"**request new WebSocket connections/s >= {round_up(r['connects_peak_second']):,}**",
+        ),
+        (
+            f"realtime function: events/s ($connect, $disconnect, a ping every {REALTIME_PING_MINUTES} min),"
+            f" peak hour; concurrency (q{i.quantile:g}, {i.realtime_event_seconds * 1000:g} ms each)",
+            f"{r['function_events_per_s']:,.0f}; {r['function_concurrency']:,}",
+            f"`RealtimeReservedConcurrency={params['RealtimeReservedConcurrency']}` (a cap: a reconnect storm"
+            " is throttled, the trigger keeps the unreserved pool)"
+            if params.get("RealtimeReservedConcurrency")
+            else "",
+            "",
         ),
         (
             "realtime pushes/s (Management API posts): peak hour; status polls/s they save",

@@ -70,6 +70,28 @@ def _classify(message: Any, data: Any, request: Any, settings: Any) -> tuple[str
     return "invalid", program, sorted({v.code.value for v in report.errors}), report
 
 
+def custom_id(persona: str, weeks: int) -> str:
+    """A batch request's id for one job: `<persona>-<weeks>` (the API takes ^[a-zA-Z0-9_-]{1,64}$;
+    persona names are snake_case)."""
+    return f"{persona}-{weeks}"
+
+
+def job_of(custom: str) -> tuple[str, int]:
+    """(persona, weeks) back from `custom_id`."""
+    persona, weeks = custom.rsplit("-", 1)
+    return persona, int(weeks)
+
+
+def batch_message(data: Any, request: Any) -> dict[str, Any]:
+    """The ask's user turn as a batch sends it: without the 5-minute breakpoint the live turn
+    carries (a batch is answered over minutes to hours, so no repair would read that entry, and the
+    write costs 1.25x the turn; as `tpg.generation.claude.batch.member_request`)."""
+    from tpg.generation.claude.prompt import user_message
+
+    text = user_message(data, ask="compact", weeks=request.weeks, request_notes=request.notes)
+    return {"role": "user", "content": [{"type": "text", "text": text}]}
+
+
 def _run_batch(
     client: Any, requests: list[dict[str, Any]], *, max_wait: float, poll: float
 ) -> dict[str, Any]:
@@ -95,7 +117,6 @@ def evaluate(
     settings: Any, *, models: list[str], efforts: list[str], weeks: list[int], max_wait: float, poll: float
 ) -> dict[str, Any]:
     from tpg.generation.claude.client import (
-        first_message,
         get_client,
         max_tokens_for,
         problem_lines,
@@ -127,18 +148,18 @@ def evaluate(
                     max_tokens=max_tokens_for(run_settings, "compact"),
                 )
 
-            firsts = {
-                f"{p}.{w}": {
-                    "custom_id": f"{p}.{w}",
-                    "params": params([first_message(data, GenerationRequest(weeks=w), "compact")]),
+            firsts = [
+                {
+                    "custom_id": custom_id(p, w),
+                    "params": params([batch_message(data, GenerationRequest(weeks=w))]),
                 }
                 for (p, w), data in jobs.items()
-            }
-            answers = _run_batch(client, list(firsts.values()), max_wait=max_wait, poll=poll)
+            ]
+            answers = _run_batch(client, firsts, max_wait=max_wait, poll=poll)
             results: dict[tuple[str, int], Outcome] = {}
             repairs: list[dict[str, Any]] = []
             for (p, w), data in jobs.items():
-                key, request = f"{p}.{w}", GenerationRequest(weeks=w)
+                key, request = custom_id(p, w), GenerationRequest(weeks=w)
                 message = answers.get(key)
                 if message is None:
                     results[(p, w)] = Outcome(first="error")
@@ -162,7 +183,7 @@ def evaluate(
                             "custom_id": key,
                             "params": params(
                                 [
-                                    first_message(data, request, "compact"),
+                                    batch_message(data, request),
                                     {"role": "assistant", "content": answer_text(message)},
                                     {"role": "user", "content": repair_message(lines, ask="compact")},
                                 ]
@@ -171,14 +192,12 @@ def evaluate(
                     )
             repaired = _run_batch(client, repairs, max_wait=max_wait, poll=poll)
             for key, message in repaired.items():
-                p, w = key.rsplit(".", 1)
-                outcome = results[(p, int(w))]
+                p, w = job_of(key)
+                outcome = results[(p, w)]
                 if message is None:
                     outcome.repaired = "error"
                     continue
-                kind, _, codes, _ = _classify(
-                    message, jobs[(p, int(w))], GenerationRequest(weeks=int(w)), run_settings
-                )
+                kind, _, codes, _ = _classify(message, jobs[(p, w)], GenerationRequest(weeks=w), run_settings)
                 outcome.repaired = kind
                 _add_usage(outcome, message, run_settings, model, usage_of)
             outcomes[(model, effort)] = results

@@ -261,7 +261,10 @@ def thousand_sockets(url: str, settings: Any, token: Token, count: int) -> list[
         ]
         conn.execute("INSERT INTO training_programs (user_id, name) SELECT unnest(%s::uuid[]), 'p'", (users,))
     sockets = Sockets()
-    with LocalStack(port=0, sweep_interval=None, settings=settings, http_threads=8) as stack:
+    # One publish to a thousand users at once (the sweeper's kind of publish, with its own deadline):
+    # measured whole, not cut at the API's 1 s.
+    bulk = settings.model_copy(update={"realtime_push_deadline_seconds": 30.0})
+    with LocalStack(port=0, sweep_interval=None, settings=bulk, http_threads=8) as stack:
         with ThreadPoolExecutor(max_workers=8) as clients:
             started = time.perf_counter()
             urls = list(clients.map(lambda u: _ticket_url(stack.url, token(u)), users))

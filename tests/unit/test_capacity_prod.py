@@ -33,6 +33,8 @@ def model(prod: dict[str, str]) -> capacity.Inputs:
             str(PEAK_PER_HOUR),
             "--reserved-concurrency",
             prod["GenerateReservedConcurrency"],
+            "--realtime-reserved-concurrency",
+            prod["RealtimeReservedConcurrency"],
             "--account-concurrency",
             str(DEFAULT_ACCOUNT_CONCURRENCY),
         ]
@@ -57,6 +59,20 @@ def test_generate_reserved_concurrency_fits_the_default_account_quota(model: cap
     assert sizing["account_concurrency_needed"] <= DEFAULT_ACCOUNT_CONCURRENCY
     by_limit = {name: limit for name, limit, _ in capacity.max_per_hour(model)}
     assert by_limit["Lambda account concurrency"] >= PEAK_PER_HOUR
+
+
+def test_realtime_reserved_concurrency_carries_the_peak_with_room_for_reconnects(
+    model: capacity.Inputs,
+) -> None:
+    # Ten times the peak's need (every open socket reconnecting within a few seconds is a storm of
+    # its own, throttled by design), and small: it is carved out of the account and the pooler.
+    need = capacity.realtime(model)["function_concurrency"]
+    assert model.realtime_reserved_concurrency >= 10 * need
+    assert model.realtime_reserved_concurrency <= 20
+    sizing = capacity.sizing(model)
+    assert sizing["account_concurrency_needed"] == (
+        model.reserved_concurrency + model.realtime_reserved_concurrency + capacity.LAMBDA_MIN_UNRESERVED
+    )
 
 
 def test_generate_reserved_concurrency_is_still_a_brake(model: capacity.Inputs) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tpg.generation.claude.client import TIERS, claude_tiers
+from tpg.generation.claude.client import TIERS, claude_tiers, tier_names
 from tpg.generation.claude.pricing import cost_usd, price_table
 from tpg.generation.ports import LlmUsage
 from tpg.platform.settings import LLM_TIER_NAMES, Settings
 
-SONNET = {"claude-sonnet-5-5": (2.0, 10.0)}
+SONNET = {"claude-sonnet-5-5": (2.0, 10.0, None)}
 
 
 def test_the_default_prices_parse_and_name_both_default_models() -> None:
@@ -19,7 +19,9 @@ def test_the_default_prices_parse_and_name_both_default_models() -> None:
     assert {settings.anthropic_model, settings.anthropic_small_model} <= table.keys()
 
 
-@pytest.mark.parametrize("raw", ["[]", '{"m": 2}', '{"m": [1]}', '{"m": ["a", 1]}', '{"m": [-1, 2]}', "nope"])
+@pytest.mark.parametrize(
+    "raw", ["[]", '{"m": 2}', '{"m": [1]}', '{"m": ["a", 1]}', '{"m": [-1, 2]}', '{"m": [1, 2, 3, 4]}', "nope"]
+)
 def test_a_malformed_price_table_is_refused(raw: str) -> None:
     with pytest.raises(ValueError, match="LLM_PRICES"):
         price_table(raw)
@@ -30,6 +32,10 @@ def test_settings_refuse_prices_that_are_not_json_and_unknown_tiers() -> None:
         Settings(llm_prices="2/10")
     with pytest.raises(ValueError, match="LLM_TIERS"):
         Settings(llm_tiers="compact,template")
+    with pytest.raises(ValueError, match="LLM_TIERS"):  # a tier twice would ask twice, not fall back
+        Settings(llm_tiers="compact,compact_small,compact")
+    with pytest.raises(ValueError, match="LLM_TIERS"):  # settings copied without validation
+        tier_names(Settings().model_copy(update={"llm_tiers": "compact,compact"}))
     assert TIERS.keys() == LLM_TIER_NAMES
 
 
@@ -52,6 +58,17 @@ def test_what_each_kind_of_token_costs() -> None:
         SONNET, "claude-sonnet-5-5", input_tokens=one, output_tokens=one, batch=True
     ) == pytest.approx(6.0)
     assert cost_usd(SONNET, "unpriced-model", input_tokens=one, output_tokens=one) is None
+
+
+def test_a_model_may_carry_its_own_cache_read_price() -> None:
+    # Sources disagree on Sonnet 5.5's read price ($0.10 or 0.1x = $0.20): it can be given as is.
+    table = price_table('{"claude-sonnet-5-5": [2, 10, 0.1], "claude-haiku-5-5": [0.1, 0.5]}')
+    assert table == {"claude-sonnet-5-5": (2.0, 10.0, 0.1), "claude-haiku-5-5": (0.1, 0.5, None)}
+    one = 1_000_000
+    read = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": one}
+    assert cost_usd(table, "claude-sonnet-5-5", **read) == pytest.approx(0.1)
+    assert cost_usd(table, "claude-haiku-5-5", **read) == pytest.approx(0.01)  # 0.1x its input
+    assert Settings(llm_prices='{"m": [2, 10, 0.1]}').llm_prices
 
 
 def test_costs_add_up_over_a_job_and_are_stored_rounded() -> None:

@@ -83,3 +83,28 @@ def test_a_cancellation_from_an_llm_tier_propagates_and_no_other_tier_runs() -> 
             progress=lambda stage, _: None,
         )
     assert Offline.calls == 0
+
+
+def test_the_first_tiers_effort_and_thinking_are_part_of_the_result_cache_key() -> None:
+    """A program written at one effort is not served to a request that would be asked at another."""
+
+    class Recording:
+        def __init__(self) -> None:
+            self.looked: list[str] = []
+
+        def lookup(self, fingerprint: str) -> None:
+            self.looked.append(fingerprint)
+
+    cache = Recording()
+    user = persona_user_data("hypertrophy_hannah", uuid.uuid4())
+    for parts in (("effort=low", "thinking=adaptive"), ("effort=high", "thinking=adaptive")):
+        tier = _LlmLikeTier()
+        tier.fingerprint_parts = parts  # type: ignore[attr-defined]
+        run_program_generation_pipeline(
+            user,
+            GenerationRequest(weeks=4),
+            provider=[tier, OfflineProvider()],
+            progress=lambda stage, _: None,
+            cache=cache,
+        )
+    assert len(cache.looked) == 2 and cache.looked[0] != cache.looked[1]

@@ -168,11 +168,87 @@ def test_the_ticket_goes_in_the_urls_query(base, expected) -> None:
         ("REALTIME_MANAGEMENT_ENDPOINT", "http://abc.execute-api.eu-west-1.amazonaws.com/dev"),
         ("REALTIME_TICKET_SECONDS", "1"),
         ("REALTIME_MAX_CONNECTIONS_PER_USER", "0"),
+        ("REALTIME_IDLE_SECONDS", "5"),
+        ("REALTIME_PUSH_DEADLINE_SECONDS", "0"),
+        ("REALTIME_PUSH_DEADLINE_SECONDS", "61"),
     ],
 )
 def test_realtime_settings_refuse_unsafe_values(name, value) -> None:
     with pytest.raises(ValueError, match=name.lower()):
         Settings.from_environment({name: value})
+
+
+def test_in_aws_tickets_need_the_endpoint_pushes_go_to() -> None:
+    # Sockets opened with them would never receive anything (a client polls only without one).
+    url = "wss://abc.execute-api.eu-west-1.amazonaws.com/dev"
+    endpoint = "https://abc.execute-api.eu-west-1.amazonaws.com/dev"
+    in_lambda = {"AWS_LAMBDA_FUNCTION_NAME": "tpg-dev-trigger", "REALTIME_WEBSOCKET_URL": url}
+    with pytest.raises(ValueError, match="REALTIME_WEBSOCKET_URL needs REALTIME_MANAGEMENT_ENDPOINT"):
+        Settings.from_environment(in_lambda)
+    assert Settings.from_environment({**in_lambda, "REALTIME_MANAGEMENT_ENDPOINT": endpoint})
+    # the endpoint alone is generate's and the sweeper's configuration: they push, issue nothing
+    assert Settings.from_environment(
+        {"AWS_LAMBDA_FUNCTION_NAME": "tpg-dev-generate", "REALTIME_MANAGEMENT_ENDPOINT": endpoint}
+    )
+    # locally the stack pushes through its own management API, which has no endpoint
+    assert Settings.from_environment({"REALTIME_WEBSOCKET_URL": "ws://127.0.0.1:3001/"})
+
+
+@pytest.mark.parametrize(
+    ("handler", "event", "secret"),
+    [
+        (
+            "functions.realtime.app",
+            {
+                "requestContext": {"routeKey": "$connect", "connectionId": "abc="},
+                "queryStringParameters": {"ticket": "T" * 43},
+            },
+            "T" * 43,
+        ),
+        (
+            "functions.trigger.app",
+            {
+                "version": "2.0",
+                "routeKey": "GET /programs",
+                "rawPath": "/programs",
+                "headers": {"authorization": "Bearer eyJ.secret-token.sig"},
+                "requestContext": {"http": {"method": "GET", "path": "/programs"}, "requestId": "r"},
+            },
+            "secret-token",
+        ),
+    ],
+)
+def test_the_handlers_never_log_their_event_even_when_told_to(handler, event, secret) -> None:
+    # POWERTOOLS_LOGGER_LOG_EVENT=true logs every event unless the handler says False: the
+    # realtime event holds the ticket, the trigger's the bearer token.
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        f"from {handler} import lambda_handler\n"
+        "from tpg_local.lambda_context import LocalLambdaContext\n"
+        "answer = lambda_handler(json.loads(sys.argv[1]), LocalLambdaContext('x'))\n"
+        "print('answered', answer['statusCode'])\n"
+    )
+    env = {
+        **os.environ,
+        "POWERTOOLS_LOGGER_LOG_EVENT": "true",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
+        "JWT_SECRET": "a-long-test-secret-that-verifies-nothing-0123456789",
+    }
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script, json.dumps(event)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert "answered" in done.stdout, done.stderr[-2000:]
+    assert secret not in done.stdout + done.stderr
 
 
 # The database is unreachable: a route that reached SQL would answer 503, not what is asserted.

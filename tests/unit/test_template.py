@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.unit.cfn_template import (
+    TEMPLATE,
     conditions,
     created,
     dashboard_body,
@@ -128,8 +129,23 @@ def test_sweeper_runs_on_a_schedule() -> None:
 
 def test_no_wildcard_iam_resource_except_documented_ones() -> None:
     roles = resources("AWS::IAM::Role")
-    assert set(roles) == {"TriggerRole", "GenerateRole", "SweeperRole", "RealtimeRole", "DatabaseProxyRole"}
+    assert set(roles) == {
+        "TriggerRole",
+        "GenerateRole",
+        "SweeperRole",
+        "RealtimeRole",
+        "DatabaseProxyRole",
+        "ApiGatewayCloudWatchRole",
+    }
     for name, role in roles.items():
+        if name == "ApiGatewayCloudWatchRole":  # API Gateway's own, with AWS's policy for it
+            assert role["Properties"]["ManagedPolicyArns"] == [
+                {
+                    "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                    "AmazonAPIGatewayPushToCloudWatchLogs"
+                }
+            ]
+            continue
         assert "ManagedPolicyArns" not in role["Properties"], name
         for policy in role["Properties"]["Policies"]:
             for statement in _statements(policy["PolicyDocument"]["Statement"]):
@@ -617,7 +633,7 @@ def test_there_is_an_endpoint_for_every_aws_service_the_code_calls() -> None:
     from tests.unit.cfn_template import TEMPLATE
 
     source = "\n".join(p.read_text() for p in (TEMPLATE.parent / "shared" / "tpg").rglob("*.py"))
-    called = set(re.findall(r"\bclient\(\"([a-z0-9-]+)\"", source))
+    called = set(re.findall(r"\bclient\(\s*\"([a-z0-9-]+)\"", source))
     # a new client: a new endpoint? Not for the Management API: no interface endpoint serves
     # @connections of a public WebSocket API, so in a VPC pushes go out through the NAT gateway
     # (docs/operations.md, "Network and database access").
@@ -697,7 +713,8 @@ def test_the_websocket_api_sends_its_three_routes_to_the_realtime_function() -> 
     assert response["Properties"]["RouteId"] == {"Ref": "RealtimeDefaultRoute"}
     permission = resources("AWS::Lambda::Permission")["RealtimeInvokePermission"]["Properties"]
     assert permission["FunctionName"] == {"Ref": "RealtimeFunction"}
-    assert "${RealtimeApi}/*" in permission["SourceArn"]["Fn::Sub"]
+    # this API's stage only: not another stage's or API's routes
+    assert permission["SourceArn"]["Fn::Sub"].endswith(":${RealtimeApi}/${Stage}/*")
 
 
 def test_the_websocket_stage_is_throttled_and_never_logs_the_ticket() -> None:
@@ -723,7 +740,7 @@ def test_only_the_pushers_may_manage_connections_and_only_of_this_api() -> None:
     for name, role in resources("AWS::IAM::Role").items():
         statements = [
             s
-            for policy in role["Properties"]["Policies"]
+            for policy in role["Properties"].get("Policies", [])
             for s in _statements(policy["PolicyDocument"]["Statement"])
             if "execute-api" in str(s["Action"])
         ]
@@ -755,3 +772,55 @@ def test_tickets_point_at_the_stage_and_have_their_route() -> None:
     assert (ticket["Method"], ticket["Path"]) == ("POST", "/realtime/tickets")
     # the realtime function needs neither: it pushes nothing
     assert not {"REALTIME_WEBSOCKET_URL", "REALTIME_MANAGEMENT_ENDPOINT"} & set(_env("RealtimeFunction"))
+
+
+def test_the_realtime_function_has_a_reservation_of_its_own_set_for_prod() -> None:
+    # A reconnect storm must not take the unreserved pool the trigger answers from; 0 by default,
+    # like generate's, so a first deploy on a new account (quota 10) works.
+    parameter = load_template()["Parameters"]["RealtimeReservedConcurrency"]
+    assert (parameter["Default"], parameter["MinValue"]) == (0, 0)
+    assert _function("RealtimeFunction")["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "HasRealtimeReservedConcurrency",
+            {"Ref": "RealtimeReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert conditions(parameter_values())["HasRealtimeReservedConcurrency"] is False
+    assert conditions(parameter_values(RealtimeReservedConcurrency="20"))["HasRealtimeReservedConcurrency"]
+    from tpg_local.preflight import load_environment
+
+    prod = load_environment(TEMPLATE.parent / "samconfig.toml", "prod").overrides
+    assert 10 <= int(prod["RealtimeReservedConcurrency"]) <= 20
+
+
+def test_the_api_gateway_logging_role_only_when_asked_and_the_stage_waits_for_it() -> None:
+    # The WebSocket stage's access log needs the account's API Gateway CloudWatch Logs role (an
+    # account and region singleton): created only with CreateApiGatewayCloudWatchRole=true.
+    parameter = load_template()["Parameters"]["CreateApiGatewayCloudWatchRole"]
+    assert parameter["Default"] == "false"
+    new = {"ApiGatewayCloudWatchRole", "ApiGatewayAccount"}
+    assert not new & created(parameter_values())
+    assert new <= created(parameter_values(CreateApiGatewayCloudWatchRole="true"))
+    account = resources("AWS::ApiGateway::Account")["ApiGatewayAccount"]
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+    role = resources("AWS::IAM::Role")["ApiGatewayCloudWatchRole"]
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    # the account setting outlives the stack: its role must too
+    assert (role["DeletionPolicy"], account["DeletionPolicy"]) == ("Retain", "Retain")
+    # DependsOn cannot be conditional: the stage refers to the account setting when it is created
+    stage = resources("AWS::ApiGatewayV2::Stage")["RealtimeStage"]
+    assert stage["Metadata"]["ApiGatewayAccount"] == {
+        "Fn::If": ["CreatesApiGatewayAccountRole", {"Ref": "ApiGatewayAccount"}, "not created"]
+    }
+
+
+def test_the_sweeper_publishes_with_a_longer_push_deadline_than_the_api() -> None:
+    # The API and generate publish one state (the default, 1 s, inside the trigger's 10 s); a sweep
+    # publishes all it changed at once, within its 120 s.
+    assert "REALTIME_PUSH_DEADLINE_SECONDS" not in _env("TriggerFunction")
+    assert Settings.model_fields["realtime_push_deadline_seconds"].default == 1.0
+    assert float(_env("SweeperFunction")["REALTIME_PUSH_DEADLINE_SECONDS"]) < _setting(
+        "SweeperFunction", "Timeout"
+    )

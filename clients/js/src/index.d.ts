@@ -15,12 +15,11 @@ export type TrainingProgram = Schemas["TrainingProgram"];
 export type TrainingWeek = Schemas["TrainingWeek"];
 export type TrainingDay = Schemas["TrainingDay"];
 export type ExercisePrescription = Schemas["ExercisePrescription"];
+/** POST /programs: every field optional (weeks defaults to 4). */
 export type CreateProgramBody = Schemas["CreateProgramRequest"];
 export type AcceptedResponse = Schemas["AcceptedResponse"];
 export type RealtimeTicket = Schemas["RealtimeTicketResponse"];
 
-/** A failed generation's reason (inside a 200 status body). */
-export type ProgramError = Schemas["ProgramError"];
 /** The codes a failed generation is known to carry; the set is open: treat others like INTERNAL_ERROR. */
 export type GenerationErrorCode =
   | "INVALID_USER_DATA"
@@ -32,9 +31,24 @@ export type GenerationErrorCode =
   | "QUEUE_TIMEOUT"
   | "INTERNAL_ERROR"
   | "CANCELLED";
+/** A failed or cancelled generation's reason (inside a 200 status body): `code` completes as a
+ * GenerationErrorCode and accepts any other string (the set is open). */
+export type ProgramError = Omit<Schemas["ProgramError"], "code"> & { code: GenerationErrorCode | (string & {}) };
 
-/** GET /programs/{id}: the status and, when completed, the program. */
-export type ProgramStatus = Schemas["ProgramResponse"];
+export type FinalStatus = "completed" | "failed" | "cancelled";
+export type InFlightStatus = "pending" | "processing";
+type StatusBody = Omit<Schemas["ProgramResponse"], "status" | "program" | "error">;
+/** A completed program's status body: `program` is there. */
+export type CompletedProgramStatus = StatusBody & { status: "completed"; program: TrainingProgram; error: null };
+/** A failed or cancelled program's: `error` says why (CANCELLED for a cancel). */
+export type EndedProgramStatus = StatusBody & { status: "failed" | "cancelled"; program: null; error: ProgramError };
+/** A program in flight: `stage` and `progress` move; `error` may tell why an attempt failed before. */
+export type InFlightProgramStatus = StatusBody & { status: InFlightStatus; program: null; error: ProgramError | null };
+/** GET /programs/{id}: the status and, when completed, the program; told apart by `status`, so
+ * `if (s.status === "completed") s.program` is a TrainingProgram. */
+export type ProgramStatus = CompletedProgramStatus | EndedProgramStatus | InFlightProgramStatus;
+/** What watch() resolves with: a final status body. */
+export type FinalProgramStatus = CompletedProgramStatus | EndedProgramStatus;
 /** An item of GET /programs (no `program`). */
 export type ProgramSummary = Schemas["ProgramSummary"];
 export type ProgramList = Schemas["ProgramList"];
@@ -72,9 +86,17 @@ export declare class TpgApiError extends Error {
   isTransient(): boolean;
 }
 
+/** True for what a call rejects with when its signal aborts (the reason given to abort(), if an
+ * object; else an AbortError), and for fetch's AbortError and TimeoutError. */
 export declare function isAbortError(error: unknown): boolean;
-export declare function isFinal(program: { status: string } | null | undefined): boolean;
-export declare function isInFlight(program: { status: string } | null | undefined): boolean;
+/** completed, failed or cancelled; narrows a ProgramStatus to those. */
+export declare function isFinal<T extends { status: string }>(
+  program: T | null | undefined,
+): program is T & { status: FinalStatus };
+/** pending or processing; narrows a ProgramStatus to those. */
+export declare function isInFlight<T extends { status: string }>(
+  program: T | null | undefined,
+): program is T & { status: InFlightStatus };
 export declare function parseRetryAfter(value: string | null | undefined, now?: number): number | null;
 export declare function compareTimestamps(a: string | null | undefined, b: string | null | undefined): number;
 
@@ -89,7 +111,8 @@ export interface PollOptions {
   timeoutMs?: number;
   /** Transient errors in a row before giving up (default 8). */
   maxConsecutiveErrors?: number;
-  /** With the realtime socket open: a GET this often, in case a message was lost (default 15000). */
+  /** Once the socket has carried an update of the program: a GET this often, in case one was lost
+   * (default 15000). Until then, polling goes on at its pace. */
   realtimeCheckMs?: number;
   /** First wait before reopening a lost socket; doubles up to 30 s (default 1000). After 3
    * tickets or sockets failed in a row, the watch polls to its end. */
@@ -104,12 +127,13 @@ export interface TokenRequest {
   signal?: AbortSignal;
 }
 
-/** The parts of a WebSocket the client uses (the browser's, or e.g. the `ws` package's in Node). */
+/** The parts of a WebSocket the client uses: the browser's (lib "dom"), React Native's, Node 22's,
+ * or e.g. the `ws` package's. Its handlers take `any`: each runtime types its events its own way. */
 export interface WebSocketLike {
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: unknown) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }
@@ -142,8 +166,8 @@ export type Transport = "realtime" | "polling";
 export interface WatchOptions extends PollOptions, CallOptions {
   /** Every update, newest last: never an older one after a newer one. */
   onUpdate?: (program: ProgramStatus) => void;
-  /** A failed poll; willRetry false: watch() rejects with it. */
-  onError?: (error: TpgApiError, willRetry: boolean) => void;
+  /** A failed poll (a TpgApiError, or what getToken threw); willRetry false: watch() rejects with it. */
+  onError?: (error: TpgApiError | Error, willRetry: boolean) => void;
   /** How updates arrive, whenever that changes. */
   onTransport?: (transport: Transport) => void;
   /** false: poll only. */
@@ -161,8 +185,8 @@ export declare class TpgClient {
   constructor(options?: TpgClientOptions);
   static readonly POLL_DEFAULTS: Readonly<Required<PollOptions>>;
   static readonly TpgApiError: typeof TpgApiError;
-  static isFinal(program: { status: string } | null | undefined): boolean;
-  static isInFlight(program: { status: string } | null | undefined): boolean;
+  static isFinal: typeof isFinal;
+  static isInFlight: typeof isInFlight;
 
   readonly baseUrl: string;
   readonly realtime: boolean;
@@ -189,7 +213,7 @@ export declare class TpgClient {
   remembered(): string | null;
   forget(): void;
   /** Follow a program until completed, failed or cancelled; resolves with that status body. */
-  watch(programId: string, options?: WatchOptions): Promise<ProgramStatus>;
+  watch(programId: string, options?: WatchOptions): Promise<FinalProgramStatus>;
 }
 
 /** `{"type": "program.updated"}`: what the realtime channel pushes (the program itself never is). */
@@ -200,7 +224,7 @@ export interface ProgramUpdatedMessage {
   status: GenerationStatus;
   stage: Stage | null;
   progress: number;
-  error: { code: string; message: string } | null;
+  error: ProgramError | null;
   cancelRequested: boolean;
   /** The row's updated_at, to the microsecond: keep the greatest per program. */
   updatedAt: string;

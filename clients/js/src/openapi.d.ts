@@ -61,6 +61,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/batches/{batch_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A batch: its members' statuses, counts and LLM cost (service callers) */
+        get: operations["getBatch"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/batches/{batch_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a batch (service callers)
+         * @description No body (or `{}`). Every member not final yet is cancelled: at once when it had not started, at its worker's next checkpoint when it had. Completed members keep their programs. A batch with nothing left to cancel answers 409.
+         */
+        post: operations["cancelBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/programs": {
         parameters: {
             query?: never;
@@ -102,6 +139,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Generate programs for many users at once (service callers)
+         * @description Up to 1000 user ids, each once. Answers 202 at once: each user who has an active subscription, has finished onboarding and has no generation in flight gets a program (pending; visible to the user through the program routes, and their one generation in flight); the others are listed in the batch's `members` with the reason. The programs are generated through Anthropic's Message Batches API at half the LLM price (most within an hour, at most 24 h), at the lowest priority; they do not count toward the users' daily quotas. Follow `statusUrl`. Needs a bearer token whose `role` is `service_role` (user tokens: 403).
+         */
+        post: operations["createBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -137,6 +194,161 @@ export interface components {
             /** Statusurl */
             statusUrl: string;
         };
+        /** BatchAcceptedResponse */
+        BatchAcceptedResponse: {
+            /**
+             * Batchid
+             * Format: uuid
+             */
+            batchId: string;
+            /**
+             * Statusurl
+             * @description GET it to follow the batch (also in `Location`)
+             */
+            statusUrl: string;
+            /**
+             * Accepted
+             * @description Users who got a program (pending until it is generated)
+             */
+            accepted: number;
+            /**
+             * Rejected
+             * @description Users who got none: the batch's `members` say why, each
+             */
+            rejected: number;
+        };
+        /** BatchCancelResponse */
+        BatchCancelResponse: {
+            /**
+             * Batchid
+             * Format: uuid
+             */
+            batchId: string;
+            /**
+             * Status
+             * @description ended: nothing of it runs any more; processing: workers stop at their next checkpoint
+             * @enum {string}
+             */
+            status: "processing" | "ended";
+            /**
+             * Cancelrequested
+             * @default true
+             * @constant
+             */
+            cancelRequested: true;
+            /**
+             * Cancelled
+             * @description Members cancelled by this request (they had not started)
+             */
+            cancelled: number;
+            /**
+             * Stopping
+             * @description Members whose worker was asked to stop (cancelled within seconds)
+             */
+            stopping: number;
+        };
+        /**
+         * BatchCounts
+         * @description Members by status (every status present, 0 included).
+         */
+        BatchCounts: {
+            /** Pending */
+            pending: number;
+            /** Processing */
+            processing: number;
+            /** Completed */
+            completed: number;
+            /** Failed */
+            failed: number;
+            /** Cancelled */
+            cancelled: number;
+            /** Rejected */
+            rejected: number;
+        };
+        /** BatchMember */
+        BatchMember: {
+            /**
+             * Userid
+             * Format: uuid
+             */
+            userId: string;
+            /**
+             * Programid
+             * @description The user's program (their token shows it at GET /programs/{id}); null when rejected
+             */
+            programId: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "processing" | "completed" | "failed" | "cancelled" | "rejected";
+            /** @description Why the program failed, was cancelled, or (rejected) why there is none: USER_NOT_FOUND, SUBSCRIPTION_REQUIRED, ONBOARDING_INCOMPLETE, GENERATION_IN_FLIGHT */
+            error: components["schemas"]["ProgramError"] | null;
+            /**
+             * Inputtokens
+             * @description LLM input tokens this program took (null: none yet)
+             */
+            inputTokens: number | null;
+            /**
+             * Outputtokens
+             * @description LLM output tokens, thinking included
+             */
+            outputTokens: number | null;
+            /**
+             * Costusd
+             * @description Estimated LLM cost at list prices, batch answers at the batch price (half)
+             */
+            costUsd: number | null;
+        };
+        /** BatchResponse */
+        BatchResponse: {
+            /**
+             * Batchid
+             * Format: uuid
+             */
+            batchId: string;
+            /** Name */
+            name: string;
+            /** Weeks */
+            weeks: number;
+            /**
+             * Status
+             * @description ended: every member is completed, failed, cancelled or rejected
+             * @enum {string}
+             */
+            status: "processing" | "ended";
+            /** Cancelrequested */
+            cancelRequested: boolean;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            counts: components["schemas"]["BatchCounts"];
+            usage: components["schemas"]["BatchUsage"];
+            /**
+             * Members
+             * @description One per requested user id, in the request's order
+             */
+            members: components["schemas"]["BatchMember"][];
+        };
+        /** BatchUsage */
+        BatchUsage: {
+            /** Inputtokens */
+            inputTokens: number;
+            /** Outputtokens */
+            outputTokens: number;
+            /**
+             * Costusd
+             * @description Estimated LLM cost so far (the batch price where it applies)
+             */
+            costUsd: number;
+            /**
+             * Costpercompletedusd
+             * @description costUsd / completed programs (null before one)
+             */
+            costPerCompletedUsd: number | null;
+        };
         /**
          * CancelResponse
          * @description `POST /programs/{id}/cancel`: cancelled at once (it was pending), or still processing until
@@ -160,6 +372,24 @@ export interface components {
              */
             cancelRequested: true;
         };
+        /** CreateBatchRequest */
+        CreateBatchRequest: {
+            /**
+             * Userids
+             * @description The users to generate a program for, each once (1-1000)
+             */
+            userIds: string[];
+            /**
+             * Weeks
+             * @default 4
+             */
+            weeks?: number;
+            /**
+             * Name
+             * @description The batch's name, and each program's
+             */
+            name?: string | null;
+        };
         /** CreateProgramRequest */
         CreateProgramRequest: {
             /** Name */
@@ -168,7 +398,7 @@ export interface components {
              * Weeks
              * @default 4
              */
-            weeks: number;
+            weeks?: number;
             /** Notes */
             notes?: string | null;
         };
@@ -585,6 +815,21 @@ export interface components {
             };
         };
         /**
+         * ForbiddenError
+         * @description a valid token of the wrong kind: the batch routes take service_role tokens only
+         */
+        ForbiddenError: {
+            error: {
+                /** @enum {string} */
+                code: "FORBIDDEN";
+                /**
+                 * @description Safe to show
+                 * @example This route is for service callers (a token whose role is service_role).
+                 */
+                message: string;
+            };
+        };
+        /**
          * NotFoundError
          * @description no such program for this user (also a malformed or another user's id)
          */
@@ -675,6 +920,21 @@ export interface components {
                 /**
                  * @description Safe to show
                  * @example This program is already finished; there is nothing to cancel.
+                 */
+                message: string;
+            };
+        };
+        /**
+         * BatchAlreadyFinalError
+         * @description every program of the batch is completed, failed or cancelled already
+         */
+        BatchAlreadyFinalError: {
+            error: {
+                /** @enum {string} */
+                code: "BATCH_ALREADY_FINAL";
+                /**
+                 * @description Safe to show
+                 * @example Every program of this batch is already finished; there is nothing to cancel.
                  */
                 message: string;
             };
@@ -774,12 +1034,12 @@ export interface components {
          * @description Every code an error body of this API can carry
          * @enum {string}
          */
-        ErrorCode: "GENERATION_IN_FLIGHT" | "INTERNAL_ERROR" | "INVALID_REQUEST" | "MALFORMED_JSON" | "NOT_FOUND" | "NOT_RETRYABLE" | "ONBOARDING_INCOMPLETE" | "PAYLOAD_TOO_LARGE" | "PROGRAM_ALREADY_FINAL" | "QUOTA_EXCEEDED" | "REALTIME_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "SUBSCRIPTION_REQUIRED" | "TOO_MANY_CONNECTIONS" | "UNAUTHORIZED" | "UNSUPPORTED_MEDIA_TYPE";
+        ErrorCode: "BATCH_ALREADY_FINAL" | "FORBIDDEN" | "GENERATION_IN_FLIGHT" | "INTERNAL_ERROR" | "INVALID_REQUEST" | "MALFORMED_JSON" | "NOT_FOUND" | "NOT_RETRYABLE" | "ONBOARDING_INCOMPLETE" | "PAYLOAD_TOO_LARGE" | "PROGRAM_ALREADY_FINAL" | "QUOTA_EXCEEDED" | "REALTIME_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "SUBSCRIPTION_REQUIRED" | "TOO_MANY_CONNECTIONS" | "UNAUTHORIZED" | "UNSUPPORTED_MEDIA_TYPE";
         /**
          * ApiError
          * @description Any error body of this API
          */
-        ApiError: components["schemas"]["GenerationInFlightError"] | components["schemas"]["InternalError"] | components["schemas"]["InvalidRequestError"] | components["schemas"]["MalformedJsonError"] | components["schemas"]["NotFoundError"] | components["schemas"]["NotRetryableError"] | components["schemas"]["OnboardingIncompleteError"] | components["schemas"]["PayloadTooLargeError"] | components["schemas"]["ProgramAlreadyFinalError"] | components["schemas"]["QuotaExceededError"] | components["schemas"]["RealtimeUnavailableError"] | components["schemas"]["ServiceUnavailableError"] | components["schemas"]["SubscriptionRequiredError"] | components["schemas"]["TooManyConnectionsError"] | components["schemas"]["UnauthorizedError"] | components["schemas"]["UnsupportedMediaTypeError"];
+        ApiError: components["schemas"]["BatchAlreadyFinalError"] | components["schemas"]["ForbiddenError"] | components["schemas"]["GenerationInFlightError"] | components["schemas"]["InternalError"] | components["schemas"]["InvalidRequestError"] | components["schemas"]["MalformedJsonError"] | components["schemas"]["NotFoundError"] | components["schemas"]["NotRetryableError"] | components["schemas"]["OnboardingIncompleteError"] | components["schemas"]["PayloadTooLargeError"] | components["schemas"]["ProgramAlreadyFinalError"] | components["schemas"]["QuotaExceededError"] | components["schemas"]["RealtimeUnavailableError"] | components["schemas"]["ServiceUnavailableError"] | components["schemas"]["SubscriptionRequiredError"] | components["schemas"]["TooManyConnectionsError"] | components["schemas"]["UnauthorizedError"] | components["schemas"]["UnsupportedMediaTypeError"];
         /**
          * GatewayError
          * @description An answer made by API Gateway itself (throttling, a function that failed): no code
@@ -1043,6 +1303,200 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProgramAlreadyFinalError"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: the body is larger than the API accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE: a body not sent as application/json (UTF-8) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnsupportedMediaTypeError"];
+                };
+            };
+            /** @description Throttled by API Gateway: `{"message": "Too Many Requests"}`; wait and try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description INTERNAL_ERROR: an unexpected fault (a bug); the same call can be retried; API Gateway's own answer, `{"message": ...}` without a code */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InternalError"] | components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency is down; the same call can be retried shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+        };
+    };
+    getBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The batch's id (`batchId`); a malformed id answers 404 like a missing one */
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The batch */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchResponse"];
+                };
+            };
+            /** @description UNAUTHORIZED: no bearer token, or one that is expired or invalid: refresh it or sign in again */
+            401: {
+                headers: {
+                    /** @description Bearer error="invalid_token" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthorizedError"];
+                };
+            };
+            /** @description FORBIDDEN: a valid token of the wrong kind: the batch routes take service_role tokens only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description NOT_FOUND: no such program for this user (also a malformed or another user's id) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description Throttled by API Gateway: `{"message": "Too Many Requests"}`; wait and try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description INTERNAL_ERROR: an unexpected fault (a bug); the same call can be retried; API Gateway's own answer, `{"message": ...}` without a code */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InternalError"] | components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency is down; the same call can be retried shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+        };
+    };
+    cancelBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The batch's id (`batchId`); a malformed id answers 404 like a missing one */
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled, or being stopped */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchCancelResponse"];
+                };
+            };
+            /** @description MALFORMED_JSON: the body is not JSON, not UTF-8, nested too deeply or holds a number too long */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MalformedJsonError"];
+                };
+            };
+            /** @description UNAUTHORIZED: no bearer token, or one that is expired or invalid: refresh it or sign in again */
+            401: {
+                headers: {
+                    /** @description Bearer error="invalid_token" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthorizedError"];
+                };
+            };
+            /** @description FORBIDDEN: a valid token of the wrong kind: the batch routes take service_role tokens only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description NOT_FOUND: no such program for this user (also a malformed or another user's id) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description BATCH_ALREADY_FINAL: every program of the batch is completed, failed or cancelled already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchAlreadyFinalError"];
                 };
             };
             /** @description PAYLOAD_TOO_LARGE: the body is larger than the API accepts */
@@ -1358,6 +1812,115 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TooManyConnectionsError"] | components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description INTERNAL_ERROR: an unexpected fault (a bug); the same call can be retried; API Gateway's own answer, `{"message": ...}` without a code */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InternalError"] | components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency is down; the same call can be retried shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+        };
+    };
+    createBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateBatchRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted: the members' programs are pending */
+            202: {
+                headers: {
+                    /** @description The batch's status URL (the same as `statusUrl`) */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchAcceptedResponse"];
+                };
+            };
+            /** @description MALFORMED_JSON: the body is not JSON, not UTF-8, nested too deeply or holds a number too long */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MalformedJsonError"];
+                };
+            };
+            /** @description UNAUTHORIZED: no bearer token, or one that is expired or invalid: refresh it or sign in again */
+            401: {
+                headers: {
+                    /** @description Bearer error="invalid_token" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthorizedError"];
+                };
+            };
+            /** @description FORBIDDEN: a valid token of the wrong kind: the batch routes take service_role tokens only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: the body is larger than the API accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE: a body not sent as application/json (UTF-8) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnsupportedMediaTypeError"];
+                };
+            };
+            /** @description INVALID_REQUEST: a field or parameter is invalid; the message names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidRequestError"];
+                };
+            };
+            /** @description Throttled by API Gateway: `{"message": "Too Many Requests"}`; wait and try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
                 };
             };
             /** @description INTERNAL_ERROR: an unexpected fault (a bug); the same call can be retried; API Gateway's own answer, `{"message": ...}` without a code */

@@ -107,6 +107,20 @@ describe("abort", () => {
     assert.equal(api.calls.length, 0);
   });
 
+  test("an abort with a reason of the app's rejects with it, and isAbortError recognises it", async () => {
+    const api = new FakeApi({ "GET /programs/p1": { hold: true, answer: [200, status("processing", 10, 1)] } });
+    const client = clientFor(api, { getToken: () => "t" });
+    const controller = new AbortController();
+    const reason = new Error("the user left the page");
+    const pending = client.getProgram("p1", { signal: controller.signal });
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort(reason);
+    const error = await pending.catch((e) => e);
+    assert.equal(error, reason);
+    assert.equal(isAbortError(error), true);
+    assert.equal(isAbortError(new Error("the user left the page")), false); // only what an abort rejected with
+  });
+
   test("an already aborted signal rejects at once", async () => {
     const api = new FakeApi();
     const client = clientFor(api);
@@ -161,11 +175,29 @@ describe("errors", () => {
 });
 
 describe("calls", () => {
-  test("start resumes the program a 409 GENERATION_IN_FLIGHT names", async () => {
-    const api = new FakeApi({ "POST /programs": apiError(409, "GENERATION_IN_FLIGHT", { programId: "p9" }) });
+  test("start resumes the program a 409 GENERATION_IN_FLIGHT names, with its real status", async () => {
+    const api = new FakeApi({
+      "POST /programs": apiError(409, "GENERATION_IN_FLIGHT", { programId: "p9" }),
+      "GET /programs/p9": [200, { ...status("processing", 40, 3), programId: "p9" }],
+    });
     const client = clientFor(api);
-    assert.deepEqual(await client.start({ weeks: 4 }), { programId: "p9", status: "pending", resumed: true });
+    assert.deepEqual(await client.start({ weeks: 4 }), { programId: "p9", status: "processing", resumed: true });
     assert.equal(client.remembered(), "p9");
+  });
+
+  test("the list's query string is written without URLSearchParams (React Native's throws on set)", async (t) => {
+    const original = globalThis.URLSearchParams;
+    globalThis.URLSearchParams = class {
+      constructor() {
+        throw new Error("not implemented");
+      }
+    };
+    t.after(() => {
+      globalThis.URLSearchParams = original;
+    });
+    const api = new FakeApi({ "GET /programs?limit=5&cursor=a%2Bb%3D": [200, { items: [], nextCursor: null }] });
+    const page = await clientFor(api).listPrograms({ limit: 5, cursor: "a+b=" });
+    assert.deepEqual(page, { items: [], nextCursor: null });
   });
 
   test("cancel posts to the program's cancel route; a final program is a 409", async () => {

@@ -100,7 +100,8 @@ export class FakeApi {
   }
 }
 
-/** A WebSocket the test drives: `open()`, `push(message)`, `drop()`; `FakeSocket.opened` lists them. */
+/** A WebSocket the test drives: `open()`, `push(message)`, `drop()`, `refuse()`, `fail()`;
+ * `FakeSocket.opened` lists them. */
 export class FakeSocket {
   static opened = [];
 
@@ -134,6 +135,11 @@ export class FakeSocket {
     this.closed = true;
     this.onerror?.({});
     this.onclose?.({ code: 1006 });
+  }
+
+  /** Node 20's WebSocket on a refused connection: an error event, no close, still CONNECTING. */
+  fail() {
+    this.onerror?.({ message: "Received network error or non-101 status code." });
   }
 
   close() {

@@ -209,6 +209,8 @@ describe("realtime", () => {
     await settle();
     assert.equal(seen.updates.at(-1), "processing:70"); // reconciled after the reconnect
     assert.deepEqual(seen.transports, ["realtime", "polling", "realtime"]);
+    FakeSocket.opened[1].push(message("processing", 75, 2.5));
+    await advance(300); // the poll already waiting (100 ms) goes out; then the socket is trusted
     const polls = api.callsTo("GET /programs/p1").length;
     await advance(5000);
     assert.equal(api.callsTo("GET /programs/p1").length, polls); // the socket again: no polling
@@ -217,6 +219,68 @@ describe("realtime", () => {
     FakeSocket.opened[1].push(message("failed", 0, 3));
     await settle();
     assert.equal((await seen.result).value.error.code, "INVALID_PROGRAM");
+  });
+
+  test("an open socket is trusted only once it carries this program's update: until then, polling", async (t) => {
+    // The normal flow: the job started before the socket opened, and the server may not push to
+    // a new connection at once. Polling goes on at its pace until the first push arrives.
+    useMockClock(t);
+    const api = new FakeApi({ "POST /realtime/tickets": TICKET, "GET /programs/p1": [200, status("processing", 20, 1)] });
+    const seen = watching(clientFor(api, { WebSocket: FakeSocket }), { backoff: 1 });
+    await settle();
+    const socket = FakeSocket.opened[0];
+    socket.open();
+    await settle();
+    const opened = api.callsTo("GET /programs/p1").length;
+    socket.push({ ...message("processing", 99, 9), programId: "other" }); // another program's: not ours
+    await advance(1000);
+    assert.equal(api.callsTo("GET /programs/p1").length, opened + 10); // every 100 ms (intervalMs)
+    assert.deepEqual(seen.transports, ["realtime"]);
+
+    socket.push(message("processing", 45, 2));
+    await advance(150); // the poll already waiting goes out
+    const heard = api.callsTo("GET /programs/p1").length;
+    await advance(9000);
+    assert.equal(api.callsTo("GET /programs/p1").length, heard); // trusted: a GET every 10 s only
+    await advance(1000);
+    assert.equal(api.callsTo("GET /programs/p1").length, heard + 1);
+    assert.deepEqual(seen.updates, ["processing:20", "processing:45"]);
+  });
+
+  test("the same state from a push and a GET is delivered once", async (t) => {
+    useMockClock(t);
+    const api = new FakeApi({ "POST /realtime/tickets": TICKET, "GET /programs/p1": [200, status("processing", 20, 1)] });
+    const seen = watching(clientFor(api, { WebSocket: FakeSocket }));
+    await settle();
+    FakeSocket.opened[0].open();
+    await settle();
+    FakeSocket.opened[0].push(message("processing", 20, 1)); // what the GETs said, pushed
+    api.on("GET /programs/p1", [200, status("processing", 50, 2)]);
+    FakeSocket.opened[0].push(message("processing", 50, 2));
+    await advance(500); // polls answer the pushed state again
+    assert.ok(api.callsTo("GET /programs/p1").length >= 3);
+    assert.deepEqual(seen.updates, ["processing:20", "processing:50"]);
+  });
+
+  test("a connection refused with only an error event (Node 20) is a failed socket: polling, then a new ticket", async (t) => {
+    useMockClock(t);
+    const api = new FakeApi({ "POST /realtime/tickets": TICKET, "GET /programs/p1": [200, status("processing", 20, 1)] });
+    const seen = watching(clientFor(api, { WebSocket: FakeSocket }));
+    await settle();
+    FakeSocket.opened[0].fail();
+    await settle();
+    assert.equal(FakeSocket.opened[0].closed, true); // closed by the client: it would stay CONNECTING
+    assert.deepEqual(seen.transports, ["polling"]);
+    await advance(600); // the reconnect wait (500 ms): a second ticket, a second socket
+    assert.equal(api.callsTo("POST /realtime/tickets").length, 2);
+    FakeSocket.opened[1].fail();
+    await advance(1100);
+    FakeSocket.opened[2].fail();
+    await advance(40_000); // 3 in a row: polls to its end, no more tickets
+    assert.equal(api.callsTo("POST /realtime/tickets").length, 3);
+    api.on("GET /programs/p1", [200, status("completed", 100, 2)]);
+    await advance(1000);
+    assert.equal((await seen.result).value.status, "completed");
   });
 
   test("a message before the first GET answers is shown only if newer than that answer", async (t) => {
@@ -263,7 +327,7 @@ describe("realtime", () => {
     socket.push({ type: "pong" });
     socket.push({ ...message("processing", 90, 5), version: 2 });
     await settle();
-    assert.deepEqual(seen.updates, ["processing:20", "processing:20"]);
+    assert.deepEqual(seen.updates, ["processing:20"]);
     socket.drop();
     await advance(3000);
     assert.equal(socket.sent.length, 3); // no ping on a closed socket
@@ -304,5 +368,19 @@ describe("realtime", () => {
     assert.ok(isAbortError((await seen.result).error));
     assert.equal(FakeSocket.opened.length, 1);
     assert.equal(api.callsTo("POST /realtime/tickets").length, 1);
+  });
+
+  test("a watch aborted with the app's own reason rejects with it, recognised by isAbortError", async (t) => {
+    useMockClock(t);
+    const api = new FakeApi({ "POST /realtime/tickets": TICKET, "GET /programs/p1": [200, status("processing", 20, 1)] });
+    const controller = new AbortController();
+    const seen = watching(clientFor(api, { WebSocket: FakeSocket }), { signal: controller.signal });
+    await settle();
+    const reason = new Error("unmounted");
+    controller.abort(reason);
+    await advance(100);
+    const { error } = await seen.result;
+    assert.equal(error, reason);
+    assert.equal(isAbortError(error), true);
   });
 });

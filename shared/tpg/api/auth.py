@@ -6,10 +6,11 @@ whitespace, characters outside the alphabet, data after the signature) and its c
 optional, so the token is parsed here, byte for byte, and every rule is spelled out: an exact
 compact serialization, a header whose `alg` the key allows, integer NumericDates, `exp` and `iat`
 required, a bounded lifetime, the audience, the issuer when configured, a UUID `sub` and the
-`authenticated` role (or, for the batch routes only, the `service_role` role). HS256 is checked with the standard library; the asymmetric path
-(`tpg.api.jwks`: the key set, `cryptography`, `urllib`) is imported only when an ES256/RS256 token
-arrives and a key set is configured, so the trigger's cold start imports neither. One algorithm per
-key: the secret only ever verifies HS256, a key-set key only the algorithm it is published for.
+`authenticated` role (or, for the batch routes only, the `service_role` role). HS256 is checked
+with the standard library; the asymmetric path (`tpg.api.jwks`: the key set, `cryptography`,
+`urllib`) is imported only when an ES256/RS256 token arrives and a key set is configured, so the
+trigger's cold start imports neither. One algorithm per key: the secret only ever verifies HS256, a
+key-set key only the algorithm it is published for.
 python-jose only mints tokens (`issue_token`: local tooling and tests), imported where it does.
 """
 

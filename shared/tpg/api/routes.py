@@ -197,7 +197,7 @@ def handle(event: dict[str, Any], context: Any, deps: ApiDependencies) -> dict[s
         _check_body_size(event, deps)
         request = event.get("requestContext", {}).get("http", {})
         if (request.get("method"), event.get("rawPath")) not in PUBLIC_ROUTES:
-            app.append_context(user=_authenticate(event, deps))
+            app.append_context(user=_for_route(event.get("rawPath") or "", _authenticate(event, deps)))
         if request.get("method") == "POST":
             event = _json_post(event)
     except AppError as exc:
@@ -294,6 +294,18 @@ def _authenticate(event: dict[str, Any], deps: ApiDependencies) -> Authenticated
         jwks_url=settings.jwt_jwks_url,
         max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
     )
+
+
+def _for_route(path: str, caller: AuthenticatedUser | ServiceCaller) -> AuthenticatedUser | ServiceCaller:
+    """The caller, if its kind may use the route: the batch routes take service callers only (a
+    user token: 403), every other route users only (a service token: 401, as any token that is no
+    user's). Decided before the body is validated, so a caller of the wrong kind learns nothing."""
+    service_route = path == "/batches" or path.startswith("/batches/")
+    if service_route and not isinstance(caller, ServiceCaller):
+        raise Forbidden()
+    if not service_route and not isinstance(caller, AuthenticatedUser):
+        raise Unauthorized()
+    return caller
 
 
 def _user() -> AuthenticatedUser:

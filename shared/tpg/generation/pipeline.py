@@ -62,10 +62,11 @@ def _as_requested(produced: ProviderResult, request: GenerationRequest) -> Provi
 
 
 def request_fingerprint(
-    data: EnhancedUserData, request: GenerationRequest, *, model: str, ask: str | None = None
+    data: EnhancedUserData, request: GenerationRequest, *, model: str, variant: Sequence[str] = ()
 ) -> str:
-    """sha256 of the normalised per-user prompt input + prompt version + model (+ the first tier's
-    ask, when it is not the primary `compact` one).
+    """sha256 of the normalised per-user prompt input + prompt version + model + the first tier's
+    `fingerprint_parts` (its ask when not the primary `compact` one, its effort and thinking: each
+    changes the answer a request gets).
 
     The per-user input is the canonical JSON of the analysis output and the cleaned free text
     (exactly what the model sees), so two requests with the same fingerprint send the same prompt.
@@ -73,7 +74,7 @@ def request_fingerprint(
     """
     text = render_user_input(data, weeks=request.weeks, request_notes=request.notes)
     digest = hashlib.sha256()
-    for part in (PROMPT_VERSION, model, *([ask] if ask not in (None, "compact") else []), text):
+    for part in (PROMPT_VERSION, model, *variant, text):
         digest.update(part.encode())
         digest.update(b"\x00")
     return digest.hexdigest()
@@ -204,7 +205,10 @@ def run_program_generation_pipeline(
         raise GenerationError(enhanced.referral.code, enhanced.referral.message, retryable=False)
     first_model = _model_of(tiers[0])
     fingerprint = request_fingerprint(
-        enhanced, request, model=first_model or tiers[0].name, ask=getattr(tiers[0], "ask", None)
+        enhanced,
+        request,
+        model=first_model or tiers[0].name,
+        variant=getattr(tiers[0], "fingerprint_parts", ()),
     )
     prompt_version = PROMPT_VERSION if first_model else None
 
@@ -327,6 +331,7 @@ def _tier_failed(run: _TierRun, attempt: _TierTry, exc: Exception, *, last: bool
     failure, a cancellation, or a rules-engine tier failing in a way it did not classify)."""
     name, model = attempt.name, attempt.model
     if isinstance(exc, GenerationCancelled):
+        exc.usage = run.usage + exc.usage  # what the job had cost when it stopped
         return False
     if isinstance(exc, TierError):
         run.usage += exc.usage

@@ -28,7 +28,16 @@ class GenerationError(Exception):
 
 class GenerationCancelled(Exception):  # noqa: N818 - reads as what happened
     """The job was cancelled (raised by the progress callback): it propagates out of the pipeline
-    and every provider as it is (a Claude stream is closed on the way), never a tier failure."""
+    and every provider as it is (a Claude stream is closed on the way), never a tier failure.
+
+    On the way out it collects `usage`: what the job's LLM calls had cost when it stopped, the
+    stream it closed included (billed for its input and what it had streamed)."""
+
+    usage: LlmUsage
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.usage = LlmUsage()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +129,9 @@ class LlmUsage:
     cache_creation_input_tokens: int | None = None
     latency_ms: int | None = None
     thinking_tokens: int | None = None  # the part of output_tokens spent thinking
+    # The part of output_tokens estimated from streamed characters: a stream cut before its end
+    # (deadline, cancellation, an error mid-stream) reports no output usage, yet is billed for it.
+    estimated_output_tokens: int | None = None
     cost_usd: float | None = None  # at the configured list prices (tpg.generation.claude.pricing)
     format_fixes: int | None = None  # trivial slips code fixed instead of a repair round
     model: str | None = None  # the model that wrote the stored program (LLM tiers only)
@@ -142,6 +154,7 @@ class LlmUsage:
             ),
             latency_ms=_plus(self.latency_ms, other.latency_ms),
             thinking_tokens=_plus(self.thinking_tokens, other.thinking_tokens),
+            estimated_output_tokens=_plus(self.estimated_output_tokens, other.estimated_output_tokens),
             cost_usd=_plus_cost(self.cost_usd, other.cost_usd),
             format_fixes=_plus(self.format_fixes, other.format_fixes),
             model=other.model if other.model is not None else self.model,
@@ -164,6 +177,7 @@ class LlmUsage:
             ("cache_creation_input_tokens", self.cache_creation_input_tokens),
             ("latency_ms", self.latency_ms),
             ("thinking_tokens", self.thinking_tokens),
+            ("estimated_output_tokens", self.estimated_output_tokens),
             ("cost_usd", None if self.cost_usd is None else round(self.cost_usd, 6)),
             ("format_fixes", self.format_fixes),
             ("model", self.model),

@@ -21,16 +21,26 @@ READ_TIMEOUT_SECONDS = 2
 ATTEMPTS = 2
 
 
-def client(service: str, *, endpoint_url: str | None = None) -> Any:
+def client(
+    service: str,
+    *,
+    endpoint_url: str | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+    attempts: int = ATTEMPTS,
+    max_pool_connections: int = 10,
+) -> Any:
     """A boto3 client for `service`; `endpoint_url` for APIs without a regional default (the API
-    Gateway Management API is addressed at each WebSocket API's own endpoint)."""
+    Gateway Management API is addressed at each WebSocket API's own endpoint). Callers with a
+    tighter deadline (the realtime pushes) pass shorter bounds."""
     import boto3  # imported on first use, off the cold-start path
     from botocore.config import Config
 
     config = Config(
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": attempts, "mode": "standard"},
+        max_pool_connections=max_pool_connections,
     )
     return boto3.client(service, config=config, endpoint_url=endpoint_url)
 

@@ -15,7 +15,15 @@ from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # Local development only: the `tpg` command sets it as JWT_SECRET when none is given, and prints
 # it. The service itself has no fallback: without a configured secret every token is refused.
@@ -66,12 +74,18 @@ class Settings(BaseModel):
     # Realtime (tpg.realtime): the WebSocket URL a client opens with its ticket, and the API Gateway
     # Management API endpoint updates are posted to. Unset: no realtime (POST /realtime/tickets answers
     # 404 REALTIME_UNAVAILABLE, nothing is pushed, clients poll). Tickets live seconds; a connection
-    # at most as long as API Gateway keeps one open (2 h); a user holds a bounded number at once.
+    # at most as long as API Gateway keeps one open (2 h), and only while its client talks: a row
+    # counts as open for `realtime_idle_seconds` after $connect and after each client message (API
+    # Gateway closes a socket idle for 10 min, maybe without a $disconnect). A user holds a bounded
+    # number at once. Every publish of pushes ends within `realtime_push_deadline_seconds` (the
+    # trigger answers within its 10 s timeout even when the Management API hangs).
     realtime_websocket_url: str | None = env("REALTIME_WEBSOCKET_URL")
     realtime_management_endpoint: str | None = env("REALTIME_MANAGEMENT_ENDPOINT")
     realtime_ticket_seconds: int = env("REALTIME_TICKET_SECONDS", 60, ge=5, le=600)
     realtime_connection_seconds: int = env("REALTIME_CONNECTION_SECONDS", 7200, ge=60, le=7200)
+    realtime_idle_seconds: int = env("REALTIME_IDLE_SECONDS", 660, ge=30, le=7200)
     realtime_max_connections_per_user: int = env("REALTIME_MAX_CONNECTIONS_PER_USER", 10, ge=1, le=100)
+    realtime_push_deadline_seconds: float = env("REALTIME_PUSH_DEADLINE_SECONDS", 1.0, gt=0, le=60)
 
     max_body_bytes: int = env("MAX_BODY_BYTES", 16 * 1024, ge=256)
     # New generations per user per rolling 24 h when the subscription's tier has no row in
@@ -133,8 +147,9 @@ class Settings(BaseModel):
     llm_first_token_seconds: float = env("LLM_FIRST_TOKEN_SECONDS", 5.0, ge=0, le=120)
     # The cached prefix's TTL ("5m" or "1h"; the choice: docs/llm-pipeline.md, "Caching").
     llm_cache_ttl: Literal["5m", "1h"] = env("LLM_CACHE_TTL", "1h")
-    # List prices in USD per million tokens, input and output, per model (JSON); cache writes and
-    # reads are priced from the input price (tpg.generation.claude.pricing). Unknown models: no cost.
+    # List prices in USD per million tokens per model (JSON): [input, output] or [input, output,
+    # cache_read]; cache writes (and reads without their own price) are priced from the input price
+    # (tpg.generation.claude.pricing). Unknown models: no cost.
     llm_prices: str = env(
         "LLM_PRICES", '{"claude-sonnet-5-5": [2.0, 10.0], "claude-haiku-5-5": [0.10, 0.50]}', max_length=4000
     )
@@ -173,13 +188,29 @@ class Settings(BaseModel):
             return value
         raise ValueError(f"must be a {secure} URL ({plain} only on loopback)")
 
+    @model_validator(mode="after")
+    def _tickets_need_pushes(self) -> Settings:
+        # In AWS, tickets without a Management API to push through would open sockets that never
+        # receive anything (a client polls only when it has no socket). Locally (`tpg serve`) the
+        # stack pushes through its own in-process management API, which has no endpoint.
+        if (
+            self.dispatch_mode == "lambda"
+            and self.realtime_websocket_url is not None
+            and self.realtime_management_endpoint is None
+        ):
+            raise ValueError("REALTIME_WEBSOCKET_URL needs REALTIME_MANAGEMENT_ENDPOINT (pushes go there)")
+        return self
+
     @field_validator("llm_tiers")
     @classmethod
     def _known_llm_tiers(cls, value: str) -> str:
         # The names of tpg.generation.claude.client.TIERS (a unit test keeps the two equal).
-        unknown = set(value.split(",")) - LLM_TIER_NAMES
+        names = value.split(",")
+        unknown = set(names) - LLM_TIER_NAMES
         if unknown:
             raise ValueError(f"LLM_TIERS: unknown tier(s); known: {', '.join(sorted(LLM_TIER_NAMES))}")
+        if len(set(names)) != len(names):  # a tier twice would spend the job's budget asking again
+            raise ValueError("LLM_TIERS: a tier is named twice")
         return value
 
     @field_validator("llm_prices")
@@ -190,7 +221,9 @@ class Settings(BaseModel):
             if not isinstance(json.loads(value), dict):
                 raise ValueError
         except ValueError:
-            raise ValueError('LLM_PRICES: a JSON object {"model": [input, output]} in USD per MTok') from None
+            raise ValueError(
+                'LLM_PRICES: a JSON object {"model": [input, output(, cache_read)]} in USD per MTok'
+            ) from None
         return value
 
     @classmethod

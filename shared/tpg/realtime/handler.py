@@ -4,7 +4,10 @@
   the connection bound to its user; anything else is refused with 401 before the socket opens.
 - `$disconnect`: the connection's row goes (best effort, as API Gateway's own event is).
 - `$default`: `{"type": "ping"}` is answered `{"type": "pong"}` (the route's response); anything
-  else is ignored. Nothing a client sends changes what it receives.
+  else is ignored. Nothing a client sends changes what it receives. Any message keeps the connection
+  counted as open another idle period (API Gateway's idle timer restarts too), at most 2 h after
+  $connect: a row whose socket was closed without a $disconnect stops counting (toward the user's
+  maximum, and as a push target) within about 11 minutes, not 2 hours.
 
 The answer is always a status code (and, for a pong, a body): an error is logged by type, never
 raised, and never echoes the ticket or the message.
@@ -54,7 +57,7 @@ def handle_websocket_event(event: dict[str, Any], deps: RealtimeDependencies) ->
         return _connect(event, connection_id, deps)
     if route == "$disconnect":
         return _disconnect(connection_id, deps)
-    return _message(event)
+    return _message(event, connection_id, deps)
 
 
 def _connect(event: dict[str, Any], connection_id: str, deps: RealtimeDependencies) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def _connect(event: dict[str, Any], connection_id: str, deps: RealtimeDependenci
             deps.db,
             ticket_hash=ticket_hash(ticket),
             connection_id=connection_id,
-            ttl_seconds=deps.settings.realtime_connection_seconds,
+            idle_seconds=deps.settings.realtime_idle_seconds,
         )
     except Exception as exc:  # the database: refuse; the client polls and tries again later
         logger.error("could not open a realtime connection", extra=describe_unexpected(exc))
@@ -92,7 +95,17 @@ def _disconnect(connection_id: str, deps: RealtimeDependencies) -> dict[str, Any
     return _answer(200)
 
 
-def _message(event: dict[str, Any]) -> dict[str, Any]:
+def _message(event: dict[str, Any], connection_id: str, deps: RealtimeDependencies) -> dict[str, Any]:
+    settings = deps.settings
+    try:
+        store.touch_connection(
+            deps.db,
+            connection_id,
+            idle_seconds=settings.realtime_idle_seconds,
+            max_seconds=settings.realtime_connection_seconds,
+        )
+    except Exception as exc:  # the row may expire early: pushes stop, the client's checks GET
+        logger.warning("could not extend a realtime connection", extra=describe_unexpected(exc))
     body = None if event.get("isBase64Encoded") else event.get("body")
     if isinstance(body, str) and is_ping(body):
         return _answer(200, PONG)

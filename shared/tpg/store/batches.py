@@ -245,7 +245,9 @@ changed AS (
         generation_error = CASE WHEN tp.generation_status = 'processing' THEN tp.generation_error
                                 ELSE %(message)s END,
         lease_expires_at = CASE WHEN tp.generation_status = 'processing' THEN tp.lease_expires_at END,
-        cancel_requested_at = now(), updated_at = now()
+        cancel_requested_at = now(),
+        -- never before the write it waited for (tpg.store.repository, `_TOUCHED`)
+        updated_at = greatest(clock_timestamp(), tp.updated_at + interval '1 microsecond')
     FROM target
     WHERE tp.batch_id = target.id AND tp.generation_status IN ('pending', '{BATCHED}', 'processing')
     RETURNING {_STATE_COLUMNS}
@@ -506,7 +508,8 @@ def complete_member(db: Database, chunk_id: UUID, program_id: UUID, result: Memb
             output_tokens = %(output_tokens)s, cache_read_tokens = %(cache_read_tokens)s,
             cache_write_tokens = %(cache_write_tokens)s, thinking_tokens = %(thinking_tokens)s,
             llm_cost_usd = %(llm_cost_usd)s, error_code = NULL, generation_error = NULL,
-            completed_at = now(), updated_at = now()
+            completed_at = now(),
+            updated_at = greatest(clock_timestamp(), tp.updated_at + interval '1 microsecond')
         FROM generation_batch_members m
         WHERE tp.id = %(id)s AND tp.generation_status = '{BATCHED}'
           AND m.program_id = tp.id AND m.chunk_id = %(chunk)s AND m.fallback_at IS NULL
@@ -617,7 +620,7 @@ picked AS (
 UPDATE training_programs tp
 SET generation_status = 'pending', stage = 'queued', progress = 0, dispatched_at = NULL,
     queued_at = now(), ranked_at = now() - make_interval(secs => tp.priority * %(aging)s),
-    updated_at = now()
+    updated_at = greatest(clock_timestamp(), tp.updated_at + interval '1 microsecond')
 FROM picked
 WHERE tp.id = picked.id AND tp.generation_status = '{BATCHED}'
 RETURNING {_STATE_COLUMNS}

@@ -6,10 +6,11 @@ exactly "one per environment, reused across warm invocations". The local stack r
 handlers concurrently on threads, and each thread then behaves like its own environment.
 
 Every operation the service performs is a single SQL statement in autocommit mode: one round
-trip, atomic by itself. Its settings travel with it, transaction-local, in the same simple-protocol
-query (a statement timeout always; the role and claims under Row Level Security), never as startup
-options or session SETs: RDS Proxy refuses startup options and pins a session on SET, and a
-transaction-mode PgBouncer drops session state between statements.
+trip, atomic by itself (one query puts a lock statement before its statement, in the same implicit
+transaction: `tpg.store.realtime`'s ticket). Its settings travel with it, transaction-local, in the
+same simple-protocol query (a statement timeout always; the role and claims under Row Level
+Security), never as startup options or session SETs: RDS Proxy refuses startup options and pins a
+session on SET, and a transaction-mode PgBouncer drops session state between statements.
 
 Because each write is conditional (the claim, the fenced finish) or guarded by a unique index (the
 accept insert), repeating a statement after the connection was lost is safe, so
@@ -129,7 +130,10 @@ class Database:
                     values["_tpg_claims"] = json.dumps({"sub": str(as_user), "role": "authenticated"})
                 with psycopg.ClientCursor(conn) as cur:
                     cur.execute(prefix + query, values)
-                    cur.nextset()
+                    # The statement's rows are the last result: after the settings' (and those of a
+                    # lock statement a query may put first, e.g. tpg.store.realtime's tickets).
+                    while cur.nextset():
+                        pass
                     return fetch(cur)
             except psycopg.OperationalError as exc:
                 if not conn.broken:

@@ -48,6 +48,13 @@ _TP_STATE_COLUMNS = ", ".join(f"tp.{column.strip()}" for column in _STATE_COLUMN
 # (docs/architecture.md, "Queue order"). Set at accept and at a retry; a release keeps it.
 _RANK_NOW = "now() - make_interval(secs => tier.priority * %(aging_seconds)s)"
 
+# `updated_at` of every write to a row: its clock time, and always after the write before it.
+# now() is the transaction's start, so a statement that waited for a row lock (a cancel behind a
+# progress write) would commit an updatedAt older than the write it waited for, and clients keep
+# the greatest (docs/frontend.md, "Live updates"); clock_timestamp() is read as the row is written.
+_TOUCHED = "greatest(clock_timestamp(), updated_at + interval '1 microsecond')"
+_TP_TOUCHED = "greatest(clock_timestamp(), tp.updated_at + interval '1 microsecond')"
+
 # A user may request a program when subscribed, onboarded and under the tier's daily quota; the
 # checks, the insert and its entry in generation_requests are one statement. ON CONFLICT against
 # the one-in-flight index makes a concurrent second request a no-op (and so also serialises the
@@ -224,7 +231,7 @@ updated AS (
         error_code = NULL, generation_error = NULL, completed_at = NULL, started_at = NULL,
         cancel_requested_at = NULL, dispatched_at = now(), dispatch_count = 1,
         priority = tier.priority, max_wait_seconds = tier.max_wait_seconds,
-        queued_at = now(), ranked_at = {_RANK_NOW}, updated_at = now()
+        queued_at = now(), ranked_at = {_RANK_NOW}, updated_at = {_TP_TOUCHED}
     FROM target, quota, tier
     WHERE tp.id = target.id AND tp.generation_status IN ('failed', 'cancelled')
       AND quota.subscribed AND quota.under_quota
@@ -312,7 +319,7 @@ changed AS (
                                 ELSE tp.generation_error END,
         lease_expires_at = CASE WHEN tp.generation_status <> 'processing' THEN NULL
                                 ELSE tp.lease_expires_at END,
-        cancel_requested_at = now(), updated_at = now()
+        cancel_requested_at = now(), updated_at = {_TP_TOUCHED}
     FROM target
     WHERE tp.id = target.id AND tp.generation_status IN ('pending', '{BATCHED}', 'processing')
     RETURNING {_TP_STATE_COLUMNS},
@@ -404,7 +411,7 @@ claimed AS (
         lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
         started_at = coalesce(tp.started_at, now()), claimed_at = now(),
         stage = 'analyzing', progress = 5, dispatch_count = 0, claimed_by = %(worker)s,
-        updated_at = now()
+        updated_at = {_TP_TOUCHED}
     FROM candidate
     WHERE tp.id = candidate.id
     RETURNING {_TP_STATE_COLUMNS}, tp.name, tp.request, tp.attempts, tp.max_attempts, tp.created_at,
@@ -451,7 +458,7 @@ def expire_lease_of(db: Database, worker: str) -> bool:
     it cancelled, without waiting for the lease. The row is found by the invocation that claimed
     it, whichever row its event named."""
     row = db.fetch_one(
-        "UPDATE training_programs SET lease_expires_at = now(), updated_at = now()"
+        f"UPDATE training_programs SET lease_expires_at = now(), updated_at = {_TOUCHED}"
         f" WHERE claimed_by = %(worker)s AND generation_status IN ('processing', '{CANCELLING}')"
         " RETURNING id",
         {"worker": worker},
@@ -467,7 +474,7 @@ def release_claim(db: Database, worker: str) -> JobState | None:
     row = db.fetch_one(
         "UPDATE training_programs SET generation_status = 'pending', stage = 'queued', progress = 0,"
         " lease_expires_at = NULL, dispatched_at = NULL, max_attempts = max_attempts + 1,"
-        " queued_at = now(), updated_at = now()"
+        f" queued_at = now(), updated_at = {_TOUCHED}"
         " WHERE claimed_by = %(worker)s AND generation_status = 'processing'"
         f" RETURNING {_STATE_COLUMNS}",
         {"worker": worker},
@@ -481,7 +488,7 @@ _RECORD_PROGRESS = f"""
 UPDATE training_programs
 SET stage = CASE WHEN generation_status = 'processing' THEN %(stage)s ELSE stage END,
     progress = CASE WHEN generation_status = 'processing' THEN %(progress)s ELSE progress END,
-    updated_at = CASE WHEN generation_status = 'processing' THEN now() ELSE updated_at END
+    updated_at = CASE WHEN generation_status = 'processing' THEN {_TOUCHED} ELSE updated_at END
 WHERE id = %(id)s AND attempts = %(attempt)s AND generation_status IN ('processing', '{CANCELLING}')
 RETURNING {_STATE_COLUMNS}
 """
@@ -515,7 +522,7 @@ def finish_cancelled(db: Database, program_id: UUID, attempt: int) -> tuple[JobS
     row = db.fetch_one(
         "UPDATE training_programs SET generation_status = 'cancelled', stage = NULL, progress = 0,"
         " lease_expires_at = NULL, error_code = 'CANCELLED', generation_error = %(message)s,"
-        " updated_at = now()"
+        f" updated_at = {_TOUCHED}"
         f" WHERE id = %(id)s AND attempts = %(attempt)s AND generation_status = '{CANCELLING}'"
         f" RETURNING {_STATE_COLUMNS},"
         " extract(epoch FROM now() - cancel_requested_at)::float AS cancel_seconds",
@@ -568,7 +575,7 @@ def complete_generation(
             cache_write_tokens = %(cache_write_tokens)s, llm_latency_ms = %(llm_latency_ms)s,
             thinking_tokens = %(thinking_tokens)s, llm_cost_usd = %(llm_cost_usd)s,
             error_code = NULL, generation_error = NULL, lease_expires_at = NULL,
-            completed_at = now(), updated_at = now()
+            completed_at = now(), updated_at = {_TOUCHED}
         WHERE id = %(id)s AND generation_status = 'processing' AND attempts = %(attempt)s
         RETURNING {_STATE_COLUMNS}
         """,
@@ -654,7 +661,7 @@ def finish_with_error(
                                      THEN 'pending' ELSE 'failed' END,
             stage = CASE WHEN %(retry)s AND attempts < max_attempts THEN 'queued' END,
             progress = 0, error_code = %(code)s, generation_error = %(message)s,
-            lease_expires_at = NULL, dispatched_at = NULL, queued_at = now(), updated_at = now()
+            lease_expires_at = NULL, dispatched_at = NULL, queued_at = now(), updated_at = {_TOUCHED}
         WHERE id = %(id)s AND generation_status = 'processing' AND attempts = %(attempt)s
         RETURNING {_STATE_COLUMNS}
         """,
@@ -691,7 +698,7 @@ SET generation_status = 'failed', stage = NULL, progress = 0, lease_expires_at =
     generation_error = CASE WHEN tp.generation_status = 'pending' AND tp.attempts < tp.max_attempts
                                  AND last_claim.at > tp.queued_at
                             THEN %(queue_timeout_message)s ELSE %(message)s END,
-    updated_at = now()
+    updated_at = {_TP_TOUCHED}
 FROM (SELECT max(claimed_at) AS at FROM training_programs) last_claim
 WHERE tp.generation_status IN ('pending', 'processing')
   AND (
@@ -712,7 +719,7 @@ RETURNING {_TP_STATE_COLUMNS}
 _RECLAIM_EXPIRED = f"""
 UPDATE training_programs
 SET generation_status = 'pending', stage = 'queued', progress = 0, lease_expires_at = NULL,
-    error_code = 'LEASE_EXPIRED', dispatched_at = NULL, queued_at = now(), updated_at = now()
+    error_code = 'LEASE_EXPIRED', dispatched_at = NULL, queued_at = now(), updated_at = {_TOUCHED}
 WHERE generation_status = 'processing' AND lease_expires_at < now() AND attempts < max_attempts
 RETURNING {_STATE_COLUMNS}
 """
@@ -722,7 +729,7 @@ RETURNING {_STATE_COLUMNS}
 _FINISH_ABANDONED_CANCELS = f"""
 UPDATE training_programs
 SET generation_status = 'cancelled', stage = NULL, progress = 0, lease_expires_at = NULL,
-    error_code = 'CANCELLED', generation_error = %(message)s, updated_at = now()
+    error_code = 'CANCELLED', generation_error = %(message)s, updated_at = {_TOUCHED}
 WHERE generation_status = '{CANCELLING}'
   AND (lease_expires_at < now() OR cancel_requested_at < now() - make_interval(secs => %(grace)s))
 RETURNING {_STATE_COLUMNS}
@@ -733,7 +740,7 @@ RETURNING {_STATE_COLUMNS}
 # a sweep. An extra event is harmless: it claims the most urgent row, or nothing.
 _MARK_FOR_REDISPATCH = f"""
 UPDATE training_programs
-SET dispatched_at = now(), dispatch_count = dispatch_count + 1, updated_at = now()
+SET dispatched_at = now(), dispatch_count = dispatch_count + 1, updated_at = {_TOUCHED}
 WHERE id IN (
     SELECT id FROM training_programs
     WHERE generation_status = 'pending'

@@ -65,6 +65,8 @@ from tpg.training.rules import min_reps_for
 from tpg.training.user_data import Equipment, ExperienceLevel, Goal
 
 _P = MovementPattern
+# A program's notes (TrainingProgram.notes' bound): the engine's first, then any from elsewhere.
+MAX_PROGRAM_NOTES = 10
 
 
 @dataclass(frozen=True)
@@ -710,7 +712,7 @@ def _program_notes(
             f"Nutrition: about {data.energy.target_kcal} kcal a day (maintenance about "
             f"{data.energy.maintenance_kcal}, Mifflin-St Jeor) with about {data.energy.protein_g} g protein."
         )
-    return [note[:400] for note in notes[:10]]
+    return [note[:400] for note in notes[:MAX_PROGRAM_NOTES]]
 
 
 def _periodised(data: EnhancedUserData, item: _Item, position: int) -> tuple[int, int, int]:
@@ -789,6 +791,7 @@ def _periodised_program(
     plan = data.week_plan(weeks)
     deloads, taper, meet = plan.deloads, plan.taper, plan.competition
     day_names = _day_names(data)
+    engine_notes = _program_notes(data, deloads, taper, meet)
 
     schedule: list[TrainingWeek] = []
     position = 0  # loading weeks since the last deload
@@ -835,5 +838,12 @@ def _periodised_program(
         split=data.split.name[:60],
         progression=_progression(data, days),
         schedule=schedule,
-        notes=[*_program_notes(data, deloads, taper, meet), *extra_notes][:10],
+        notes=[*engine_notes, *extra_notes[: MAX_PROGRAM_NOTES - len(engine_notes)]],
     )
+
+
+def notes_room(data: EnhancedUserData, *, weeks: int) -> int:
+    """How many notes beyond the engine's own a `program_from_week` program keeps (`extra_notes`
+    past it are left out: the engine's, safety notes among them, come first)."""
+    plan = data.week_plan(weeks)
+    return MAX_PROGRAM_NOTES - len(_program_notes(data, plan.deloads, plan.taper, plan.competition))

@@ -215,9 +215,9 @@ def _injury_referral(user: UserData) -> Referral | None:
         r for r in user.injuries if r.status == InjuryStatus.CURRENT and r.severity == Severity.SEVERE
     ]
     if severe_current and state.severe_current_refuse_without_clearance and not user.medical_clearance:
-        return Referral(
-            condition=f"severe {severe_current[0].site} injury", message=state.message, source=state.source
-        )
+        known = severe_current[0].known_site
+        site = known.value.replace("_", " ") if known is not None else "unlisted"  # never typed text
+        return Referral(condition=f"severe {site} injury", message=state.message, source=state.source)
     return None
 
 
@@ -236,10 +236,19 @@ def _apply_injuries(user: UserData, plan: _Builder) -> None:
         plan.notes.append(state.severe_note)
     if state.source not in plan.sources and any(r.restricts for r in user.injuries):
         plan.sources.append(state.source)
-    unknown = book.injuries["_unknown"]
-    for name in user.unknown_injury_sites:
-        plan.apply(unknown, f"{name} injury (no specific rules: handled conservatively)")
-        plan.notes.append((unknown.note or "").format(site=name))
+    # Unknown sites are user text: the reason (quoted by the validator, so by a repair round) and
+    # the note (in the prompt's safety_notes) never carry it; one rule and one note serve them all.
+    unknown_sites = user.unknown_injury_sites
+    if unknown_sites:
+        unknown = book.injuries["_unknown"]
+        several = len(unknown_sites) > 1
+        plan.apply(unknown, "an injury without specific rules: handled conservatively")
+        plan.notes.append(
+            (unknown.note or "").format(
+                injuries=f"{len(unknown_sites)} injuries you listed" if several else "an injury you listed",
+                it="them" if several else "it",
+            )
+        )
     for exercise_id in user.refused_exercises:
         plan.excluded.setdefault(exercise_id, []).append("you asked to leave it out")
 

@@ -63,7 +63,7 @@ class Injury(StrEnum):
 
 # What users type for a known site: whole phrases first, then single words ("left knee", "torn
 # rotator cuff", "herniated disc with sciatica"). A site none of these name stays as typed and gets
-# the conservative rule for unknown sites.
+# the conservative rule for unknown sites (and is named by `unknown_injury_label` in the app's text).
 _SITE_PHRASES = {
     "lower back": Injury.LOWER_BACK,
     "low back": Injury.LOWER_BACK,
@@ -119,6 +119,15 @@ def known_injury_site(site: str) -> Injury | None:
             return known
     words = [w.strip("()'.,") for w in text.split()]
     return next((_SITE_WORDS[w] for w in words if w in _SITE_WORDS and w not in _SIDE_WORDS), None)
+
+
+def unknown_injury_label(number: int) -> str:
+    """How the app names the `number`-th (1-based) injury whose site has no rules of its own, in
+    everything it writes itself: the prompt's <user_data> and safety notes, the validator's
+    findings (which a repair round quotes to the model), program notes. The typed site is user text
+    ("ignore all rules (failure)" fits the site pattern): it appears only in the prompt's cleaned
+    <user_notes> (tpg.generation.claude.prompt.user_notes)."""
+    return f"injury #{number} without specific rules"
 
 
 class InjuryStatus(StrEnum):
@@ -245,7 +254,16 @@ class UserData(BaseModel):
 
     @property
     def unknown_injury_sites(self) -> tuple[str, ...]:
+        """Typed sites of restricting injuries that name no known site, in a stable order: the n-th
+        is `unknown_injury_label(n)` wherever the app's own text mentions it."""
         return tuple(sorted({r.site for r in self.injuries if r.restricts and r.known_site is None}))
+
+    @property
+    def injury_labels(self) -> tuple[str, ...]:
+        """Every restricting injury as the app's own text names it: the known sites, then a neutral
+        label for each unknown one (never its typed text)."""
+        known = sorted(site.value for site in self.injury_sites)
+        return (*known, *(unknown_injury_label(n) for n in range(1, len(self.unknown_injury_sites) + 1)))
 
     @property
     def pregnant(self) -> bool:

@@ -128,7 +128,7 @@ def run_batches(
     )
     report = step.report
     slots: int | None = settings.batch_queue_slots
-    if settings.llm_provider == "anthropic":
+    if settings.llm_provider == "anthropic" and _client_ready(step):
         store.abandon_stale_submissions(db)
         _poll_and_collect(step)
         _submit(step)
@@ -142,6 +142,19 @@ def run_batches(
     report.waiting, report.oldest_wait_seconds = figures.batched, figures.oldest_seconds
     _emit(report)
     return report
+
+
+def _client_ready(step: _Step) -> bool:
+    """Whether the Message Batches API can be called: without a key (LLM_PROVIDER=anthropic and no
+    ANTHROPIC_API_KEY) the members take the queue, where the tiers fall back as they do for anyone."""
+    try:
+        step.client()
+    except GenerationError as exc:  # LLM_NOT_CONFIGURED
+        logger.error(
+            "no Anthropic key for the batch step; members go through the queue", extra={"code": exc.code}
+        )
+        return False
+    return True
 
 
 def _default_client(settings: Settings) -> ClientFactory:

@@ -102,9 +102,8 @@ def sweep(deps: SweeperDependencies) -> SweepReport:
             dispatcher.dispatch(program_id, reason="sweeper")
         except DispatchError:
             report.dispatch_failures += 1
-    deps.events.generations_failed(report.failed)
-    deps.events.generations_cancelled(report.cancelled)
-    deps.updates.publish([*failed, *cancelled, *reclaimed])
+    # Expiry and the gauges before the events and pushes (best effort, bounded, but slow when
+    # EventBridge or the Management API is): a sweep that runs out of time still emits them.
     report.connections_expired = expire_connections(db, batch=settings.sweep_batch_size).removed
     # What is still stuck after this sweep, and the backlog (emitted every time: a gap means no
     # sweeper is running).
@@ -117,6 +116,9 @@ def sweep(deps: SweeperDependencies) -> SweepReport:
     count(Metric.STUCK_GENERATIONS, report.stuck)
     count(Metric.GENERATIONS_WAITING, report.waiting)
     count(Metric.OLDEST_WAIT, round(report.oldest_wait_seconds, 1))
+    deps.events.generations_failed(report.failed)
+    deps.events.generations_cancelled(report.cancelled)
+    deps.updates.publish([*failed, *cancelled, *reclaimed])
     count(Metric.SWEEPER_FAILED, len(report.failed))
     count(Metric.SWEEPER_RECLAIMED, len(report.reclaimed))
     count(Metric.SWEEPER_REDISPATCHED, len(report.redispatched))

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -44,13 +45,21 @@ from tpg.generation.claude.prompt import (
     EXPECTED_THINKING_TOKENS,
     MAX_REPAIR_VIOLATIONS,
     Ask,
+    estimate_tokens,
     expected_output_tokens,
     repair_message,
     system_blocks,
     user_message,
 )
-from tpg.generation.claude.schemas import CompactPlan, clamp_compact, expand_compact
-from tpg.generation.ports import GenerationRequest, LlmUsage, ProviderResult, RepairHint, TierError
+from tpg.generation.claude.schemas import CompactPlan, clamp_compact, expand_compact, notes_left_out
+from tpg.generation.ports import (
+    GenerationCancelled,
+    GenerationRequest,
+    LlmUsage,
+    ProviderResult,
+    RepairHint,
+    TierError,
+)
 from tpg.platform.observability import Metric, count, logger, milliseconds
 from tpg.platform.settings import Settings
 from tpg.platform.text import PLAIN_TEXT_PATTERN
@@ -274,19 +283,69 @@ def expected_answer_tokens(settings: Settings, data: EnhancedUserData, *, ask: A
     return expected_output_tokens(data, ask=ask, weeks=weeks) + thinking
 
 
-def usage_of(message: Any, settings: Settings, model: str, *, batch: bool = False) -> LlmUsage:
-    """A Message's usage as ours: tokens (thinking included in output), and the cost of it."""
+def usage_of(
+    message: Any, settings: Settings, model: str, *, batch: bool = False, turn_tokens: int = 0
+) -> LlmUsage:
+    """A Message's usage as ours: tokens (thinking included in output), and the cost of it.
+    `turn_tokens`: the estimated size of the request's 5-minute user-turn entry, if it had one."""
     usage = message.usage
     details = getattr(usage, "output_tokens_details", None)
-    split = getattr(usage, "cache_creation", None)
+    return _priced(
+        usage,
+        settings,
+        model,
+        output_tokens=usage.output_tokens or 0,
+        thinking_tokens=getattr(details, "thinking_tokens", None) or 0,
+        batch=batch,
+        turn_tokens=turn_tokens,
+    )
+
+
+def cache_writes_by_ttl(usage: Any, settings: Settings, *, turn_tokens: int = 0) -> tuple[int, int]:
+    """(5-minute, 1-hour) cache writes of a usage: the API's split (`cache_creation`) when it
+    reports one. Otherwise each breakpoint's TTL decides: the system prefix at `LLM_CACHE_TTL`, the
+    first user turn (when marked, `turn_tokens` of it, estimated) at 5 minutes. A request that read
+    from the cache read the prefix at least, so what it wrote is the user turn's; one that read
+    nothing wrote the prefix and, after it, the turn."""
     written = usage.cache_creation_input_tokens or 0
+    split = getattr(usage, "cache_creation", None)
     write_5m = getattr(split, "ephemeral_5m_input_tokens", None)
     write_1h = getattr(split, "ephemeral_1h_input_tokens", None)
-    if write_5m is None or write_1h is None:  # no split reported: all at the prefix's TTL
-        write_5m, write_1h = (written, 0) if settings.llm_cache_ttl == "5m" else (0, written)
+    if write_5m is not None and write_1h is not None:
+        return write_5m, write_1h
+    if settings.llm_cache_ttl == "5m" or usage.cache_read_input_tokens:
+        return written, 0
+    turn = min(written, turn_tokens)
+    return turn, written - turn
+
+
+def marked_turn_tokens(messages: Sequence[MessageParam]) -> int:
+    """Estimated tokens of the first user turn when it carries a 5-minute breakpoint, else 0."""
+    content: Any = messages[0]["content"] if messages else None
+    if not isinstance(content, list) or not content:
+        return 0
+    marked = content[-1].get("cache_control")
+    if marked is None or marked.get("ttl", "5m") != "5m":
+        return 0
+    return estimate_tokens("".join(block.get("text", "") for block in content))
+
+
+def _priced(
+    usage: Any,
+    settings: Settings,
+    model: str,
+    *,
+    output_tokens: int,
+    thinking_tokens: int,
+    estimated_output_tokens: int | None = None,
+    batch: bool = False,
+    turn_tokens: int = 0,
+) -> LlmUsage:
+    """Input and cache counts of an API usage object, the output given, and what it all cost."""
+    write_5m, write_1h = cache_writes_by_ttl(usage, settings, turn_tokens=turn_tokens)
     counts = {
         "input_tokens": usage.input_tokens or 0,
-        "output_tokens": usage.output_tokens or 0,
+        "output_tokens": output_tokens,
         "cache_read_tokens": usage.cache_read_input_tokens or 0,
     }
     cost = cost_usd(
@@ -301,9 +360,36 @@ def usage_of(message: Any, settings: Settings, model: str, *, batch: bool = Fals
         input_tokens=counts["input_tokens"],
         output_tokens=counts["output_tokens"],
         cache_read_input_tokens=counts["cache_read_tokens"],
-        cache_creation_input_tokens=written,
-        thinking_tokens=getattr(details, "thinking_tokens", None) or 0,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+        thinking_tokens=thinking_tokens,
+        estimated_output_tokens=estimated_output_tokens,
         cost_usd=cost,
+    )
+
+
+def aborted_usage(
+    start_usage: Any,
+    settings: Settings,
+    model: str,
+    *,
+    thought_chars: int,
+    answer_chars: int,
+    turn_tokens: int = 0,
+) -> LlmUsage:
+    """What a stream cut before its end (deadline, cancellation, an error mid-stream) was billed:
+    its input and cache counts as `message_start` reported them, and the output it had streamed,
+    estimated from the characters received (`estimated_output_tokens`). The thinking estimate is a
+    floor: with `display: "summarized"` the stream carries a summary of what was billed."""
+    thinking = math.ceil(thought_chars / CHARS_PER_TOKEN)
+    output = thinking + math.ceil(answer_chars / CHARS_PER_TOKEN)
+    return _priced(
+        start_usage,
+        settings,
+        model,
+        output_tokens=output,
+        thinking_tokens=thinking,
+        estimated_output_tokens=output,
+        turn_tokens=turn_tokens,
     )
 
 
@@ -351,7 +437,12 @@ def parse_answer(
             return (program.model_copy(update={"name": request.name}) if request.name else program), 0
         document, fixes = clamp_compact(document)
         plan = CompactPlan.model_validate(document)
-        return expand_compact(plan, data, weeks=request.weeks, name=request.name), fixes
+        program = expand_compact(plan, data, weeks=request.weeks, name=request.name)
+        if left_out := notes_left_out(plan, data, weeks=request.weeks):
+            # The app's notes (safety first) fill the program's ten: the model's last ones go, counted.
+            logger.info("model notes left out for lack of room", extra={"left_out": left_out})
+            fixes += left_out
+        return program, fixes
     except ProgramSchemaError as exc:
         problems = _schema_problems(exc.errors)
     except ValidationError as exc:
@@ -432,6 +523,13 @@ class ClaudeProvider:
             multiplier=settings.llm_backoff_initial_seconds, max=settings.llm_backoff_max_seconds
         )
 
+    @property
+    def fingerprint_parts(self) -> tuple[str, ...]:
+        """What, beside the model and the prompt, decides this tier's answer: part of the result
+        cache's fingerprint (`tpg.generation.pipeline.request_fingerprint`)."""
+        ask = () if self.ask == "compact" else (f"ask={self.ask}",)
+        return (*ask, f"effort={self.settings.llm_effort}", f"thinking={self.settings.llm_thinking}")
+
     # -- ProgramProvider ------------------------------------------------------------------------
 
     def generate(
@@ -510,11 +608,19 @@ class ClaudeProvider:
         )
         requests_before = self.budget.requests
 
-        def spent() -> LlmUsage:  # HTTP requests of this call so far, failed ones included
-            return LlmUsage(requests=self.budget.requests - requests_before)
+        def spent() -> LlmUsage:
+            """HTTP requests of this call so far, failed ones included, and what the streams cut
+            before their end were billed."""
+            usage = LlmUsage(requests=self.budget.requests - requests_before)
+            for aborted in call.aborted:
+                usage += aborted
+            return usage
 
         try:
             answer: _Answer = retrying(self._stream_once, call)
+        except GenerationCancelled as exc:
+            exc.usage = spent() + exc.usage
+            raise
         except BudgetSpent:
             raise TierError("LLM_BUDGET_EXHAUSTED", scope="provider", usage=spent()) from None
         except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
@@ -534,7 +640,7 @@ class ClaudeProvider:
                 # Too slow for this ask now: not retried; a smaller or faster tier may still fit.
                 raise TierError("LLM_TIMEOUT", scope="tier", usage=usage) from None
             raise TierError("LLM_UNREACHABLE", scope="provider", usage=usage) from None
-        return replace(answer, usage=replace(answer.usage, requests=spent().requests))
+        return replace(answer, usage=replace(answer.usage, requests=None) + spent())
 
     def _stream_once(self, call: _Call) -> _Answer:
         try:
@@ -562,33 +668,43 @@ class ClaudeProvider:
             self.settings, model=self.model, ask=self.ask, messages=call.messages, max_tokens=call.max_tokens
         )
         shown, thought, written = -1, 0, 0
-        with client.messages.stream(**params, timeout=timeout) as stream:
-            for event in stream:
-                if time.monotonic() > deadline:
-                    raise CallTimedOut
-                if event.type == "thinking":
-                    thought = len(event.snapshot)
-                elif event.type == "text":
-                    written = len(event.snapshot)
-                else:
-                    continue
-                pct = min(99, (thought + written) * 100 // max(1, int(call.expected_chars)))
-                if pct > shown:
-                    shown = pct
-                    call.on_progress(pct)  # may raise GenerationCancelled: the stream closes
-            message = stream.get_final_message()
+        start_usage: Any = None  # message_start's usage: input and cache counts, billed from then on
+        try:
+            with client.messages.stream(**params, timeout=timeout) as stream:
+                for event in stream:
+                    if time.monotonic() > deadline:
+                        raise CallTimedOut
+                    if event.type == "message_start":
+                        start_usage = event.message.usage
+                        continue
+                    if event.type == "thinking":
+                        thought = len(event.snapshot)
+                    elif event.type == "text":
+                        written = len(event.snapshot)
+                    else:
+                        continue
+                    pct = min(99, (thought + written) * 100 // max(1, int(call.expected_chars)))
+                    if pct > shown:
+                        shown = pct
+                        call.on_progress(pct)  # may raise GenerationCancelled: the stream closes
+                message = stream.get_final_message()
+        except BaseException:
+            if start_usage is not None:  # the stream was cut after it started: billed all the same
+                cut = aborted_usage(
+                    start_usage,
+                    self.settings,
+                    self.model,
+                    thought_chars=thought,
+                    answer_chars=written,
+                    turn_tokens=marked_turn_tokens(call.messages),
+                )
+                _count_usage(cut)
+                call.aborted.append(cut)
+            raise
         latency_ms = round((time.monotonic() - started) * 1000)
-        usage = replace(usage_of(message, self.settings, self.model), requests=1, latency_ms=latency_ms)
-        for kind, tokens in (
-            ("input", usage.input_tokens),
-            ("output", usage.output_tokens),
-            ("cache_read", usage.cache_read_input_tokens),
-            ("cache_write", usage.cache_creation_input_tokens),
-            ("thinking", usage.thinking_tokens),
-        ):
-            count(Metric.LLM_TOKENS, tokens or 0, dimensions={"Kind": kind})
-        if usage.cost_usd is not None:
-            count(Metric.LLM_COST, round(usage.cost_usd * 1_000_000))
+        priced = usage_of(message, self.settings, self.model, turn_tokens=marked_turn_tokens(call.messages))
+        usage = replace(priced, requests=1, latency_ms=latency_ms)
+        _count_usage(usage)
         milliseconds(Metric.LLM_LATENCY, latency_ms)
         return _Answer(text=answer_text(message), stop_reason=message.stop_reason, usage=usage)
 
@@ -624,6 +740,19 @@ class ClaudeProvider:
         )
 
 
+def _count_usage(usage: LlmUsage) -> None:
+    for kind, tokens in (
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cache_read", usage.cache_read_input_tokens),
+        ("cache_write", usage.cache_creation_input_tokens),
+        ("thinking", usage.thinking_tokens),
+    ):
+        count(Metric.LLM_TOKENS, tokens or 0, dimensions={"Kind": kind})
+    if usage.cost_usd is not None:
+        count(Metric.LLM_COST, round(usage.cost_usd * 1_000_000))
+
+
 @dataclass(frozen=True, slots=True)
 class _Call:
     """One LLM call (an ask or its repair) as the retry loop repeats it."""
@@ -633,6 +762,8 @@ class _Call:
     expected_chars: float
     deadline_seconds: float
     on_progress: Callable[[int], None]
+    # What each stream of this call that was cut before its end was billed (`aborted_usage`).
+    aborted: list[LlmUsage] = field(default_factory=list)
 
 
 # Each tier: the ask, and whether it runs on the main model (ANTHROPIC_MODEL) or the small one.
@@ -649,6 +780,8 @@ def tier_names(settings: Settings) -> list[str]:
     unknown = [name for name in names if name not in TIERS]
     if unknown or not names:
         raise ValueError(f"LLM_TIERS names unknown tiers; known: {', '.join(TIERS)}")
+    if len(set(names)) != len(names):
+        raise ValueError("LLM_TIERS names a tier twice")
     return names
 
 

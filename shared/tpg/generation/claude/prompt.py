@@ -7,13 +7,18 @@ Layout of every request, in the order the prompt cache sees it:
    exercise catalog. It carries `cache_control`, so the prefix is written to the cache once and read
    by every later request within the cache TTL. The answer schema (`output_config.format`) is part
    of the cache key too: each (model, ask) pair has its own entry.
-2. user: the user's data as JSON inside `<user_data>` (computed by the app; the only user-typed
-   strings in it, lift ids, are kept only when they are catalog ids), the user's own free text
-   (capped, cleaned, angle brackets neutralised) inside `<user_notes>`, and last our task inside
-   `<task>`.
+2. user: the user's data as JSON inside `<user_data>`, which the system prompt calls the app's own
+   data; then the user's own text inside `<user_notes>`; and last our task inside `<task>`.
 
-User free text never reaches the system prompt: the system prompt is a constant (tests check it
-against an injection corpus), and the notes are data the rules tell the model not to obey.
+What the user typed goes only to `<user_notes>` (each piece cleaned: one line, capped, angle
+brackets neutralised): the onboarding and request notes, and the site of an injury the app has no
+rules for, under its neutral label. `<user_data>` holds no typed text as long as the analysis it is
+rendered from came through the pipeline (`tpg.generation.pipeline`): an injury without rules of its
+own is `unknown_injury_label(n)` there, in `safety_notes` and in the validator's findings a repair
+round quotes (tpg.training.rules); a reported lift is kept only when its id is a catalog id, and the
+pipeline drops the others before the analysis, whose notes would name them. The system prompt is a
+constant (tests check it against an injection corpus), and the notes are data the rules tell the
+model not to obey.
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ from tpg.training.formulas import (
     weeks_until,
 )
 from tpg.training.rules import min_reps_for
+from tpg.training.user_data import unknown_injury_label
 
 # Bump on any change to the system prompt, the user message layout or the output schemas: it is
 # part of the result-cache fingerprint, so a new prompt never reuses programs written for an old one.
-PROMPT_VERSION = "2026-12-02.3"
+PROMPT_VERSION = "2026-12-02.4"
 
 # `compact`: the loading week's choices, expanded by code (tpg.generation.claude.schemas); the
 # primary ask. `full`: every week written out (kept for comparisons: docs/llm-pipeline.md).
@@ -128,7 +134,8 @@ as it is, after an automatic safety check that rejects programs breaking the rul
   app writes itself. The app writes the names, focus, minutes, header and progression, repeats the
   week over the program, makes the first week of each block one RIR easier, later weeks of trained
   users one RIR harder and strength users' main lifts a little heavier, and lightens the deload and
-  taper weeks. Rules 2-6, 10, 12 and 14-17 apply to the week you write.
+  taper weeks. Rules 1-6, 10, 12 and 14-17 apply to the week you write, and rule 11's "no medical
+  claims" to your notes; the app applies rules 7-9 and 13.
 
 # Exercise catalog
 One exercise per line: id | name | pattern | primary muscles | secondary muscles | equipment |
@@ -215,7 +222,9 @@ def user_data(data: EnhancedUserData, *, weeks: int) -> dict[str, Any]:
             "days_per_week": data.days_per_week,
             "session_minutes": user.session_minutes,
             "equipment": sorted(e.value for e in user.equipment),
-            "injuries": sorted({r.site for r in user.injuries if r.restricts}),
+            # Known sites, and a neutral label for each other one: the typed site is user text
+            # (it goes to <user_notes>, `user_notes`).
+            "injuries": list(user.injury_labels),
             "conditions": sorted(c.value for c in user.conditions),
             "pregnancy_weeks": user.pregnancy_weeks,
             "postpartum_weeks": user.postpartum_weeks,
@@ -266,7 +275,12 @@ def user_data(data: EnhancedUserData, *, weeks: int) -> dict[str, Any]:
 
 
 def user_notes(data: EnhancedUserData, request_notes: str | None) -> list[str]:
+    """Everything the user typed that the model may read, cleaned: the notes, and the sites of the
+    injuries <user_data> names only by their label."""
     notes = [clean_free_text(data.user.notes), clean_free_text(request_notes)]
+    for number, site in enumerate(data.user.unknown_injury_sites, start=1):
+        typed = clean_free_text(site, limit=60)
+        notes.append(f"{unknown_injury_label(number)}, as the user typed it: {typed}")
     return [n for n in notes if n]
 
 

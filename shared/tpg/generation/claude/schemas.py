@@ -24,7 +24,7 @@ from pydantic.alias_generators import to_camel
 from tpg.platform.text import PlainText
 from tpg.training.analysis import EnhancedUserData, RepScheme
 from tpg.training.catalog import ALL_EXERCISES, CATALOG, Exercise
-from tpg.training.engine import program_from_week
+from tpg.training.engine import notes_room, program_from_week
 from tpg.training.program import TrainingProgram
 
 EXERCISE_IDS: tuple[str, ...] = tuple(e.id for e in ALL_EXERCISES)
@@ -104,8 +104,12 @@ def clamp_compact(document: Any) -> tuple[Any, int]:
     fixes = 0
     if not isinstance(document, dict):
         return document, 0
-    for day in document.get("days") or []:
-        for item in (day.get("exercises") or []) if isinstance(day, dict) else []:
+    # Any shape is possible ({"days": 5}): what is not a list of objects is left for pydantic,
+    # whose finding is repairable, rather than raising here.
+    days = document.get("days")
+    for day in days if isinstance(days, list) else []:
+        items = day.get("exercises") if isinstance(day, dict) else None
+        for item in items if isinstance(items, list) else []:
             if not isinstance(item, dict):
                 continue
             for key, (low, high, margin) in _BOUNDS.items():
@@ -130,10 +134,17 @@ def clamp_compact(document: Any) -> tuple[Any, int]:
     return document, fixes
 
 
+def notes_left_out(plan: CompactPlan, data: EnhancedUserData, *, weeks: int) -> int:
+    """How many of the model's notes the expanded program has no room for: the app's own notes
+    (safety first) keep their place, the model's fill what the program's 10 leave."""
+    return max(0, len(plan.notes) - notes_room(data, weeks=weeks))
+
+
 def expand_compact(
     plan: CompactPlan, data: EnhancedUserData, *, weeks: int, name: str | None = None
 ) -> TrainingProgram:
-    """The whole program from the model's week (`tpg.training.engine.program_from_week`).
+    """The whole program from the model's week (`tpg.training.engine.program_from_week`); the
+    model's notes after the app's, as many as there is room for (`notes_left_out`).
 
     Raises ValueError when the plan does not have one day per planned session (the split's days).
     """
