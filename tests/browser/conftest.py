@@ -40,6 +40,7 @@ NODE_MODULES = ROOT / "tests" / "browser" / "node_modules"
 POLL_MS = 200  # the page's poll interval in tests (?pollMs=); the default is 1000
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+SMALL_PHONE = {"width": 360, "height": 780}
 
 
 def _unavailable(reason: str) -> None:
@@ -173,3 +174,42 @@ def horizontal_overflow(page: Any) -> list[str]:
             }"""
         )
     )
+
+
+# Each exercise cell against its own box, its row (a card on a phone) and its day: content wider
+# than its cell, a cell outside its row, a row outside its day, a word broken across two lines.
+_TABLE_LAYOUT = """() => {
+  const problems = [];
+  const box = (e) => e.getBoundingClientRect();
+  const name = (cell) => `${cell.closest("tr").cells[0].textContent} / ${cell.dataset.label || "Exercise"}`;
+  for (const table of document.querySelectorAll("table.exercises")) {
+    if (!table.getClientRects().length) continue;  // a closed week
+    const day = box(table.closest(".day"));
+    for (const row of table.querySelectorAll("tbody tr")) {
+      const r = box(row);
+      if (r.left < day.left - 1 || r.right > day.right + 1) problems.push(`row outside its day: ${row.cells[0].textContent}`);
+      for (const cell of row.cells) {
+        if (!cell.getClientRects().length) continue;
+        const c = box(cell);
+        if (cell.scrollWidth > cell.clientWidth + 1) problems.push(`wider than its cell: ${name(cell)}: ${cell.textContent}`);
+        if (c.left < r.left - 1 || c.right > r.right + 1) problems.push(`outside its row: ${name(cell)}`);
+        const text = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = text.nextNode(); node; node = text.nextNode()) {
+          for (const word of node.data.matchAll(/\\S+/g)) {
+            const range = document.createRange();
+            range.setStart(node, word.index);
+            range.setEnd(node, word.index + word[0].length);
+            const lines = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top)));
+            if (lines.size > 1) problems.push(`word split across lines: ${name(cell)}: ${word[0]}`);
+          }
+        }
+      }
+    }
+  }
+  return problems;
+}"""
+
+
+def table_layout_problems(page: Any) -> list[str]:
+    """What does not fit in the program's exercise tables (or cards) as laid out now."""
+    return list(page.evaluate(_TABLE_LAYOUT))

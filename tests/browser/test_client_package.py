@@ -5,6 +5,7 @@ WebSocket (polling pace, ordering, fallbacks) are Node tests (clients/js/test)."
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -99,36 +100,70 @@ def _api_calls(page: Any, program_id: str = "") -> list[tuple[float, str, str]]:
     return seen
 
 
-def test_the_react_hook_follows_a_generation_and_stops_when_unmounted(
+# The hook on a page of its own: `window.__mount(props)` renders <App> under StrictMode, as a dev
+# build does. App records every state it renders; `makeClient` gives it a new TpgClient on every
+# render when `inline` (what an app that writes useProgramGeneration(new TpgClient(...)) does), and
+# `autoStart` starts a generation from a child's effect, which runs before the hook's own effects.
+HOOK_APP = """async ({ api, token }) => {
+  const { TpgClient } = await import("/client/index.js");
+  const { useProgramGeneration } = await import("/client/react.js");
+  const options = { baseUrl: api, getToken: async () => token, storage: null, poll: { intervalMs: 200 } };
+  const shared = new TpgClient(options);
+  window.__client = shared;
+  window.__states = [];
+  window.__renders = 0;
+  function AutoStart({ generation }) {
+    React.useEffect(() => { generation.start({ weeks: 1, name: "Auto" }); }, []);
+    return null;
+  }
+  function App({ resume, inline, autoStart }) {
+    window.__renders += 1;
+    const g = useProgramGeneration(inline ? new TpgClient(options) : shared, { resume });
+    window.__states.push([g.phase, g.status, g.progress, g.transport]);
+    window.__generation = g;
+    const text = `${g.phase}:${g.status}:${g.progress}:${g.isWorking}`;
+    const cancelError = g.cancelError ? g.cancelError.code : "";
+    return React.createElement(React.Fragment, null,
+      React.createElement("p", { id: "out" }, text),
+      React.createElement("p", { id: "errors" }, `${g.error ? g.error.code : ""}|${cancelError}`),
+      autoStart ? React.createElement(AutoStart, { generation: g }) : null);
+  }
+  window.__mount = (props) => {
+    window.__root = ReactDOM.createRoot(document.getElementById("root"));
+    window.__root.render(React.createElement(React.StrictMode, null, React.createElement(App, props)));
+  };
+}"""
+
+
+def _mount_hook(page: Any, stack: Any, token: str, app_origin: str, **props: Any) -> None:
+    _harness(page, app_origin)
+    page.evaluate(HOOK_APP, {"api": stack.url, "token": token})
+    page.evaluate("(props) => window.__mount(props)", {"resume": False, **props})
+
+
+def _pushed_progress(page: Any) -> list[tuple[str, str, int]]:
+    """Record (program, status, progress) of every program.updated frame the page's sockets receive."""
+    pushed: list[tuple[str, str, int]] = []
+
+    def on_frame(payload: Any) -> None:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            message = json.loads(payload)
+            if message.get("type") == "program.updated":
+                pushed.append((message["programId"], message["status"], message["progress"]))
+
+    page.on("websocket", lambda socket: socket.on("framereceived", on_frame))
+    return pushed
+
+
+def test_the_react_hook_follows_a_generation_live_and_stops_when_unmounted(
     page: Any, stack: Any, sql: Any, app_origin: str, generation_latency: Any
 ) -> None:
-    generation_latency(1.5)
+    # Long enough for several progress writes: the socket opens after the job started (the normal
+    # flow), and must still carry its progress, not only the end.
+    generation_latency(4.0)
     _, token = _user(sql)
-    _harness(page, app_origin)
-    page.evaluate(
-        """async ({ api, token }) => {
-          const { TpgClient } = await import("/client/index.js");
-          const { useProgramGeneration } = await import("/client/react.js");
-          const client = new TpgClient({
-            baseUrl: api, getToken: async () => token, storage: null, poll: { intervalMs: 200 },
-          });
-          window.__states = [];
-          function App({ resume }) {
-            const g = useProgramGeneration(client, { resume });
-            window.__states.push([g.phase, g.status, g.progress, g.transport]);
-            window.__generation = g;
-            const text = `${g.phase}:${g.status}:${g.progress}:${g.isWorking}`;
-            return React.createElement("p", { id: "out" }, text);
-          }
-          window.__mount = (resume) => {
-            window.__root = ReactDOM.createRoot(document.getElementById("root"));
-            const app = React.createElement(App, { resume });
-            window.__root.render(React.createElement(React.StrictMode, null, app));
-          };
-          window.__mount(false);
-        }""",
-        {"api": stack.url, "token": token},
-    )
+    pushed = _pushed_progress(page)
+    _mount_hook(page, stack, token, app_origin)
     page.locator("#out", has_text="idle:null:0:false").wait_for()
     page.evaluate("window.__generation.start({ weeks: 2, name: 'From React' })")
     page.locator("#out", has_text="done:completed:100:false").wait_for(timeout=20_000)
@@ -137,11 +172,14 @@ def test_the_react_hook_follows_a_generation_and_stops_when_unmounted(
     assert progress and progress == sorted(progress) and any(0 < p < 100 for p in progress), states
     assert ["starting", None, 0, None] in states
     transports = {t for *_, t in states if t}
-    expected = "realtime" if getattr(stack, "realtime_url", None) else "polling"
-    assert expected in transports, (expected, transports)
+    if getattr(stack, "realtime_url", None):
+        assert "realtime" in transports, transports
+        live = {progress for _, status, progress in pushed if status in ("pending", "processing")}
+        assert len(live) >= 2, pushed  # progress pushed while it ran, not only its end
+    else:
+        assert "polling" in transports, transports
 
     # Unmounted mid-generation: the watch is aborted, nothing more is asked for.
-    generation_latency(4.0)
     page.evaluate("window.__generation.start({ weeks: 2 })")
     page.locator("#out", has_text="watching:processing").wait_for(timeout=10_000)
     calls = _api_calls(page)
@@ -151,8 +189,86 @@ def test_the_react_hook_follows_a_generation_and_stops_when_unmounted(
     assert [c for c in calls if c[0] > unmounted + 0.1] == []
 
     # Mounted again, it resumes the generation in flight and follows it to the end.
-    page.evaluate("window.__mount(true)")
+    page.evaluate("window.__mount({ resume: true })")
     page.locator("#out", has_text="done:completed:100").wait_for(timeout=20_000)
+
+
+def test_the_hook_under_strict_mode_finishes_a_start_made_before_its_effects_ran(
+    page: Any, stack: Any, sql: Any, app_origin: str, generation_latency: Any
+) -> None:
+    """A child's effect starts a generation before the hook's own effects run; StrictMode then
+    unmounts and remounts everything at once. The start must go on and be followed to the end,
+    not abandoned in `starting`."""
+    generation_latency(1.0)
+    user_id, token = _user(sql)
+    _mount_hook(page, stack, token, app_origin, resume=True, autoStart=True)
+    page.locator("#out", has_text="done:completed:100:false").wait_for(timeout=20_000)
+    assert page.locator("#errors").inner_text() == "|"
+    rows = sql.execute("SELECT generation_status FROM training_programs WHERE user_id = %s", (user_id,))
+    assert [r["generation_status"] for r in rows.fetchall()] == ["completed"]
+    page.errors.clear()  # StrictMode's second start meets the first: a 409 (resumed), logged by Chromium
+
+
+def test_a_client_created_in_render_causes_no_request_storm(
+    page: Any, stack: Any, sql: Any, app_origin: str, generation_latency: Any
+) -> None:
+    generation_latency(4.0)
+    _, token = _user(sql)
+    program_id = call(stack.url, "POST", "/programs", token=token).body["programId"]
+    calls = _api_calls(page, program_id)
+    _mount_hook(page, stack, token, app_origin, resume=True, inline=True)
+    page.locator("#out", has_text="watching:processing").wait_for(timeout=10_000)
+    started = time.monotonic()
+    page.wait_for_timeout(2000)
+    gets = [c for c in calls if c[0] > started and c[1] == "GET"]
+    # Polling at 200 ms at most until the socket carries an update: about 10 in 2 s, not hundreds.
+    assert len(gets) <= 14, len(gets)
+    assert page.evaluate("window.__renders") < 100
+    page.locator("#out", has_text="done:completed:100").wait_for(timeout=20_000)
+
+
+def test_a_failed_cancel_is_reported_apart_and_the_watch_goes_on(
+    page: Any, stack: Any, sql: Any, app_origin: str, generation_latency: Any
+) -> None:
+    generation_latency(2.0)
+    _, token = _user(sql)
+    page.route(
+        f"{stack.url}/programs/*/cancel",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body='{"error": {"code": "SERVICE_UNAVAILABLE", "message": "Busy."}}',
+        ),
+    )
+    _mount_hook(page, stack, token, app_origin)
+    page.evaluate("window.__generation.start({ weeks: 1 })")
+    page.locator("#out", has_text="watching:processing").wait_for(timeout=10_000)
+    assert page.evaluate("window.__generation.cancel()") is None
+    page.locator("#errors", has_text="|SERVICE_UNAVAILABLE").wait_for()
+    out = page.locator("#out").inner_text()
+    assert out.startswith("watching:") and out.endswith(":true"), out  # still working
+    page.locator("#out", has_text="done:completed:100:false").wait_for(timeout=20_000)
+    assert page.locator("#errors").inner_text() == "|"  # nothing stale beside the result
+    page.errors.clear()  # Chromium logs the 503: expected here
+
+
+def test_the_hook_retrying_while_another_generation_runs_follows_that_one(
+    page: Any, stack: Any, sql: Any, app_origin: str, generation_latency: Any
+) -> None:
+    generation_latency(6.0)
+    _, token = _user(sql)
+    _mount_hook(page, stack, token, app_origin)
+    page.evaluate("window.__generation.start({ weeks: 1 })")
+    page.locator("#out", has_text="watching:processing").wait_for(timeout=10_000)
+    page.evaluate("window.__generation.cancel()")
+    page.locator("#out", has_text="done:cancelled").wait_for(timeout=15_000)
+    generation_latency(0.5)
+    other = call(stack.url, "POST", "/programs", token=token, body={"name": "Other tab"}).body["programId"]
+    assert page.evaluate("window.__generation.retry()") == other
+    page.locator("#out", has_text="done:completed:100").wait_for(timeout=20_000)
+    assert page.evaluate("window.__generation.programId") == other
+    assert page.locator("#errors").inner_text() == "|"
+    page.errors.clear()  # Chromium logs the 409: expected here
 
 
 def test_abort_stops_watching_at_once_and_cancels_the_request_in_flight(
@@ -238,10 +354,11 @@ def test_a_401_refreshes_the_token_and_sends_the_request_again(
 
 
 def test_an_app_on_another_origin_calls_the_api_through_cors(
-    page: Any, stack: Any, sql: Any, app_origin: str
+    page: Any, stack: Any, sql: Any, app_origin: str, generation_latency: Any
 ) -> None:
     """The preflight is answered before authentication (an authorized JSON POST needs one), the
     answers carry the app's origin, and the headers the client reads (Location) are exposed."""
+    generation_latency(3.0)  # still in flight at the second POST: a 409 to resume
     _, token = _user(sql)
     _harness(page, app_origin)
     result = page.evaluate(
@@ -258,6 +375,7 @@ def test_an_app_on_another_origin_calls_the_api_through_cors(
           return { status: raw.status, location: raw.headers.get("Location"),
                    expected: "/programs/" + accepted.programId, resumed: started.resumed,
                    same: started.programId === accepted.programId && status.programId === accepted.programId,
+                   startedStatus: started.status, gotStatus: status.status,
                    origin: location.origin };
         }""",
         {"api": stack.url, "token": token},
@@ -265,6 +383,7 @@ def test_an_app_on_another_origin_calls_the_api_through_cors(
     assert result["origin"] == app_origin and result["status"] == 202
     assert result["location"] == result["expected"]
     assert result["resumed"] is True and result["same"] is True
+    assert result["startedStatus"] in ("pending", "processing")  # the program's own, from a GET
     page.errors.clear()  # Chromium logs the 409 of a cross-origin fetch: expected here
 
 

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PHONE, POLL_MS, SCREENSHOTS, axe_violations, horizontal_overflow
+from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    POLL_MS,
+    SCREENSHOTS,
+    SMALL_PHONE,
+    axe_violations,
+    horizontal_overflow,
+    table_layout_problems,
+)
 from tpg_local.client import call
 
 PERSONA = "hypertrophy_hannah"
@@ -164,6 +173,27 @@ def test_on_a_phone_progress_is_in_view_and_the_exercises_are_cards(
     _screenshot(page, "phone-day.png", day)
 
 
+def test_every_exercise_fits_its_cell_on_phones_and_desktop(page: Any, generation_latency: Any) -> None:
+    """Each cell against its row (a card on a phone), not only the page's width: at 360 and 390 px
+    a rest of "1 min 30 s" stays inside its card; at 1280 px the notes column is wide enough that
+    no word is broken. The persona's program has notes and rests of 1 min 30 s."""
+    generation_latency(0.3)
+    _sign_in(page, "golden_gym_greta")
+    page.get_by_role("button", name="Generate my program").click()
+    program = _expect_program(page)
+    assert program.locator("td.notes:not(.empty)").count() > 0
+    assert program.locator("td.rest", has_text="1 min 30 s").count() > 0
+    for viewport in (SMALL_PHONE, PHONE, DESKTOP):
+        page.set_viewport_size(viewport)
+        page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        where = f"{viewport['width']}x{viewport['height']}"
+        assert table_layout_problems(page) == [], where
+        assert horizontal_overflow(page) == [], where
+        if viewport is DESKTOP:
+            notes = page.locator("table.exercises.with-notes thead th").last.bounding_box()
+            assert notes["width"] >= 200, (where, notes)  # not a sliver beside fixed columns
+
+
 def test_a_failure_only_new_data_can_fix_asks_for_it_then_retry_completes(page: Any, sql: Any) -> None:
     user_id = _sign_in(page)
     # The database stores this lift history; the pipeline rejects it as INVALID_USER_DATA, for good.
@@ -242,6 +272,48 @@ def test_a_cancel_that_comes_too_late_says_so_and_shows_the_outcome(
     page.get_by_role("button", name="Cancel generation").click()
     page.locator("#status-note", has_text="It had already finished.").wait_for()
     _expect_program(page)
+
+
+def test_retry_while_another_generation_runs_follows_that_one(
+    page: Any, stack: Any, generation_latency: Any
+) -> None:
+    generation_latency(6.0)
+    _sign_in(page)
+    page.get_by_role("button", name="Generate my program").click()
+    page.wait_for_selector("#status-step[data-stage='generating']")
+    page.get_by_role("button", name="Cancel generation").click()
+    page.locator("#error-panel[data-kind='cancelled']").wait_for(timeout=15_000)
+    # Meanwhile another tab started one: retrying this one answers 409 GENERATION_IN_FLIGHT.
+    generation_latency(1.0)
+    token = page.evaluate("JSON.parse(sessionStorage.getItem('tpg.session')).token")
+    other = call(stack.url, "POST", "/programs", token=token, body={"name": "From the other tab"})
+    assert other.status == 202
+    page.get_by_role("button", name="Start it again").click()
+    page.locator("#status-note", has_text="already being generated").wait_for()
+    assert page.locator("#start-problem").is_hidden()  # not "Something went wrong"
+    _expect_program(page, "From the other tab")
+    page.errors.clear()  # Chromium logs the 409: expected here
+
+
+def test_a_throttled_start_says_so_and_trying_again_works(page: Any, stack: Any, generation_latency: Any) -> None:
+    """API Gateway's own throttle: 429 with `{"message"}` and no code (the client's HTTP_ERROR)."""
+    generation_latency(0.3)
+    _sign_in(page)
+    page.route(
+        f"{stack.url}/programs",
+        lambda route: route.fulfill(status=429, content_type="application/json", body='{"message": "Too Many Requests"}')
+        if route.request.method == "POST"
+        else route.continue_(),
+    )
+    page.get_by_role("button", name="Generate my program").click()
+    problem = page.locator("#start-problem")
+    problem.wait_for()
+    assert page.locator("#start-problem-heading").inner_text() == "Too many requests right now"
+    assert page.locator("#start-problem-code").inner_text() == "HTTP 429"
+    page.unroute(f"{stack.url}/programs")
+    page.get_by_role("button", name="Try again").click()
+    _expect_program(page)
+    page.errors.clear()  # Chromium logs the 429: expected here
 
 
 ARRANGE = {

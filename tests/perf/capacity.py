@@ -1,6 +1,6 @@
 """Capacity model: what N generations per hour need, and which limit binds first.
 
-    python -m tests.perf.capacity [--per-hour 1000] [--llm-median 90 --llm-p95 150] [...]
+    python -m tests.perf.capacity [--per-hour 1000] [--llm-median 22 --llm-p95 35] [...]
 
 Arrivals are Poisson; each generation holds one generate environment for the pipeline overhead
 plus one or more LLM calls (log-normal latency fitted to the median and p95). A generate
@@ -65,7 +65,7 @@ class Inputs:
     realtime_share: float = 0.9
     sockets_per_watcher: float = 1.2
     connection_minutes: float = 10.0
-    pushes_per_generation: float = 1 + 4 + 45 + 1
+    pushes_per_generation: float = 1 + 4 + 15 + 1
     # The realtime function (RealtimeReservedConcurrency; 0: none reserved) and one event's time
     # ($connect, $disconnect, a ping: one statement each).
     realtime_reserved_concurrency: int = 0
@@ -324,18 +324,23 @@ def parse(argv: list[str] | None = None) -> Inputs:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
     a("--per-hour", type=float, default=1000, help="generations per hour (N)")
-    a("--llm-median", type=float, default=90.0, help="seconds, one LLM call")
-    a("--llm-p95", type=float, default=150.0)
-    a("--calls-per-generation", type=float, default=1.1, help="1 + retries/repairs on average")
+    # The compact ask at effort low (docs/performance.md, "The Claude path": the fake's latency
+    # model, published speeds; its per-call figures): a call's modelled time, calls per generation
+    # (1 + repair rounds at the realistic fake's assumed slip rates), tokens per call.
+    a("--llm-median", type=float, default=22.0, help="seconds, one LLM call (bench: compact ask)")
+    a("--llm-p95", type=float, default=35.0)
+    a("--calls-per-generation", type=float, default=1.27, help="1 + retries/repairs on average")
     a("--overhead-s", type=float, default=0.012, help="bench: overhead beyond the LLM call")
-    a("--prompt-static", type=int, default=7274, help="tokens, cached prefix (bench: tpg.llm.prompt)")
-    a("--prompt-user", type=int, default=1710, help="tokens, per-user part (bench)")
-    a("--output-tokens", type=int, default=5233, help="bench: one 4-week program as JSON (full ask)")
+    a("--prompt-static", type=int, default=11_800, help="tokens, cached prefix: system + answer schema")
+    a("--prompt-user", type=int, default=1500, help="tokens, per-user part (bench)")
+    a("--output-tokens", type=int, default=1260, help="per call, thinking included (bench: compact ask)")
     a("--cache-hit-rate", type=float, default=0.95)
-    a("--price-in", type=float, default=3.0, help="$/MTok")
-    a("--price-cache-read", type=float, default=0.30)
-    a("--price-cache-write", type=float, default=3.75)
-    a("--price-out", type=float, default=15.0)
+    # Sonnet 5.5 list prices (LLM_PRICES' default): input $2, output $10; a cache read 0.1x (some
+    # Anthropic pages say $0.10, not $0.20: check), a 1-hour write (LLM_CACHE_TTL) 2x.
+    a("--price-in", type=float, default=2.0, help="$/MTok")
+    a("--price-cache-read", type=float, default=0.20)
+    a("--price-cache-write", type=float, default=4.00)
+    a("--price-out", type=float, default=10.0)
     a("--rpm", type=int, default=4000)
     a("--itpm", type=int, default=2_000_000)
     a("--otpm", type=int, default=400_000)
@@ -348,13 +353,14 @@ def parse(argv: list[str] | None = None) -> Inputs:
     a("--trigger-seconds", type=float, default=0.03)
     a("--generate-memory-gb", type=float, default=1.0)
     a("--trigger-memory-gb", type=float, default=0.5)
-    a("--statements-per-generation", type=float, default=2 + 4 + 45)
+    # claim + complete, 4 stage changes, a progress write every 2 s of a ~30 s generation
+    a("--statements-per-generation", type=float, default=2 + 4 + 15)
     a("--statement-seconds", type=float, default=0.003)
     a("--quantile", type=float, default=0.99)
     a("--realtime-share", type=float, default=0.9, help="generations watched over a WebSocket")
     a("--sockets-per-watcher", type=float, default=1.2, help="open tabs per watching user")
     a("--connection-minutes", type=float, default=10.0, help="how long a socket stays open")
-    a("--pushes-per-generation", type=float, default=1 + 4 + 45 + 1, help="claim, stages, progress, final")
+    a("--pushes-per-generation", type=float, default=1 + 4 + 15 + 1, help="claim, stages, progress, final")
     a("--realtime-reserved-concurrency", type=int, default=0, help="RealtimeReservedConcurrency")
     a("--realtime-event-seconds", type=float, default=0.02, help="one $connect, $disconnect or ping")
     return Inputs(**vars(p.parse_args(argv)))

@@ -20,7 +20,8 @@ def test_the_default_prices_parse_and_name_both_default_models() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["[]", '{"m": 2}', '{"m": [1]}', '{"m": ["a", 1]}', '{"m": [-1, 2]}', '{"m": [1, 2, 3, 4]}', "nope"]
+    "raw",
+    ["[]", '{"m": 2}', '{"m": [1]}', '{"m": ["a", 1]}', '{"m": [-1, 2]}', '{"m": [1, 2, 3, 4]}', "nope"],
 )
 def test_a_malformed_price_table_is_refused(raw: str) -> None:
     with pytest.raises(ValueError, match="LLM_PRICES"):

@@ -93,7 +93,7 @@ class Metric(StrEnum):
     REALTIME_GONE_CONNECTIONS = "RealtimeGoneConnections"
     REALTIME_PUSH_FAILURES = "RealtimePushFailures"
     # Batches (tpg.worker.batches): members accepted, requests sent to the Message Batches API, each
-    # result as the batch step judged it (succeeded and valid, invalid, errored, expired, canceled,
+    # result as the batch step judged it (valid, invalid, errored, expired, canceled,
     # missing), and the members waiting on their Message Batch (a gauge, every sweep).
     BATCH_MEMBERS_ACCEPTED = "BatchMembersAccepted"
     BATCH_REQUESTS_SUBMITTED = "BatchRequestsSubmitted"

@@ -245,9 +245,12 @@ changed AS (
         generation_error = CASE WHEN tp.generation_status = 'processing' THEN tp.generation_error
                                 ELSE %(message)s END,
         lease_expires_at = CASE WHEN tp.generation_status = 'processing' THEN tp.lease_expires_at END,
-        cancel_requested_at = now(),
-        -- never before the write it waited for (tpg.store.repository, `_TOUCHED`)
-        updated_at = greatest(clock_timestamp(), tp.updated_at + interval '1 microsecond')
+        -- never before the write it waited for (tpg.store.repository, `_TOUCHED`), and one instant
+        -- for both: a cancel recorded at once has no time to stop (`tpg stats`)
+        (cancel_requested_at, updated_at) = (
+            SELECT t, t
+            FROM (SELECT greatest(clock_timestamp(), tp.updated_at + interval '1 microsecond') AS t) AS x
+        )
     FROM target
     WHERE tp.batch_id = target.id AND tp.generation_status IN ('pending', '{BATCHED}', 'processing')
     RETURNING {_STATE_COLUMNS}

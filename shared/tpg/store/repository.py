@@ -319,7 +319,8 @@ changed AS (
                                 ELSE tp.generation_error END,
         lease_expires_at = CASE WHEN tp.generation_status <> 'processing' THEN NULL
                                 ELSE tp.lease_expires_at END,
-        cancel_requested_at = now(), updated_at = {_TP_TOUCHED}
+        -- one instant for both: a cancel recorded at once has no time to stop (`tpg stats`)
+        (cancel_requested_at, updated_at) = (SELECT t, t FROM (SELECT {_TP_TOUCHED} AS t) AS touched)
     FROM target
     WHERE tp.id = target.id AND tp.generation_status IN ('pending', '{BATCHED}', 'processing')
     RETURNING {_TP_STATE_COLUMNS},

@@ -237,7 +237,8 @@ def _collect(step: _Step, chunk: store.OpenChunk) -> None:
         if finished:
             missing = store.finish_collecting(db, chunk.chunk_id)
             step.report.to_queue += missing
-            step.report.result("missing", missing)
+            if missing:
+                step.report.result("missing", missing)
             step.report.collected_chunks += 1
         else:
             store.release_chunk(db, chunk.chunk_id)
@@ -275,14 +276,14 @@ class _Collector:
         from tpg.generation.claude.batch import BatchAnswer
 
         report = self.step.report
-        report.result(result.type)
         if result.type != "succeeded":  # errored, expired, canceled: the normal tiers answer
+            report.result(result.type)
             self.to_queue.append((member.program_id, None))
             return
         answer = BatchAnswer.from_message(result.message, self.step.settings, self.asked)
         judged = _validated(member, answer)
+        report.result("valid" if judged is not None else "invalid")
         if judged is None:
-            report.result("invalid")
             self.to_queue.append((member.program_id, answer.to_json()))
             return
         state = store.complete_member(self.step.db, self.chunk_id, member.program_id, judged)
