@@ -116,9 +116,9 @@ HOOK_APP = """async ({ api, token }) => {
     React.useEffect(() => { generation.start({ weeks: 1, name: "Auto" }); }, []);
     return null;
   }
-  function App({ resume, inline, autoStart }) {
+  function App({ resume, programId, inline, autoStart }) {
     window.__renders += 1;
-    const g = useProgramGeneration(inline ? new TpgClient(options) : shared, { resume });
+    const g = useProgramGeneration(inline ? new TpgClient(options) : shared, { resume, programId });
     window.__states.push([g.phase, g.status, g.progress, g.transport]);
     window.__generation = g;
     const text = `${g.phase}:${g.status}:${g.progress}:${g.isWorking}`;
@@ -155,22 +155,30 @@ def _pushed_progress(page: Any) -> list[tuple[str, str, int]]:
     return pushed
 
 
+def _wait_until_processing(stack: Any, token: str, program_id: str) -> None:
+    for _ in range(100):
+        if call(stack.url, "GET", f"/programs/{program_id}", token=token).body["status"] == "processing":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the generation was never claimed")
+
+
 def test_the_react_hook_follows_a_generation_live_and_stops_when_unmounted(
     page: Any, stack: Any, sql: Any, app_origin: str, generation_latency: Any
 ) -> None:
-    # Long enough for several progress writes: the socket opens after the job started (the normal
-    # flow), and must still carry its progress, not only the end.
+    # The normal flow: the job runs before the page's socket opens (the claim's push is long gone),
+    # and the socket must still carry its progress, not only its end. Long enough for several
+    # progress writes.
     generation_latency(4.0)
     _, token = _user(sql)
     pushed = _pushed_progress(page)
-    _mount_hook(page, stack, token, app_origin)
-    page.locator("#out", has_text="idle:null:0:false").wait_for()
-    page.evaluate("window.__generation.start({ weeks: 2, name: 'From React' })")
+    program_id = call(stack.url, "POST", "/programs", token=token).body["programId"]
+    _wait_until_processing(stack, token, program_id)
+    _mount_hook(page, stack, token, app_origin, programId=program_id)
     page.locator("#out", has_text="done:completed:100:false").wait_for(timeout=20_000)
     states = page.evaluate("window.__states")
     progress = [p for phase, status, p, _ in states if status == "processing"]
     assert progress and progress == sorted(progress) and any(0 < p < 100 for p in progress), states
-    assert ["starting", None, 0, None] in states
     transports = {t for *_, t in states if t}
     if getattr(stack, "realtime_url", None):
         assert "realtime" in transports, transports
@@ -179,7 +187,14 @@ def test_the_react_hook_follows_a_generation_live_and_stops_when_unmounted(
     else:
         assert "polling" in transports, transports
 
+    # Started from the hook: starting, then followed to the end.
+    generation_latency(1.0)
+    page.evaluate("window.__generation.start({ weeks: 2, name: 'From React' })")
+    page.locator("#out", has_text="done:completed:100:false").wait_for(timeout=20_000)
+    assert ["starting", None, 0, None] in page.evaluate("window.__states")
+
     # Unmounted mid-generation: the watch is aborted, nothing more is asked for.
+    generation_latency(4.0)
     page.evaluate("window.__generation.start({ weeks: 2 })")
     page.locator("#out", has_text="watching:processing").wait_for(timeout=10_000)
     calls = _api_calls(page)

@@ -110,6 +110,23 @@ def test_thinking_and_answer_beyond_max_tokens_are_truncated(fake) -> None:
     assert error.usage.output_tokens == 1024 and error.usage.thinking_tokens == 1024
 
 
+def test_the_fakes_thinking_spreads_around_its_own_figure_not_the_clients(fake) -> None:
+    from tpg.generation.claude.prompt import EXPECTED_THINKING_TOKENS
+
+    provider = _provider(fake)
+    personas = [
+        "shoulder_sam",
+        "masters_marco",
+        "hypertrophy_hannah",
+        "back_pain_bob",
+        "teen_tara",
+        "six_day_sofia",
+    ]
+    thought = [_generate(provider, persona=p).usage.thinking_tokens for p in personas]
+    assert len(set(thought)) == len(personas)  # a spread, per request
+    assert EXPECTED_THINKING_TOKENS["low"] not in thought and max(thought) > EXPECTED_THINKING_TOKENS["low"]
+
+
 def test_thinking_alone_moves_progress(fake) -> None:
     """A stream of thinking and no answer text at all (the thinking took every max_tokens): the
     progress reports can only have come from the thinking deltas."""

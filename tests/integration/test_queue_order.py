@@ -78,7 +78,8 @@ def test_priority_is_data_and_a_retry_takes_the_tiers_current_one(sql, handlers)
     assert status == 202
     row = _row(sql, program_id)
     assert (row["priority"], row["max_wait_seconds"]) == (30, 600)
-    assert row["ranked_at"] == row["updated_at"] - timedelta(seconds=30 * 60)
+    # ranked as if queued 30 minutes earlier (priority 30 x 60 s of aging), queued now
+    assert row["ranked_at"] == row["queued_at"] - timedelta(seconds=30 * 60)
 
 
 def test_a_row_released_for_another_attempt_keeps_its_place_in_the_queue(sql, handlers) -> None:

@@ -49,6 +49,29 @@ def test_the_system_prompt_is_static_and_lists_the_whole_catalog() -> None:
     assert "{WARMUP_MINUTES" not in text and "{DELOAD" not in text
 
 
+def test_the_compact_answer_names_every_rule_as_the_models_or_the_apps() -> None:
+    """The compact paragraph says which rules apply to the week the model writes and which the app
+    applies: every numbered rule is in exactly one of the two (none silently dropped, e.g. rule 1's
+    allowed ids or rule 11's "no medical claims")."""
+    import re
+
+    text = system_prompt()
+    numbered = {int(n) for n in re.findall(r"^(\d+)\. ", text[: text.index("# Output")], re.MULTILINE)}
+    paragraph = " ".join(text[text.index("- The compact answer") : text.index("# Exercise catalog")].split())
+    model = paragraph[paragraph.index("Rules ") : paragraph.index("apply to the week you write")]
+    app = paragraph[paragraph.index("the app applies rules") :]
+
+    def listed(part: str) -> list[int]:
+        found: list[int] = []
+        for low, high in re.findall(r"(\d+)(?:-(\d+))?", part):
+            found += range(int(low), int(high or low) + 1)
+        return found
+
+    assert "rule 11" in paragraph and "medical claims" in paragraph
+    mine, theirs = [*listed(model), 11], listed(app)
+    assert sorted(mine + theirs) == sorted(numbered) == list(range(1, 18))
+
+
 def test_the_system_prompt_is_one_block_marked_for_caching() -> None:
     blocks = system_blocks()
     assert len(blocks) == 1

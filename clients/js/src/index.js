@@ -11,8 +11,9 @@
  *
  * watch() follows a program until it is completed, failed or cancelled: over the realtime channel
  * when the API offers one (POST /realtime/tickets), with a GET after every (re)connection to catch
- * up, and by polling when it does not, when the ticket is refused or the socket is lost. Updates
- * are ordered by `updatedAt`: an older one never replaces a newer one.
+ * up and polling until the socket has carried this program's first update, and by polling when
+ * there is no channel, when the ticket is refused or the socket is lost. Updates are ordered by
+ * `updatedAt`: an older one never replaces a newer one, and the same one is delivered once.
  */
 
 const POLL_DEFAULTS = Object.freeze({
@@ -21,7 +22,7 @@ const POLL_DEFAULTS = Object.freeze({
   backoff: 1.5, // each unchanged answer stretches the wait by this
   timeoutMs: 5 * 60 * 1000, // then POLL_TIMEOUT: the generation goes on server side
   maxConsecutiveErrors: 8, // transient errors in a row before giving up
-  realtimeCheckMs: 15000, // with the socket open: a GET this often, in case a message was lost
+  realtimeCheckMs: 15000, // once the socket has carried an update: a GET this often, in case one was lost
   reconnectMs: 1000, // first wait before reopening a lost socket (doubles, up to 30 s)
   pingMs: 5 * 60 * 1000, // a ping this often keeps the socket open (API Gateway closes it after 10 idle minutes)
 });
@@ -59,9 +60,16 @@ export class TpgApiError extends Error {
   }
 }
 
-/** True for the rejection of a call that was aborted through its signal. */
+// The reasons this client rejected with because a signal aborted: abort(new Error("left the page"))
+// rejects with that error, which isAbortError() must still recognise.
+const ABORT_REASONS = new WeakSet();
+
+/** True for the rejection of a call that was aborted through its signal (whatever the reason given
+ * to abort(), if it is an object), and for fetch's own AbortError and TimeoutError. */
 export function isAbortError(error) {
-  return !!error && (error.name === "AbortError" || error.name === "TimeoutError");
+  if (!error) return false;
+  if (typeof error === "object" && ABORT_REASONS.has(error)) return true;
+  return error.name === "AbortError" || error.name === "TimeoutError";
 }
 
 export function isFinal(program) {
@@ -102,10 +110,13 @@ function splitTimestamp(text) {
 }
 
 function abortReason(signal) {
-  if (signal.reason !== undefined) return signal.reason;
-  const error = new Error("The operation was aborted.");
-  error.name = "AbortError";
-  return error;
+  let reason = signal.reason;
+  if (reason === undefined) {
+    reason = new Error("The operation was aborted.");
+    reason.name = "AbortError";
+  }
+  if (reason !== null && (typeof reason === "object" || typeof reason === "function")) ABORT_REASONS.add(reason);
+  return reason;
 }
 
 /** Resolve with `promise`, or reject as soon as `signal` aborts. */
@@ -266,19 +277,21 @@ export class TpgClient {
     return accepted;
   }
 
-  /** Start a generation, or pick up the one in flight (a 409 GENERATION_IN_FLIGHT names it):
-   * resolves {programId, status, resumed}. */
+  /** Start a generation, or pick up the one in flight (a 409 GENERATION_IN_FLIGHT names it; its
+   * status, which may be processing, comes from a GET): resolves {programId, status, resumed}. */
   async start(body = {}, { signal } = {}) {
+    let accepted;
     try {
-      const accepted = await this.createProgram(body, { signal });
-      return { programId: accepted.programId, status: accepted.status, resumed: false };
+      accepted = await this.createProgram(body, { signal });
     } catch (error) {
       if (error instanceof TpgApiError && error.code === "GENERATION_IN_FLIGHT" && error.programId) {
         this.remember(error.programId);
-        return { programId: error.programId, status: "pending", resumed: true };
+        const running = await this.getProgram(error.programId, { signal });
+        return { programId: error.programId, status: running.status, resumed: true };
       }
       throw error;
     }
+    return { programId: accepted.programId, status: accepted.status, resumed: false };
   }
 
   getProgram(programId, { signal } = {}) {
@@ -286,8 +299,9 @@ export class TpgClient {
   }
 
   listPrograms({ limit = 20, cursor, signal } = {}) {
-    const query = new URLSearchParams({ limit: String(limit) });
-    if (cursor) query.set("cursor", cursor);
+    // Written by hand: React Native's URLSearchParams throws "not implemented" on set().
+    let query = `limit=${encodeURIComponent(String(limit))}`;
+    if (cursor) query += `&cursor=${encodeURIComponent(cursor)}`;
     return this.request("GET", `/programs?${query}`, { signal });
   }
 
@@ -359,7 +373,8 @@ export class TpgClient {
   /**
    * Follow a program until it is completed, failed or cancelled; resolves with that status body.
    * options.onUpdate(program)      every update, newest last (never an older one after a newer)
-   * options.onError(error, willRetry)   a failed poll; willRetry false: watch() rejects with it
+   * options.onError(error, willRetry)   a failed poll (a TpgApiError, or what getToken threw);
+   *                                willRetry false: watch() rejects with it
    * options.onTransport(kind)      "realtime" or "polling", whenever that changes
    * options.signal                 abort: no more callbacks, the socket closes, rejects with the reason
    * options.realtime               false: poll only
@@ -395,6 +410,7 @@ class Watch {
     this.reconnectTimer = null;
     this.pingTimer = null;
     this.realtimeFailures = 0;
+    this.heard = false; // the open socket has carried an update of this program: polling may stop
     this.transportChanged = false;
     this.asap = false; // something happened (the socket opened, a final message): GET at once
     this.wakeUp = null;
@@ -463,7 +479,11 @@ class Watch {
       this.transportChanged = false;
       delay = changed ? settings.intervalMs : delay * settings.backoff;
       last = print;
-      await this.wait(this.transport === "realtime" ? settings.realtimeCheckMs : this.pace(delay), deadline);
+      // Trust the socket only once it has carried this program's update: until then (a job that
+      // has not written since the socket opened, a server that is slow to see the connection)
+      // polling goes on at its pace.
+      const trusted = this.transport === "realtime" && this.heard;
+      await this.wait(trusted ? settings.realtimeCheckMs : this.pace(delay), deadline);
     }
   }
 
@@ -509,10 +529,11 @@ class Watch {
     if (this.wakeUp) this.wakeUp();
   }
 
-  /** Show `update` unless it is older than what was shown; a message (no `program`) is merged. */
+  /** Show `update` unless it is not newer than what was shown (the same state, from a push and a
+   * GET, is shown once); a message (no `program`) is merged. */
   deliver(update) {
     if (this.aborted || !update) return;
-    if (this.latest && compareTimestamps(update.updatedAt, this.latest.updatedAt) < 0) return;
+    if (this.latest && compareTimestamps(update.updatedAt, this.latest.updatedAt) <= 0) return;
     const merged = this.latest ? { ...this.latest, ...update } : update; // a message keeps the rest
     this.latest = merged;
     if (this.pending && compareTimestamps(this.pending.updatedAt, merged.updatedAt) > 0) {
@@ -575,6 +596,7 @@ class Watch {
     socket.onopen = () => {
       if (this.socket !== socket) return;
       opened = true;
+      this.heard = false;
       this.realtimeFailures = 0;
       this.reconnectMs = this.settings.reconnectMs;
       this.setTransport("realtime");
@@ -585,17 +607,29 @@ class Watch {
     socket.onmessage = (event) => {
       if (this.socket === socket) this.onMessage(event.data);
     };
-    socket.onclose = () => {
+    // A close, or an error: browsers follow an error with a close, but Node 20's WebSocket fires
+    // only `error` when the connection is refused, and the socket then stays CONNECTING.
+    const lost = () => {
       if (this.socket !== socket) return;
       this.socket = null;
+      this.heard = false;
       clearInterval(this.pingTimer);
+      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+      if (!opened) {
+        try {
+          socket.close();
+        } catch {
+          /* already closed */
+        }
+      }
       if (this.aborted || this.stopped) return;
       this.setTransport("polling");
       this.wake(); // poll at once, then at the polling pace
       if (opened) this.scheduleReconnect();
-      else this.realtimeFailed(); // the handshake failed (a refused ticket: 401)
+      else this.realtimeFailed(); // the handshake failed (a refused ticket: 401; nothing listening)
     };
-    socket.onerror = () => {}; // a close event follows
+    socket.onclose = lost;
+    socket.onerror = lost;
   }
 
   /** A ticket or a socket that failed: try again later, up to MAX_REALTIME_FAILURES in a row. */
@@ -630,6 +664,7 @@ class Watch {
     // Ours only: another program's updates, a pong, a kind or version this client does not know.
     if (!message || message.type !== "program.updated" || message.version !== 1) return;
     if (message.programId !== this.programId) return;
+    this.heard = true;
     const update = {
       programId: message.programId,
       status: message.status,
@@ -639,7 +674,7 @@ class Watch {
       cancelRequested: !!message.cancelRequested,
       updatedAt: message.updatedAt,
     };
-    if (this.latest && compareTimestamps(update.updatedAt, this.latest.updatedAt) < 0) return;
+    if (this.latest && compareTimestamps(update.updatedAt, this.latest.updatedAt) <= 0) return;
     if (FINAL.has(update.status)) {
       this.wake(); // the full body (the program, the error) comes from a GET: now
       return;

@@ -18,6 +18,9 @@
   and `llm_budget_seconds` of wall time, waits included.
 - `GenerationCancelled` raised by the progress callback leaves the stream's context (closing the
   HTTP response) and propagates as it is: never retried, never a tier failure.
+- A stream cut before its end (a deadline, a cancellation, an error mid-stream) is billed all the
+  same: its usage is taken from `message_start` and its output estimated from what streamed
+  (`aborted_usage`), and carried with the call's outcome (answer, `TierError`, or the cancellation).
 """
 
 from __future__ import annotations
