@@ -182,7 +182,7 @@ def test_every_exercise_fits_its_cell_on_phones_and_desktop(page: Any, generatio
     page.get_by_role("button", name="Generate my program").click()
     program = _expect_program(page)
     assert program.locator("td.notes:not(.empty)").count() > 0
-    assert program.locator("td.rest", has_text="1 min 30 s").count() > 0
+    assert program.locator("td[data-label='Rest']", has_text="1 min 30 s").count() > 0
     for viewport in (SMALL_PHONE, PHONE, DESKTOP):
         page.set_viewport_size(viewport)
         page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
