@@ -187,11 +187,15 @@ _TABLE_LAYOUT = """() => {
     const day = box(table.closest(".day"));
     for (const row of table.querySelectorAll("tbody tr")) {
       const r = box(row);
-      if (r.left < day.left - 1 || r.right > day.right + 1) problems.push(`row outside its day: ${row.cells[0].textContent}`);
+      if (r.left < day.left - 1 || r.right > day.right + 1) {
+        problems.push(`row outside its day: ${row.cells[0].textContent}`);
+      }
       for (const cell of row.cells) {
         if (!cell.getClientRects().length) continue;
         const c = box(cell);
-        if (cell.scrollWidth > cell.clientWidth + 1) problems.push(`wider than its cell: ${name(cell)}: ${cell.textContent}`);
+        if (cell.scrollWidth > cell.clientWidth + 1) {
+          problems.push(`wider than its cell: ${name(cell)}: ${cell.textContent}`);
+        }
         if (c.left < r.left - 1 || c.right > r.right + 1) problems.push(`outside its row: ${name(cell)}`);
         const text = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
         for (let node = text.nextNode(); node; node = text.nextNode()) {

@@ -295,15 +295,21 @@ def test_retry_while_another_generation_runs_follows_that_one(
     page.errors.clear()  # Chromium logs the 409: expected here
 
 
-def test_a_throttled_start_says_so_and_trying_again_works(page: Any, stack: Any, generation_latency: Any) -> None:
+def test_a_throttled_start_says_so_and_trying_again_works(
+    page: Any, stack: Any, generation_latency: Any
+) -> None:
     """API Gateway's own throttle: 429 with `{"message"}` and no code (the client's HTTP_ERROR)."""
     generation_latency(0.3)
     _sign_in(page)
     page.route(
         f"{stack.url}/programs",
-        lambda route: route.fulfill(status=429, content_type="application/json", body='{"message": "Too Many Requests"}')
-        if route.request.method == "POST"
-        else route.continue_(),
+        lambda route: (
+            route.fulfill(
+                status=429, content_type="application/json", body='{"message": "Too Many Requests"}'
+            )
+            if route.request.method == "POST"
+            else route.continue_()
+        ),
     )
     page.get_by_role("button", name="Generate my program").click()
     problem = page.locator("#start-problem")

@@ -192,6 +192,25 @@ def test_a_bad_batch_request_is_a_422_that_writes_nothing(sql, handlers, body: A
     assert sql.execute("SELECT count(*) AS n FROM generation_batches").fetchone()["n"] == 0
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"userIds": []}, "userIds: must list 1 to 1000 user ids"),
+        ({"userIds": "abc"}, "userIds: must list 1 to 1000 user ids"),
+        ({"userIds": [str(uuid.uuid4()) for _ in range(1001)]}, "userIds: must list 1 to 1000 user ids"),
+        ({"userIds": ["not-a-uuid"]}, "userIds: must be UUIDs"),
+        ({"userIds": [42]}, "userIds: must be UUIDs"),
+        ({"userIds": [str(uuid.UUID(int=1))] * 2}, "userIds: each user id may appear once"),
+        ({"weeks": 4}, "userIds: is required"),
+        ({"userIds": [str(uuid.uuid4())], "weeks": 13}, "weeks: must be at most 12"),
+    ],
+)
+def test_a_bad_user_id_list_is_told_in_our_words(sql, handlers, body: Any, message: str) -> None:
+    status, answer = call("POST", "/batches", body=body)
+    assert status == 422
+    assert answer["error"]["message"] == f"Invalid request: {message}"
+
+
 def test_a_thousand_user_ids_fit_in_the_body_and_unknown_users_are_reported(sql, handlers) -> None:
     ids = [uuid.uuid4() for _ in range(1000)]
     answer = create(ids)

@@ -173,8 +173,9 @@ def realtime(i: Inputs) -> dict[str, float]:
         "function_concurrency": poisson_quantile(events_per_s * i.realtime_event_seconds, i.quantile),
         "polls_per_s_left": rate * polls * (1 - i.realtime_share),
         "polls_per_s_saved": rate * polls * i.realtime_share,
-        # one lookup of the owner's connections per job start, per 10 s refresh, per final state
-        "connection_lookups_per_s": rate * (2 + duration / 10),
+        # at most one lookup of the owner's connections per push: a job looks again when its last
+        # lookup is over 1 s old (its progress writes come every 2 s), and at its final state
+        "connection_lookups_per_s": rate * i.pushes_per_generation,
         # per generation (watched or not), at the share watched
         "cost_websocket": i.realtime_share
         * i.sockets_per_watcher

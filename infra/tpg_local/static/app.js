@@ -35,6 +35,8 @@ const START_PROBLEMS = {
   SERVICE_UNAVAILABLE: { kind: "retry", title: "The service is busy", text: "Please try again in a moment.", actions: ["again"] },
   NETWORK_ERROR: { kind: "retry", title: "Could not reach the server", text: "Check your connection and try again.", actions: ["again"] },
 };
+// API Gateway's own throttle answers 429 without a code (the client's HTTP_ERROR): busy, not broken.
+const THROTTLED = { kind: "retry", title: "Too many requests right now", text: "Please wait a moment and try again.", actions: ["again"] };
 const RETRYABLE_START = { kind: "retry", title: "Something went wrong", text: "Please try again.", actions: ["again"] };
 
 // How a generation ended, by its error code: a title, our own words where they say more than the
@@ -227,7 +229,7 @@ async function start(body) {
 
 /** Why the generation did not start: its own panel by the form, with what the user can do. */
 function showStartProblem(error) {
-  const view = START_PROBLEMS[error.code] || RETRYABLE_START;
+  const view = START_PROBLEMS[error.code] || (error.status === 429 ? THROTTLED : RETRYABLE_START);
   let text = view.text || error.message;
   if (error.code === "INVALID_REQUEST") text = error.message; // names the field
   if (error.code === "QUOTA_EXCEEDED") text = quotaText(error.retryAfterSeconds);
@@ -235,7 +237,7 @@ function showStartProblem(error) {
   panel.dataset.kind = view.kind;
   $("start-problem-heading").textContent = view.title;
   $("start-problem-message").textContent = text;
-  $("start-problem-code").textContent = error.code;
+  $("start-problem-code").textContent = error.code === "HTTP_ERROR" ? `HTTP ${error.status}` : error.code;
   const actions = $("start-problem-actions");
   actions.textContent = "";
   for (const action of view.actions) {
@@ -394,9 +396,15 @@ async function retry() {
   try {
     await client.retry(programId);
   } catch (error) {
+    $("retry-button").disabled = false;
+    if (error instanceof TpgApiError && error.code === "GENERATION_IN_FLIGHT" && error.programId) {
+      // Another generation runs (another tab started one): that is the one to show.
+      const message = "Another program was already being generated for you: showing its progress.";
+      follow(error.programId, { focus: true, message });
+      return;
+    }
     // Already retried elsewhere (another tab): just follow it.
     if (!(error instanceof TpgApiError && error.code === "NOT_RETRYABLE")) {
-      $("retry-button").disabled = false;
       if (error.code !== "UNAUTHORIZED") showStartProblem(error);
       return;
     }
@@ -509,7 +517,7 @@ function renderDay(week, day) {
     const abbr = el("abbr", `${x.rir} RIR`);
     abbr.title = `${plural(x.rir, "rep")} in reserve`;
     effort.append(abbr);
-    cell(row, "Rest", duration(x.restSeconds), "num");
+    cell(row, "Rest", duration(x.restSeconds), "num rest");
     if (withNotes) cell(row, "Notes", x.notes || "", x.notes ? "notes" : "notes empty");
   }
   section.append(table);

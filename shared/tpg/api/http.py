@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tpg.api.models import CreateProgramRequest, ErrorDetail, ErrorResponse
+from tpg.api.models import MAX_BATCH_MEMBERS, CreateBatchRequest, CreateProgramRequest, ErrorDetail, ErrorResponse
 from tpg.platform.errors import (
     AppError,
     BatchAlreadyFinal,
@@ -95,9 +95,23 @@ def error_response(error: AppError) -> dict[str, Any]:
 # they are spelled on the wire, and the list's query parameters). Any other name in an error's
 # location came from the caller (an unknown key) and is never repeated.
 SCHEMA_FIELDS = frozenset(
-    {field.alias or name for name, field in CreateProgramRequest.model_fields.items()}
+    {
+        field.alias or name
+        for model in (CreateProgramRequest, CreateBatchRequest)
+        for name, field in model.model_fields.items()
+    }
     | {"limit", "cursor", "deep"}
 )
+# A batch's user ids: what is wrong with the list, said once for the list whatever item it was.
+_USER_IDS_PROBLEMS = {
+    "list_type": f"must list 1 to {MAX_BATCH_MEMBERS} user ids",
+    "too_short": f"must list 1 to {MAX_BATCH_MEMBERS} user ids",
+    "too_long": f"must list 1 to {MAX_BATCH_MEMBERS} user ids",
+    "uuid_type": "must be UUIDs",
+    "uuid_parsing": "must be UUIDs",
+    "uuid_version": "must be UUIDs",
+    "value_error": "each user id may appear once",  # the only check of ours on the list
+}
 _SOURCES = ("body", "query", "path")
 _OBJECT_TYPES = frozenset({"model_type", "model_attributes_type", "dict_type"})
 _INTEGER_TYPES = frozenset({"int_type", "int_parsing", "int_parsing_size", "int_from_float", "finite_number"})
@@ -132,6 +146,8 @@ def _describe_error(error: dict[str, Any]) -> str:
     field = loc[0]
     if field not in SCHEMA_FIELDS:
         return "unknown field"
+    if field == "userIds" and kind in _USER_IDS_PROBLEMS:
+        return f"userIds: {_USER_IDS_PROBLEMS[kind]}"
     return f"{field}: {_problem(kind, error.get('ctx') or {})}"
 
 

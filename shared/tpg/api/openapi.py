@@ -343,7 +343,7 @@ def _ecmascript_patterns(node: Any) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "pattern" and isinstance(value, str):
-                node[key] = _PYTHON_ESCAPE.sub(lambda m: "\\u{%x}" % int(m.group(1), 16), value)
+                node[key] = _PYTHON_ESCAPE.sub(lambda m: f"\\u{{{int(m.group(1), 16):x}}}", value)
             else:
                 _ecmascript_patterns(value)
     elif isinstance(node, list):
