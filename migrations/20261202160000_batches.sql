@@ -23,6 +23,12 @@ DROP INDEX training_programs_one_in_flight_per_user;
 CREATE UNIQUE INDEX training_programs_one_in_flight_per_user ON training_programs (user_id)
     WHERE generation_status IN ('pending', 'batched', 'processing');
 
+-- A member cancelled with its batch says so apart from a user's own cancel (BATCH_CANCELLED).
+ALTER TABLE training_programs DROP CONSTRAINT training_programs_cancelled_says_so;
+ALTER TABLE training_programs
+    ADD CONSTRAINT training_programs_cancelled_says_so
+        CHECK (generation_status <> 'cancelled' OR error_code IN ('CANCELLED', 'BATCH_CANCELLED'));
+
 -- Batch members queue below every subscription tier (priority < 0: ranked later than a request of
 -- the lowest tier arriving at the same time, by |priority| x the aging step).
 ALTER TABLE training_programs DROP CONSTRAINT training_programs_priority_check;
@@ -36,9 +42,21 @@ CREATE TABLE generation_batches (
     weeks smallint NOT NULL CHECK (weeks BETWEEN 1 AND 12),
     -- the service token's `sub`, when it has one (who asked, for the operators)
     requested_by text CHECK (length(requested_by) <= 200),
+    -- the caller's Idempotency-Key and a digest of the request it came with: a repeat of the same
+    -- request answers the same batch, another request under the same key is refused
+    idempotency_key text CHECK (length(idempotency_key) BETWEEN 1 AND 200),
+    request_digest text CHECK (length(request_digest) = 64),
     created_at timestamptz NOT NULL DEFAULT now(),
-    cancel_requested_at timestamptz
+    cancel_requested_at timestamptz,
+    CONSTRAINT generation_batches_key_has_digest CHECK ((idempotency_key IS NULL) = (request_digest IS NULL))
 );
+-- a key is unique per caller (a token without `sub` is one caller)
+CREATE UNIQUE INDEX generation_batches_idempotency_key
+    ON generation_batches ((coalesce(requested_by, '')), idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+-- GET /batches: a caller's batches, newest first
+CREATE INDEX generation_batches_requested_by_idx
+    ON generation_batches ((coalesce(requested_by, '')), created_at DESC, id DESC);
 
 ALTER TABLE training_programs
     ADD COLUMN batch_id uuid REFERENCES generation_batches (id) ON DELETE SET NULL;
@@ -63,6 +81,13 @@ CREATE TABLE generation_batch_chunks (
     cancel_sent_at timestamptz,
     -- the API's request_counts when it ended (succeeded, errored, canceled, expired)
     request_counts jsonb,
+    -- Answers the API billed that no member's program holds (its member was cancelled or deleted
+    -- before the answer was saved): written once, when the chunk is collected; the batch's usage
+    -- is its members' plus these.
+    unsaved_answers integer NOT NULL DEFAULT 0 CHECK (unsaved_answers >= 0),
+    unsaved_input_tokens bigint NOT NULL DEFAULT 0 CHECK (unsaved_input_tokens >= 0),
+    unsaved_output_tokens bigint NOT NULL DEFAULT 0 CHECK (unsaved_output_tokens >= 0),
+    unsaved_cost_usd numeric(14, 6) NOT NULL DEFAULT 0 CHECK (unsaved_cost_usd >= 0),
     created_at timestamptz NOT NULL DEFAULT now(),
     submitted_at timestamptz,
     ended_at timestamptz,
@@ -79,9 +104,13 @@ CREATE TABLE generation_batch_members (
     batch_id uuid NOT NULL REFERENCES generation_batches (id) ON DELETE CASCADE,
     position integer NOT NULL CHECK (position >= 0),
     user_id uuid NOT NULL,  -- as requested: no foreign key, an unknown user is reported
-    program_id uuid UNIQUE REFERENCES training_programs (id) ON DELETE CASCADE,
+    -- a deleted program (its user's, or with their account) leaves the member, without it: the
+    -- batch still reports every user id it was asked for (PROGRAM_DELETED)
+    program_id uuid UNIQUE REFERENCES training_programs (id) ON DELETE SET NULL,
     rejected text CHECK (rejected IN (
         'USER_NOT_FOUND', 'SUBSCRIPTION_REQUIRED', 'ONBOARDING_INCOMPLETE', 'GENERATION_IN_FLIGHT')),
+    -- GENERATION_IN_FLIGHT: the program that was in flight (no foreign key: it is only reported)
+    in_flight_program_id uuid,
     -- the Message Batch its request went in
     chunk_id uuid REFERENCES generation_batch_chunks (id) ON DELETE SET NULL,
     -- set when it is to go through the normal queue instead (the rules engine, a failed, errored
@@ -91,7 +120,7 @@ CREATE TABLE generation_batch_members (
     -- its answer, kept when it did not pass validation: the worker's repair round quotes it
     answer jsonb,
     PRIMARY KEY (batch_id, position),
-    CONSTRAINT generation_batch_members_program_or_reason CHECK ((program_id IS NULL) <> (rejected IS NULL))
+    CONSTRAINT generation_batch_members_program_or_reason CHECK (program_id IS NULL OR rejected IS NULL)
 );
 CREATE INDEX generation_batch_members_chunk_idx ON generation_batch_members (chunk_id)
     WHERE chunk_id IS NOT NULL;

@@ -200,7 +200,7 @@ def cmd_token(args: argparse.Namespace) -> int:
             issue_service_token(
                 "tpg-cli",
                 secret=settings.jwt_signing_secret,
-                audience=settings.jwt_audience,
+                audience=settings.service_token_audience,
                 issuer=settings.jwt_issuer,
                 ttl_seconds=args.ttl,
             )
@@ -267,11 +267,25 @@ def cmd_batch_status(args: argparse.Namespace) -> int:
     from tpg.platform.errors import BatchNotFound
 
     try:
-        body = batches.get_batch(_api_dependencies(), args.batch_id)
+        body = batches.get_batch(_api_dependencies(), None, args.batch_id)  # an operator: any batch
     except BatchNotFound:
         raise CliError(f"no batch {args.batch_id}; check the id `tpg batch create` printed") from None
     exclude = {"members"} if args.summary else None
     print(body.model_dump_json(by_alias=True, exclude=exclude))
+    return 0
+
+
+def cmd_batch_cancel(args: argparse.Namespace) -> int:
+    from tpg.api import batches
+    from tpg.platform.errors import BatchAlreadyFinal, BatchNotFound
+
+    try:
+        body = batches.cancel_batch(_api_dependencies(), None, args.batch_id)  # an operator: any batch
+    except BatchNotFound:
+        raise CliError(f"no batch {args.batch_id}; check the id `tpg batch create` printed") from None
+    except BatchAlreadyFinal:
+        raise CliError(f"batch {args.batch_id} has nothing left to cancel (every member is final)") from None
+    print(body.model_dump_json(by_alias=True))
     return 0
 
 
@@ -488,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     batch = sub.add_parser(
         "batch",
-        help="programs for many users at once (create, status)",
+        help="programs for many users at once (create, status, cancel)",
         description="Batch generation, as POST /batches and GET /batches/{id} do it (docs/architecture.md, "
         "'Batches'); the sweeper (tpg serve's timer, or tpg sweep) submits and collects it. JSON output.",
     )
@@ -511,6 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("batch_id", type=uuid.UUID, metavar="BATCH_ID")
     status.add_argument("--summary", action="store_true", help="leave the members out")
     status.set_defaults(func=cmd_batch_status)
+    cancel = batch_sub.add_parser(
+        "cancel", help="cancel a batch (members not final yet); prints {batchId, status, cancelled, stopping}"
+    )
+    cancel.add_argument("batch_id", type=uuid.UUID, metavar="BATCH_ID")
+    cancel.set_defaults(func=cmd_batch_cancel)
 
     stats = sub.add_parser(
         "stats", help="success rate, generation time, errors, tiers, in flight, stuck, cancels, waiting"

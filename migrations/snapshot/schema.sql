@@ -12,6 +12,10 @@ CREATE TABLE public.generation_batch_chunks (
     lease_expires_at timestamp with time zone,
     cancel_sent_at timestamp with time zone,
     request_counts jsonb,
+    unsaved_answers integer DEFAULT 0 NOT NULL,
+    unsaved_input_tokens bigint DEFAULT 0 NOT NULL,
+    unsaved_output_tokens bigint DEFAULT 0 NOT NULL,
+    unsaved_cost_usd numeric(14,6) DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     submitted_at timestamp with time zone,
     ended_at timestamp with time zone,
@@ -26,6 +30,10 @@ ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunk
 ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_pkey PRIMARY KEY (id);
 ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_state_check CHECK (state = ANY (ARRAY['submitting'::text, 'in_progress'::text, 'ended'::text, 'collected'::text, 'abandoned'::text]));
 ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_submitted_has_id CHECK ((state = ANY (ARRAY['submitting'::text, 'abandoned'::text])) OR message_batch_id IS NOT NULL);
+ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_unsaved_answers_check CHECK (unsaved_answers >= 0);
+ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_unsaved_cost_usd_check CHECK (unsaved_cost_usd >= 0::numeric);
+ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_unsaved_input_tokens_check CHECK (unsaved_input_tokens >= 0);
+ALTER TABLE public.generation_batch_chunks ADD CONSTRAINT generation_batch_chunks_unsaved_output_tokens_check CHECK (unsaved_output_tokens >= 0);
 CREATE INDEX generation_batch_chunks_open_idx ON public.generation_batch_chunks USING btree (state) WHERE (state <> ALL (ARRAY['collected'::text, 'abandoned'::text]));
 ALTER TABLE public.generation_batch_chunks ENABLE ROW LEVEL SECURITY;
 
@@ -35,6 +43,7 @@ CREATE TABLE public.generation_batch_members (
     user_id uuid NOT NULL,
     program_id uuid,
     rejected text,
+    in_flight_program_id uuid,
     chunk_id uuid,
     fallback_at timestamp with time zone,
     answer jsonb
@@ -43,9 +52,9 @@ ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_memb
 ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_chunk_id_fkey FOREIGN KEY (chunk_id) REFERENCES public.generation_batch_chunks(id) ON DELETE SET NULL;
 ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_pkey PRIMARY KEY (batch_id, "position");
 ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_position_check CHECK ("position" >= 0);
-ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_program_id_fkey FOREIGN KEY (program_id) REFERENCES public.training_programs(id) ON DELETE CASCADE;
+ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_program_id_fkey FOREIGN KEY (program_id) REFERENCES public.training_programs(id) ON DELETE SET NULL;
 ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_program_id_key UNIQUE (program_id);
-ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_program_or_reason CHECK ((program_id IS NULL) <> (rejected IS NULL));
+ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_program_or_reason CHECK (program_id IS NULL OR rejected IS NULL);
 ALTER TABLE public.generation_batch_members ADD CONSTRAINT generation_batch_members_rejected_check CHECK (rejected = ANY (ARRAY['USER_NOT_FOUND'::text, 'SUBSCRIPTION_REQUIRED'::text, 'ONBOARDING_INCOMPLETE'::text, 'GENERATION_IN_FLIGHT'::text]));
 CREATE INDEX generation_batch_members_chunk_idx ON public.generation_batch_members USING btree (chunk_id) WHERE (chunk_id IS NOT NULL);
 CREATE INDEX generation_batch_members_fallback_idx ON public.generation_batch_members USING btree (fallback_at) WHERE (fallback_at IS NOT NULL);
@@ -56,13 +65,20 @@ CREATE TABLE public.generation_batches (
     name text NOT NULL,
     weeks smallint NOT NULL,
     requested_by text,
+    idempotency_key text,
+    request_digest text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     cancel_requested_at timestamp with time zone
 );
+ALTER TABLE public.generation_batches ADD CONSTRAINT generation_batches_idempotency_key_check CHECK (length(idempotency_key) >= 1 AND length(idempotency_key) <= 200);
+ALTER TABLE public.generation_batches ADD CONSTRAINT generation_batches_key_has_digest CHECK ((idempotency_key IS NULL) = (request_digest IS NULL));
 ALTER TABLE public.generation_batches ADD CONSTRAINT generation_batches_name_check CHECK (length(name) >= 1 AND length(name) <= 100);
 ALTER TABLE public.generation_batches ADD CONSTRAINT generation_batches_pkey PRIMARY KEY (id);
+ALTER TABLE public.generation_batches ADD CONSTRAINT generation_batches_request_digest_check CHECK (length(request_digest) = 64);
 ALTER TABLE public.generation_batches ADD CONSTRAINT generation_batches_requested_by_check CHECK (length(requested_by) <= 200);
 ALTER TABLE public.generation_batches ADD CONSTRAINT generation_batches_weeks_check CHECK (weeks >= 1 AND weeks <= 12);
+CREATE UNIQUE INDEX generation_batches_idempotency_key ON public.generation_batches USING btree (COALESCE(requested_by, ''::text), idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX generation_batches_requested_by_idx ON public.generation_batches USING btree (COALESCE(requested_by, ''::text), created_at DESC, id DESC);
 ALTER TABLE public.generation_batches ENABLE ROW LEVEL SECURITY;
 
 CREATE TABLE public.generation_requests (
@@ -237,7 +253,7 @@ ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_batch_id_f
 ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_cache_read_tokens_check CHECK (cache_read_tokens >= 0);
 ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_cache_write_tokens_check CHECK (cache_write_tokens >= 0);
 ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_cancel_was_requested CHECK ((generation_status <> ALL (ARRAY['cancelling'::text, 'cancelled'::text])) OR cancel_requested_at IS NOT NULL);
-ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_cancelled_says_so CHECK (generation_status <> 'cancelled'::text OR error_code = 'CANCELLED'::text);
+ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_cancelled_says_so CHECK (generation_status <> 'cancelled'::text OR (error_code = ANY (ARRAY['CANCELLED'::text, 'BATCH_CANCELLED'::text])));
 ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_cancelling_holds_a_lease CHECK (generation_status <> 'cancelling'::text OR lease_expires_at IS NOT NULL AND attempts >= 1);
 ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_completed_has_no_error CHECK (generation_status <> 'completed'::text OR error_code IS NULL AND generation_error IS NULL);
 ALTER TABLE public.training_programs ADD CONSTRAINT training_programs_completed_has_program CHECK (generation_status <> 'completed'::text OR program IS NOT NULL AND completed_at IS NOT NULL);

@@ -1,6 +1,6 @@
 """The batch routes against their OpenAPI document, over HTTP on the local stack: every documented
 status is provoked and every answer matches its schema (the tour of tests/e2e/test_openapi_contract.py,
-for createBatch, getBatch and cancelBatch)."""
+for createBatch, listBatches, getBatch and cancelBatch)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,20 @@ def test_every_batch_answer_is_documented_and_every_documented_answer_happens(
         too_big = {"userIds": [str(uuid.uuid4())], "name": "x" * (70 * 1024)}
         check("createBatch", "POST", "/batches", 413, token=SERVICE, body=too_big)
         _body_errors(contract, stack, SERVICE, "createBatch", "/batches", 70 * 1024)
+        # Idempotency-Key: a repeat answers the same batch; another body under the key is a 409
+        keyed = {"userIds": [str(uuid.uuid4())]}
+        key = {"Idempotency-Key": "contract-1"}
+        first = check("createBatch", "POST", "/batches", 202, token=SERVICE, body=keyed, headers=key)
+        again = check("createBatch", "POST", "/batches", 202, token=SERVICE, body=keyed, headers=key)
+        assert again.body["batchId"] == first.body["batchId"]
+        check("createBatch", "POST", "/batches", 409, token=SERVICE, body={**keyed, "weeks": 2}, headers=key)
+
+        # listBatches
+        listed = check("listBatches", "GET", "/batches?limit=1", 200, token=SERVICE)
+        assert listed.body["items"][0]["batchId"] == first.body["batchId"] and listed.body["nextCursor"]
+        check("listBatches", "GET", "/batches", 401)
+        check("listBatches", "GET", "/batches", 403, token=user_token)
+        check("listBatches", "GET", "/batches?limit=0", 422, token=SERVICE)
 
         # getBatch
         status_url = created.body["statusUrl"]
@@ -61,11 +75,12 @@ def test_every_batch_answer_is_documented_and_every_documented_answer_happens(
         check("cancelBatch", "POST", f"/batches/{uuid.uuid4()}/cancel", 404, token=SERVICE)
         _body_errors(contract, stack, SERVICE, "cancelBatch", cancel, max_body)
 
-        covered = {"createBatch", "getBatch", "cancelBatch"}
+        covered = {"createBatch", "getBatch", "cancelBatch", "listBatches"}
 
         def unavailable() -> None:
             check("createBatch", "POST", "/batches", 503, token=SERVICE, body=body)
             check("getBatch", "GET", status_url, 503, token=SERVICE)
+            check("listBatches", "GET", "/batches", 503, token=SERVICE)
             check("cancelBatch", "POST", cancel, 503, token=SERVICE, body={})
 
         _database_down(stack, unavailable)

@@ -1,4 +1,5 @@
-"""`tpg batch create|status`, `tpg token --service` and the batch figures of `tpg stats`, in a subprocess."""
+"""`tpg batch create|status|cancel`, `tpg token --service` and the batch figures of `tpg stats`,
+in a subprocess."""
 
 from __future__ import annotations
 
@@ -55,11 +56,26 @@ def test_a_batch_created_swept_and_followed_from_the_command_line(
     stats = json.loads(_tpg("stats", "--json", env=env).stdout)
     assert stats["batched"] == 0 and stats["by_kind"]["batch"]["completed"] == 2
 
+    # tpg batch cancel: what is not final yet is cancelled; a batch with nothing left: one line
+    waiting = json.loads(_tpg("batch", "create", "--user-id", str(first), env=env).stdout)
+    cancelled = _tpg("batch", "cancel", waiting["batchId"], env=env)
+    assert cancelled.returncode == 0, cancelled.stderr[-2000:]
+    assert json.loads(cancelled.stdout) == {
+        "batchId": waiting["batchId"],
+        "status": "ended",
+        "cancelRequested": True,
+        "cancelled": 1,
+        "stopping": 0,
+    }
+    line = _one_line_error(_tpg("batch", "cancel", waiting["batchId"], env=env), 1)
+    assert line == f"tpg: batch {waiting['batchId']} has nothing left to cancel (every member is final)"
+
 
 def test_a_service_token_from_the_command_line(database) -> None:
     token = _tpg("token", "--service", env=_env(database)).stdout.strip()
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert claims["role"] == "service_role" and claims["exp"] - claims["iat"] == 3600
+    assert claims["aud"] == "tpg-service"  # SERVICE_TOKEN_AUDIENCE, never the users' audience
 
 
 @needs_owner

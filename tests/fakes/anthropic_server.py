@@ -442,6 +442,9 @@ class FakeAnthropic:
         self.batch_seconds: float | None = None
         self.hold_batches = False
         self.cut_results_after: int | None = None
+        # cancel: how many calls it got, and a status to refuse each with (None: accepted)
+        self.cancel_calls = 0
+        self.refuse_cancel: int | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -738,6 +741,10 @@ def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             self._json(200, fake._batch_view(batch_id) or batch)
 
         def _cancel_batch(self, batch_id: str) -> None:
+            fake.cancel_calls += 1
+            if fake.refuse_cancel is not None:
+                self._error(fake.refuse_cancel, "api_error")
+                return
             view = fake._batch_view(batch_id)
             if view is None:
                 self._error(404, "not_found_error")

@@ -211,6 +211,66 @@ def test_a_bad_user_id_list_is_told_in_our_words(sql, handlers, body: Any, messa
     assert answer["error"]["message"] == f"Invalid request: {message}"
 
 
+def _post_batch(body: Any, key: str | None, token: str = SERVICE) -> tuple[int, Any]:
+    headers = {"Idempotency-Key": key} if key is not None else None
+    status, _, answer = invoke_trigger(
+        http_event("POST", "/batches", token=token, body=body, headers=headers)
+    )
+    return status, answer
+
+
+def test_an_idempotency_key_makes_a_retried_create_answer_the_same_batch(sql, handlers) -> None:
+    user_id, _ = new_user(sql)
+    body = {"userIds": [str(user_id)], "name": "Block 2"}
+    first = _post_batch(body, "roster-2026-12-02")
+    again = _post_batch(body, "roster-2026-12-02")
+    assert first[0] == again[0] == 202 and again[1] == first[1]
+    assert sql.execute("SELECT count(*) AS n FROM generation_batches").fetchone()["n"] == 1
+    # the same key with another request: refused, nothing written
+    status, refused = _post_batch({**body, "weeks": 6}, "roster-2026-12-02")
+    assert (status, refused["error"]["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    # keys are per caller: another caller's same key is its own batch
+    other = issue_service_token("another-backend", secret=TEST_JWT_SECRET)
+    status, theirs = _post_batch({"userIds": [str(uuid.uuid4())]}, "roster-2026-12-02", token=other)
+    assert status == 202 and theirs["batchId"] != first[1]["batchId"]
+    # a malformed key is a 422 in our words
+    status, bad = _post_batch(body, "has space")
+    assert (status, bad["error"]["code"]) == (422, "INVALID_REQUEST")
+    assert bad["error"]["message"] == "Invalid request: idempotency-key: is not in the expected format"
+
+
+def test_a_batch_is_its_creators_only_and_the_creator_lists_its_batches_newest_first(sql, handlers) -> None:
+    made = [create([uuid.uuid4()], name=f"Batch {i}")["batchId"] for i in range(3)]
+    other = issue_service_token("another-backend", secret=TEST_JWT_SECRET)
+    assert call("GET", f"/batches/{made[0]}", token=other)[0] == 404
+    assert call("POST", f"/batches/{made[0]}/cancel", token=other)[0] == 404
+    assert call("GET", "/batches", token=other) == (200, {"items": [], "nextCursor": None})
+    status, page = call("GET", "/batches?limit=2")
+    assert status == 200 and [b["batchId"] for b in page["items"]] == made[:0:-1]
+    assert page["items"][0]["statusUrl"] == f"/batches/{made[2]}" and page["items"][0]["members"] == 1
+    assert page["items"][0]["status"] == "ended"  # its one user id was unknown
+    status, rest = call("GET", f"/batches?limit=2&cursor={page['nextCursor']}")
+    assert status == 200 and [b["batchId"] for b in rest["items"]] == made[:1]
+    assert rest["nextCursor"] is None
+    assert call("GET", "/batches?cursor=bm90LWEtY3Vyc29y")[0] == 422
+    _, token = new_user(sql)
+    assert call("GET", "/batches", token=token)[0] == 403
+
+
+def test_a_member_refused_for_a_generation_in_flight_names_that_program_and_its_batch(sql, handlers) -> None:
+    user_id, _ = new_user(sql)
+    first = create([user_id])
+    in_flight = batch(first["batchId"])["members"][0]["programId"]
+    second = create([user_id])
+    error = batch(second["batchId"])["members"][0]["error"]
+    assert error == {
+        "code": "GENERATION_IN_FLIGHT",
+        "message": "The user already has a program being generated.",
+        "programId": in_flight,
+        "batchId": first["batchId"],
+    }
+
+
 def test_a_thousand_user_ids_fit_in_the_body_and_unknown_users_are_reported(sql, handlers) -> None:
     ids = [uuid.uuid4() for _ in range(1000)]
     answer = create(ids)
@@ -401,6 +461,81 @@ def test_a_batch_of_200_completes_every_member_validated_with_failures_falling_b
     assert "Batches vs interactive" in format_stats(stats)
 
 
+def test_a_deleted_members_program_leaves_the_member_and_its_billed_answer_in_the_batch(
+    sql, handlers, fake: FakeAnthropic
+) -> None:
+    claude(handlers, fake)
+    members = users(sql, 2)
+    answer = create([u for u, _ in members])
+    fake.hold_batches = True
+    sweep_once(handlers)
+    gone = batch(answer["batchId"])["members"][0]
+    sql.execute("DELETE FROM training_programs WHERE id = %s", (gone["programId"],))
+    fake.end_batch(next(iter(fake.batches)))
+    assert sweep_once(handlers).batches.completed == 1
+    body = batch(answer["batchId"])
+    assert [m["userId"] for m in body["members"]] == [str(u) for u, _ in members]
+    assert body["members"][0]["programId"] is None and body["members"][0]["status"] == "cancelled"
+    assert body["members"][0]["error"]["code"] == "PROGRAM_DELETED"
+    assert body["status"] == "ended" and body["counts"]["completed"] == 1
+    # its answer was billed: the batch's cost has it beside the completed member's
+    assert body["usage"]["costUsd"] > body["members"][1]["costUsd"] > 0
+
+
+def test_a_members_program_names_its_batch_to_its_user(sql, handlers) -> None:
+    user_id, token = new_user(sql)
+    answer = create([user_id])
+    program_id = batch(answer["batchId"])["members"][0]["programId"]
+    status, _, program = invoke_trigger(http_event("GET", f"/programs/{program_id}", token=token))
+    assert status == 200 and (program["status"], program["batchId"]) == ("pending", answer["batchId"])
+    status, _, listed = invoke_trigger(http_event("GET", "/programs", token=token))
+    assert status == 200 and listed["items"][0]["batchId"] == answer["batchId"]
+    _, other_token = new_user(sql)
+    status, _, own = invoke_trigger(http_event("POST", "/programs", token=other_token, body={}))
+    status, _, program = invoke_trigger(http_event("GET", f"/programs/{own['programId']}", token=other_token))
+    assert status == 200 and program["batchId"] is None
+
+
+def test_a_user_over_quota_with_a_batched_member_gets_409_like_any_in_flight(sql, handlers) -> None:
+    user_id, token = new_user(sql)
+    answer = create([user_id])
+    program_id = batch(answer["batchId"])["members"][0]["programId"]
+    for _ in range(5):  # the user spent today's quota earlier
+        sql.execute(
+            "INSERT INTO generation_requests (user_id, program_id, kind) VALUES (%s, %s, 'new')",
+            (user_id, program_id),
+        )
+    status, _, refused = invoke_trigger(http_event("POST", "/programs", token=token, body={}))
+    assert (status, refused["error"]["code"]) == (409, "GENERATION_IN_FLIGHT")
+
+
+def test_a_retried_member_leaves_its_batch_so_a_batch_cancel_leaves_the_users_retry_alone(
+    sql, handlers
+) -> None:
+    user_id, token = new_user(sql)
+    other, _ = new_user(sql)
+    answer = create([user_id, other])
+    program_id = batch(answer["batchId"])["members"][0]["programId"]
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'failed', error_code = 'INVALID_PROGRAM',"
+        " generation_error = 'x' WHERE id = %s",
+        (program_id,),
+    )
+    status, _, _ = invoke_trigger(http_event("POST", f"/programs/{program_id}/retry", token=token))
+    assert status == 202
+    row = sql.execute(
+        "SELECT batch_id, priority FROM training_programs WHERE id = %s", (program_id,)
+    ).fetchone()
+    assert row["batch_id"] is None and row["priority"] > BATCH_PRIORITY
+    assert call("POST", f"/batches/{answer['batchId']}/cancel")[0] == 202
+    status_now = sql.execute(
+        "SELECT generation_status FROM training_programs WHERE id = %s", (program_id,)
+    ).fetchone()["generation_status"]
+    assert status_now == "pending"
+    # the batch still lists the member (its program, now the user's own request)
+    assert batch(answer["batchId"])["members"][0]["programId"] == program_id
+
+
 def test_a_member_can_be_cancelled_by_its_user_while_its_request_is_with_the_message_batch(
     sql, handlers, fake: FakeAnthropic
 ) -> None:
@@ -416,8 +551,35 @@ def test_a_member_can_be_cancelled_by_its_user_while_its_request_is_with_the_mes
     report = sweep_once(handlers).batches
     assert report.completed == 0 and report.results == {}  # its answer came, and was not used
     assert batch(answer["batchId"])["members"][0]["status"] == "cancelled"
+    assert batch(answer["batchId"])["members"][0]["error"]["code"] == "CANCELLED"
     # the slot is free at once: the user's own request is accepted
     assert invoke_trigger(http_event("POST", "/programs", token=token, body={}))[0] == 202
+
+
+def test_a_cancel_while_the_step_judges_the_answer_keeps_the_member_cancelled(
+    sql, handlers, fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user cancels after the answer was read, while it is validated: the answer is not saved."""
+    claude(handlers, fake)
+    user_id, token = new_user(sql)
+    answer = create([user_id])
+    fake.hold_batches = True
+    sweep_once(handlers)
+    program_id = batch(answer["batchId"])["members"][0]["programId"]
+    validated = step_module._validated
+
+    def cancel_then_validate(member: Any, text: Any) -> Any:
+        status, _, _ = invoke_trigger(http_event("POST", f"/programs/{program_id}/cancel", token=token))
+        assert status == 202
+        return validated(member, text)
+
+    monkeypatch.setattr(step_module, "_validated", cancel_then_validate)
+    fake.end_batch(next(iter(fake.batches)))
+    sweep_once(handlers)
+    row = sql.execute(
+        "SELECT generation_status, program FROM training_programs WHERE id = %s", (program_id,)
+    ).fetchone()
+    assert row["generation_status"] == "cancelled" and row["program"] is None
 
 
 def test_cancel_mid_batch_keeps_what_completed_and_stops_the_rest(sql, handlers, fake: FakeAnthropic) -> None:
@@ -454,6 +616,9 @@ def test_cancel_mid_batch_keeps_what_completed_and_stops_the_rest(sql, handlers,
         "cancelled": 10,
         "rejected": 0,
     }
+    # the batch's cancel, not the users': told apart by the code
+    codes = Counter(m["error"]["code"] for m in body["members"] if m["status"] == "cancelled")
+    assert codes == {"BATCH_CANCELLED": 10}
     # the third Message Batch is asked to stop; its results change nothing
     sweep_once(handlers)
     assert fake.batches[third]["batch"]["cancel_initiated_at"] is not None
@@ -469,6 +634,79 @@ def test_cancel_mid_batch_keeps_what_completed_and_stops_the_rest(sql, handlers,
     status, refused = call("POST", f"/batches/{answer['batchId']}/cancel")
     assert (status, refused["error"]["code"]) == (409, "BATCH_ALREADY_FINAL")
     assert batch(answer["batchId"])["status"] == "ended"
+
+
+def test_answers_billed_for_members_cancelled_meanwhile_count_in_the_batch_once(
+    sql, handlers, fake: FakeAnthropic
+) -> None:
+    """The API bills every answer that succeeded before a cancel: the batch's usage keeps them, once,
+    even when the results are read again after a cut-off."""
+    claude(handlers, fake)
+    members = users(sql, 5)
+    answer = create([u for u, _ in members])
+    fake.hold_batches = True
+    sweep_once(handlers)
+    fake.end_batch(next(iter(fake.batches)))  # Anthropic answered all 5...
+    status, _ = call("POST", f"/batches/{answer['batchId']}/cancel")  # ...then the caller cancelled
+    assert status == 202
+    fake.cut_results_after = 3
+    assert sweep_once(handlers).batches.collected_chunks == 0
+    fake.cut_results_after = None
+    assert sweep_once(handlers).batches.collected_chunks == 1
+    sweep_once(handlers)  # a collected chunk is not read again
+    chunk = sql.execute(
+        "SELECT unsaved_answers, unsaved_input_tokens, unsaved_output_tokens, unsaved_cost_usd"
+        " FROM generation_batch_chunks"
+    ).fetchone()
+    assert chunk["unsaved_answers"] == 5 and chunk["unsaved_output_tokens"] > 0
+    body = batch(answer["batchId"])
+    assert body["counts"]["cancelled"] == 5 and body["counts"]["completed"] == 0
+    assert body["usage"]["costUsd"] == pytest.approx(float(chunk["unsaved_cost_usd"]), abs=1e-6)
+    assert body["usage"]["costUsd"] > 0
+    assert body["usage"]["outputTokens"] == chunk["unsaved_output_tokens"]
+
+
+def test_a_cancelled_batch_stops_only_message_batches_still_running_and_a_refused_stop_is_no_stall(
+    sql, handlers, fake: FakeAnthropic
+) -> None:
+    claude(handlers, fake, batch_chunk_size=2)
+    members = users(sql, 4)
+    answer = create([u for u, _ in members])
+    fake.hold_batches = True
+    sweep_once(handlers)
+    ended, running = list(fake.batches)
+    fake.end_batch(ended)
+    fake.refuse_cancel = 500
+    assert call("POST", f"/batches/{answer['batchId']}/cancel")[0] == 202
+    report = sweep_once(handlers).batches
+    # the ended one is read, never asked to stop; the running one is asked (refused: asked again)
+    assert report.collected_chunks == 1 and fake.cancel_calls == 1
+    fake.refuse_cancel = None
+    sweep_once(handlers)
+    assert fake.cancel_calls == 2 and fake.batches[running]["batch"]["cancel_initiated_at"] is not None
+    sweep_once(handlers)
+    assert fake.cancel_calls == 2  # asked once it was accepted
+    assert batch(answer["batchId"])["status"] == "ended"
+
+
+def test_a_member_never_waits_on_a_message_batch_past_a_day(sql, handlers, fake: FakeAnthropic) -> None:
+    claude(handlers, fake)
+    members = users(sql, 2)
+    answer = create([u for u, _ in members])
+    fake.hold_batches = True
+    sweep_once(handlers)
+    assert sweep_once(handlers).batches.to_queue == 0
+    sql.execute("UPDATE generation_batch_chunks SET submitted_at = now() - interval '25 hours 1 minute'")
+    report = sweep_once(handlers).batches
+    assert report.to_queue == 2 and report.results["overdue"] == 2 and report.queued == 2
+    stored = rows(sql, answer["batchId"])
+    assert {r["generation_status"] for r in stored} == {"pending"}
+    assert {r["priority"] for r in stored} == {BATCH_PRIORITY}
+    # a late answer changes nothing: the queue runs them
+    fake.end_batch(next(iter(fake.batches)))
+    assert sweep_once(handlers).batches.completed == 0
+    run_queue(sql)
+    assert Counter(r["generation_status"] for r in rows(sql, answer["batchId"])) == {"completed": 2}
 
 
 def _completions(monkeypatch: pytest.MonkeyPatch, crash_after: int | None = None) -> Counter[UUID]:
@@ -575,6 +813,37 @@ def test_a_refused_submission_sends_the_members_through_the_queue_and_a_transien
 
 
 # --- the rules engine, and waiting ---------------------------------------------------------------
+
+
+def test_a_chunk_is_at_most_2000_requests() -> None:
+    from pydantic import ValidationError
+
+    from tpg.platform.settings import Settings
+
+    assert Settings.from_environment({"BATCH_CHUNK_SIZE": "2000"}).batch_chunk_size == 2000
+    with pytest.raises(ValidationError):
+        Settings.from_environment({"BATCH_CHUNK_SIZE": "2001"})
+
+
+def test_a_chunk_built_past_the_steps_time_is_not_created(
+    sql, handlers, fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claude(handlers, fake)
+    members = users(sql, 3)
+    answer = create([u for u, _ in members])
+    built = step_module._requests
+
+    def slow_build(step: Any, work: Any, asked: Any) -> Any:
+        requests = built(step, work, asked)
+        step.deadline = 0.0  # building the requests took the step's time
+        return requests
+
+    monkeypatch.setattr(step_module, "_requests", slow_build)
+    assert sweep_once(handlers).batches.submitted_members == 0
+    assert not fake.batches
+    monkeypatch.undo()
+    assert sweep_once(handlers).batches.submitted_members == 3  # the next step submits them
+    assert Counter(r["generation_status"] for r in rows(sql, answer["batchId"])) == {"batched": 3}
 
 
 def test_offline_the_members_run_through_the_rules_engine_behind_interactive_requests(sql, handlers) -> None:

@@ -146,7 +146,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The caller's batches, newest first (service callers)
+         * @description The batches this caller (its token's `sub`) created, a page at a time.
+         */
+        get: operations["listBatches"];
         put?: never;
         /**
          * Generate programs for many users at once (service callers)
@@ -265,6 +269,19 @@ export interface components {
             /** Rejected */
             rejected: number;
         };
+        /** BatchList */
+        BatchList: {
+            /**
+             * Items
+             * @description The caller's batches, newest first
+             */
+            items: components["schemas"]["BatchSummary"][];
+            /**
+             * Nextcursor
+             * @description Pass as `cursor` for the next page; null on the last
+             */
+            nextCursor: string | null;
+        };
         /** BatchMember */
         BatchMember: {
             /**
@@ -282,8 +299,8 @@ export interface components {
              * @enum {string}
              */
             status: "pending" | "processing" | "completed" | "failed" | "cancelled" | "rejected";
-            /** @description Why the program failed, was cancelled, or (rejected) why there is none: USER_NOT_FOUND, SUBSCRIPTION_REQUIRED, ONBOARDING_INCOMPLETE, GENERATION_IN_FLIGHT */
-            error: components["schemas"]["ProgramError"] | null;
+            /** @description Why the program failed, was cancelled, or (rejected) why there is none: USER_NOT_FOUND, SUBSCRIPTION_REQUIRED, ONBOARDING_INCOMPLETE, GENERATION_IN_FLIGHT; cancelled with PROGRAM_DELETED (programId null) when the program was deleted since */
+            error: components["schemas"]["BatchMemberError"] | null;
             /**
              * Inputtokens
              * @description LLM input tokens this program took (null: none yet)
@@ -299,6 +316,39 @@ export interface components {
              * @description Estimated LLM cost at list prices, batch answers at the batch price (half)
              */
             costUsd: number | null;
+        };
+        /** BatchMemberError */
+        BatchMemberError: {
+            /**
+             * Code
+             * @description Choose what to show by it; open-ended: treat an unknown code like INTERNAL_ERROR
+             * @example INVALID_USER_DATA
+             * @example INVALID_PROGRAM
+             * @example MEDICAL_CLEARANCE_REQUIRED
+             * @example ATTEMPTS_EXHAUSTED
+             * @example WORKER_LOST
+             * @example NEVER_CLAIMED
+             * @example QUEUE_TIMEOUT
+             * @example CANCELLED
+             * @example BATCH_CANCELLED
+             * @example INTERNAL_ERROR
+             */
+            code: string;
+            /**
+             * Message
+             * @description Safe to show the user as it is
+             */
+            message: string;
+            /**
+             * Programid
+             * @description GENERATION_IN_FLIGHT: the user's program that was in flight
+             */
+            programId?: string | null;
+            /**
+             * Batchid
+             * @description GENERATION_IN_FLIGHT: that program's batch, when it is a batch member
+             */
+            batchId?: string | null;
         };
         /** BatchResponse */
         BatchResponse: {
@@ -332,6 +382,38 @@ export interface components {
              */
             members: components["schemas"]["BatchMember"][];
         };
+        /** BatchSummary */
+        BatchSummary: {
+            /**
+             * Batchid
+             * Format: uuid
+             */
+            batchId: string;
+            /** Name */
+            name: string;
+            /** Weeks */
+            weeks: number;
+            /**
+             * Status
+             * @description ended: every member is completed, failed, cancelled or rejected
+             * @enum {string}
+             */
+            status: "processing" | "ended";
+            /** Cancelrequested */
+            cancelRequested: boolean;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /**
+             * Members
+             * @description User ids it was asked for
+             */
+            members: number;
+            /** Statusurl */
+            statusUrl: string;
+        };
         /** BatchUsage */
         BatchUsage: {
             /** Inputtokens */
@@ -340,7 +422,7 @@ export interface components {
             outputTokens: number;
             /**
              * Costusd
-             * @description Estimated LLM cost so far (the batch price where it applies)
+             * @description Estimated LLM cost so far (the batch price where it applies), answers billed for members cancelled meanwhile included
              */
             costUsd: number;
             /**
@@ -415,6 +497,7 @@ export interface components {
              * @example NEVER_CLAIMED
              * @example QUEUE_TIMEOUT
              * @example CANCELLED
+             * @example BATCH_CANCELLED
              * @example INTERNAL_ERROR
              */
             code: string;
@@ -505,6 +588,7 @@ export interface components {
              * @example NEVER_CLAIMED
              * @example QUEUE_TIMEOUT
              * @example CANCELLED
+             * @example BATCH_CANCELLED
              * @example INTERNAL_ERROR
              */
             code: string;
@@ -565,6 +649,11 @@ export interface components {
              * @description Set when status is completed
              */
             completedAt: string | null;
+            /**
+             * Batchid
+             * @description Set when a batch asked for this program (POST /batches): it may stay pending up to 24 h, generated at the lowest priority; null for the user's own requests
+             */
+            batchId?: string | null;
             /** @description The program, when status is completed */
             program: components["schemas"]["TrainingProgram"] | null;
         };
@@ -612,6 +701,11 @@ export interface components {
              * @description Set when status is completed
              */
             completedAt: string | null;
+            /**
+             * Batchid
+             * @description Set when a batch asked for this program (POST /batches): it may stay pending up to 24 h, generated at the lowest priority; null for the user's own requests
+             */
+            batchId?: string | null;
         };
         /** Progression */
         Progression: {
@@ -940,6 +1034,21 @@ export interface components {
             };
         };
         /**
+         * IdempotencyKeyReusedError
+         * @description IDEMPOTENCY_KEY_REUSED
+         */
+        IdempotencyKeyReusedError: {
+            error: {
+                /** @enum {string} */
+                code: "IDEMPOTENCY_KEY_REUSED";
+                /**
+                 * @description Safe to show
+                 * @example This Idempotency-Key was used for a different request.
+                 */
+                message: string;
+            };
+        };
+        /**
          * PayloadTooLargeError
          * @description the body is larger than the API accepts
          */
@@ -1034,12 +1143,12 @@ export interface components {
          * @description Every code an error body of this API can carry
          * @enum {string}
          */
-        ErrorCode: "BATCH_ALREADY_FINAL" | "FORBIDDEN" | "GENERATION_IN_FLIGHT" | "INTERNAL_ERROR" | "INVALID_REQUEST" | "MALFORMED_JSON" | "NOT_FOUND" | "NOT_RETRYABLE" | "ONBOARDING_INCOMPLETE" | "PAYLOAD_TOO_LARGE" | "PROGRAM_ALREADY_FINAL" | "QUOTA_EXCEEDED" | "REALTIME_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "SUBSCRIPTION_REQUIRED" | "TOO_MANY_CONNECTIONS" | "UNAUTHORIZED" | "UNSUPPORTED_MEDIA_TYPE";
+        ErrorCode: "BATCH_ALREADY_FINAL" | "FORBIDDEN" | "GENERATION_IN_FLIGHT" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "INVALID_REQUEST" | "MALFORMED_JSON" | "NOT_FOUND" | "NOT_RETRYABLE" | "ONBOARDING_INCOMPLETE" | "PAYLOAD_TOO_LARGE" | "PROGRAM_ALREADY_FINAL" | "QUOTA_EXCEEDED" | "REALTIME_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "SUBSCRIPTION_REQUIRED" | "TOO_MANY_CONNECTIONS" | "UNAUTHORIZED" | "UNSUPPORTED_MEDIA_TYPE";
         /**
          * ApiError
          * @description Any error body of this API
          */
-        ApiError: components["schemas"]["BatchAlreadyFinalError"] | components["schemas"]["ForbiddenError"] | components["schemas"]["GenerationInFlightError"] | components["schemas"]["InternalError"] | components["schemas"]["InvalidRequestError"] | components["schemas"]["MalformedJsonError"] | components["schemas"]["NotFoundError"] | components["schemas"]["NotRetryableError"] | components["schemas"]["OnboardingIncompleteError"] | components["schemas"]["PayloadTooLargeError"] | components["schemas"]["ProgramAlreadyFinalError"] | components["schemas"]["QuotaExceededError"] | components["schemas"]["RealtimeUnavailableError"] | components["schemas"]["ServiceUnavailableError"] | components["schemas"]["SubscriptionRequiredError"] | components["schemas"]["TooManyConnectionsError"] | components["schemas"]["UnauthorizedError"] | components["schemas"]["UnsupportedMediaTypeError"];
+        ApiError: components["schemas"]["BatchAlreadyFinalError"] | components["schemas"]["ForbiddenError"] | components["schemas"]["GenerationInFlightError"] | components["schemas"]["IdempotencyKeyReusedError"] | components["schemas"]["InternalError"] | components["schemas"]["InvalidRequestError"] | components["schemas"]["MalformedJsonError"] | components["schemas"]["NotFoundError"] | components["schemas"]["NotRetryableError"] | components["schemas"]["OnboardingIncompleteError"] | components["schemas"]["PayloadTooLargeError"] | components["schemas"]["ProgramAlreadyFinalError"] | components["schemas"]["QuotaExceededError"] | components["schemas"]["RealtimeUnavailableError"] | components["schemas"]["ServiceUnavailableError"] | components["schemas"]["SubscriptionRequiredError"] | components["schemas"]["TooManyConnectionsError"] | components["schemas"]["UnauthorizedError"] | components["schemas"]["UnsupportedMediaTypeError"];
         /**
          * GatewayError
          * @description An answer made by API Gateway itself (throttling, a function that failed): no code
@@ -1834,10 +1943,94 @@ export interface operations {
             };
         };
     };
+    listBatches: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-50) */
+                limit?: number;
+                /** @description `nextCursor` of the previous page (opaque; one this API did not issue is a 422) */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of batches */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchList"];
+                };
+            };
+            /** @description UNAUTHORIZED: no bearer token, or one that is expired or invalid: refresh it or sign in again */
+            401: {
+                headers: {
+                    /** @description Bearer error="invalid_token" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthorizedError"];
+                };
+            };
+            /** @description FORBIDDEN: a valid token of the wrong kind: the batch routes take service_role tokens only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description INVALID_REQUEST: a field or parameter is invalid; the message names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidRequestError"];
+                };
+            };
+            /** @description Throttled by API Gateway: `{"message": "Too Many Requests"}`; wait and try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description INTERNAL_ERROR: an unexpected fault (a bug); the same call can be retried; API Gateway's own answer, `{"message": ...}` without a code */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InternalError"] | components["schemas"]["GatewayError"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency is down; the same call can be retried shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+        };
+    };
     createBatch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key and body answer the batch made the first time (202, same batchId); the same key with another body: 409 IDEMPOTENCY_KEY_REUSED. Unique per caller (the token's `sub`); printable ASCII, up to 200 characters */
+                "idempotency-key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1885,6 +2078,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description IDEMPOTENCY_KEY_REUSED: idempotency key reused */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdempotencyKeyReusedError"];
                 };
             };
             /** @description PAYLOAD_TOO_LARGE: the body is larger than the API accepts */

@@ -62,6 +62,7 @@ class ServiceCaller:
 
 
 SERVICE_ROLE = "service_role"
+SERVICE_AUDIENCE = "tpg-service"  # SERVICE_TOKEN_AUDIENCE's default (tpg.platform.settings)
 MAX_SERVICE_SUBJECT_LENGTH = 200
 
 
@@ -113,15 +114,18 @@ def verify_caller(
     jwks_url: str | None = None,
     max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS,
     service: bool = True,
+    service_audience: str = SERVICE_AUDIENCE,
 ) -> AuthenticatedUser | ServiceCaller:
-    """`verify_token`, also accepting (with `service`) a `service_role` token, verified alike.
-    Which routes a caller may use is the route's business (`tpg.api.routes`)."""
+    """`verify_token`, also accepting (with `service`) a `service_role` token, verified alike but
+    for its audience (`service_audience`, never the users'). Which routes a caller may use is the
+    route's business (`tpg.api.routes`)."""
     header, claims, signing_input, signature = _parse(token)
     algorithm = _algorithm(header, asymmetric=jwks_url is not None)
     # The claims first: a token that fails them is refused without fetching any key.
     user = _caller(
         claims,
         audience=audience,
+        service_audience=service_audience,
         issuer=issuer,
         max_lifetime_seconds=max_lifetime_seconds,
         now=time.time(),
@@ -243,6 +247,7 @@ def _caller(
     claims: dict[str, Any],
     *,
     audience: str,
+    service_audience: str,
     issuer: str | None,
     max_lifetime_seconds: int,
     now: float,
@@ -260,14 +265,16 @@ def _caller(
         _refuse()
     if not 0 < expires - issued <= max_lifetime_seconds:
         _refuse()
-    if not _audience_matches(claims.get("aud"), audience):
+    # A service token is for the service audience only, a user token for the users' only.
+    is_service = service and claims.get("role") == SERVICE_ROLE
+    if not _audience_matches(claims.get("aud"), service_audience if is_service else audience):
         _refuse()
     if issuer is not None and claims.get("iss") != issuer:
         _refuse()
     # The project's anon key is signed with the same secret: only user tokens pass, and service
     # tokens where the caller asked for them (Supabase's service_role key has no `aud`: refused).
     role = claims.get("role")
-    if service and role == SERVICE_ROLE:
+    if is_service:
         subject = claims.get("sub")
         if subject is not None and not (
             isinstance(subject, str) and 0 < len(subject) <= MAX_SERVICE_SUBJECT_LENGTH
@@ -321,7 +328,7 @@ def issue_service_token(
     subject: str,
     *,
     secret: str,
-    audience: str = "authenticated",
+    audience: str = SERVICE_AUDIENCE,
     ttl_seconds: int = 3600,
     issuer: str | None = None,
 ) -> str:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from tpg.api.models import MAX_BATCH_MEMBERS, CreateBatchRequest, CreateProgramRequest, ErrorDetail, ErrorResponse
+from tpg.api.models import (
+    MAX_BATCH_MEMBERS,
+    CreateBatchRequest,
+    CreateProgramRequest,
+    ErrorDetail,
+    ErrorResponse,
+)
 from tpg.platform.errors import (
     AppError,
     BatchAlreadyFinal,
     Forbidden,
     GenerationInFlight,
+    IdempotencyKeyReused,
     InvalidRequest,
     MalformedJson,
     NotRetryable,
@@ -39,6 +46,7 @@ STATUS_BY_ERROR: dict[type[AppError], int] = {
     NotRetryable: 409,
     ProgramAlreadyFinal: 409,
     BatchAlreadyFinal: 409,
+    IdempotencyKeyReused: 409,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     QuotaExceeded: 429,
@@ -100,7 +108,7 @@ SCHEMA_FIELDS = frozenset(
         for model in (CreateProgramRequest, CreateBatchRequest)
         for name, field in model.model_fields.items()
     }
-    | {"limit", "cursor", "deep"}
+    | {"limit", "cursor", "deep", "idempotency-key"}
 )
 # A batch's user ids: what is wrong with the list, said once for the list whatever item it was.
 _USER_IDS_PROBLEMS = {
@@ -112,7 +120,7 @@ _USER_IDS_PROBLEMS = {
     "uuid_version": "must be UUIDs",
     "value_error": "each user id may appear once",  # the only check of ours on the list
 }
-_SOURCES = ("body", "query", "path")
+_SOURCES = ("body", "query", "path", "header")
 _OBJECT_TYPES = frozenset({"model_type", "model_attributes_type", "dict_type"})
 _INTEGER_TYPES = frozenset({"int_type", "int_parsing", "int_parsing_size", "int_from_float", "finite_number"})
 

@@ -51,6 +51,7 @@ GENERATION_ERROR_CODES = (
     "NEVER_CLAIMED",
     "QUEUE_TIMEOUT",
     "CANCELLED",
+    "BATCH_CANCELLED",
     "INTERNAL_ERROR",
 )
 
@@ -180,6 +181,11 @@ class ProgramSummary(ApiModel):
     created_at: datetime
     updated_at: datetime = Field(description="Changes with every status, stage or progress change")
     completed_at: datetime | None = Field(description="Set when status is completed")
+    batch_id: UUID | None = Field(
+        default=None,
+        description="Set when a batch asked for this program (POST /batches): it may stay pending up "
+        "to 24 h, generated at the lowest priority; null for the user's own requests",
+    )
 
 
 class ProgramResponse(ProgramSummary):
@@ -256,15 +262,25 @@ class BatchAcceptedResponse(ApiModel):
     rejected: int = Field(description="Users who got none: the batch's `members` say why, each")
 
 
+class BatchMemberError(ProgramError):
+    program_id: UUID | None = Field(
+        default=None, description="GENERATION_IN_FLIGHT: the user's program that was in flight"
+    )
+    batch_id: UUID | None = Field(
+        default=None, description="GENERATION_IN_FLIGHT: that program's batch, when it is a batch member"
+    )
+
+
 class BatchMember(ApiModel):
     user_id: UUID
     program_id: UUID | None = Field(
         description="The user's program (their token shows it at GET /programs/{id}); null when rejected"
     )
     status: BatchMemberStatus
-    error: ProgramError | None = Field(
+    error: BatchMemberError | None = Field(
         description="Why the program failed, was cancelled, or (rejected) why there is none: "
-        "USER_NOT_FOUND, SUBSCRIPTION_REQUIRED, ONBOARDING_INCOMPLETE, GENERATION_IN_FLIGHT"
+        "USER_NOT_FOUND, SUBSCRIPTION_REQUIRED, ONBOARDING_INCOMPLETE, GENERATION_IN_FLIGHT; "
+        "cancelled with PROGRAM_DELETED (programId null) when the program was deleted since"
     )
     input_tokens: int | None = Field(description="LLM input tokens this program took (null: none yet)")
     output_tokens: int | None = Field(description="LLM output tokens, thinking included")
@@ -287,7 +303,10 @@ class BatchCounts(ApiModel):
 class BatchUsage(ApiModel):
     input_tokens: int
     output_tokens: int
-    cost_usd: float = Field(description="Estimated LLM cost so far (the batch price where it applies)")
+    cost_usd: float = Field(
+        description="Estimated LLM cost so far (the batch price where it applies), answers billed "
+        "for members cancelled meanwhile included"
+    )
     cost_per_completed_usd: float | None = Field(description="costUsd / completed programs (null before one)")
 
 
@@ -303,6 +322,24 @@ class BatchResponse(ApiModel):
     counts: BatchCounts
     usage: BatchUsage
     members: list[BatchMember] = Field(description="One per requested user id, in the request's order")
+
+
+class BatchSummary(ApiModel):
+    batch_id: UUID
+    name: str
+    weeks: int
+    status: Literal["processing", "ended"] = Field(
+        description="ended: every member is completed, failed, cancelled or rejected"
+    )
+    cancel_requested: bool
+    created_at: datetime
+    members: int = Field(description="User ids it was asked for")
+    status_url: str
+
+
+class BatchList(ApiModel):
+    items: list[BatchSummary] = Field(description="The caller's batches, newest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
 
 
 class BatchCancelResponse(ApiModel):

@@ -27,7 +27,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
@@ -46,6 +46,7 @@ from tpg.api.models import (
     AcceptedResponse,
     BatchAcceptedResponse,
     BatchCancelResponse,
+    BatchList,
     BatchResponse,
     CancelResponse,
     CreateBatchRequest,
@@ -65,6 +66,7 @@ from tpg.platform.errors import (
     BatchNotFound,
     Forbidden,
     GenerationInFlight,
+    IdempotencyKeyReused,
     InvalidRequest,
     MalformedJson,
     NotRetryable,
@@ -293,6 +295,7 @@ def _authenticate(event: dict[str, Any], deps: ApiDependencies) -> Authenticated
         issuer=settings.jwt_issuer,
         jwks_url=settings.jwt_jwks_url,
         max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
+        service_audience=settings.service_token_audience,
     )
 
 
@@ -528,6 +531,35 @@ BatchIdParam = Annotated[
     ),
 ]
 SERVICE_ERRORS = (*AUTHENTICATED_ERRORS, Forbidden)
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces
+
+
+@app.get(
+    "/batches",
+    summary="The caller's batches, newest first (service callers)",
+    description="The batches this caller (its token's `sub`) created, a page at a time.",
+    operation_id="listBatches",
+    tags=["batches"],
+    security=BEARER,
+    responses={
+        200: {"description": "A page of batches", "content": {"application/json": {"model": BatchList}}},
+        **error_responses(*SERVICE_ERRORS, InvalidRequest),
+    },
+)
+def list_batches(
+    limit: Annotated[
+        int, BeforeValidator(_decimal_digits), Query(ge=1, le=50, description="Page size (1-50)")
+    ] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=CURSOR_PATTERN,
+            description="`nextCursor` of the previous page (opaque; one this API did not issue is a 422)",
+        ),
+    ] = None,
+) -> BatchList:
+    return batch_service.list_batches(_deps(), _service(), limit=limit, cursor=cursor)
 
 
 def _batch_id(raw: str) -> UUID:
@@ -566,11 +598,25 @@ def _batch_id(raw: str) -> UUID:
             },
             "content": {"application/json": {"model": BatchAcceptedResponse}},
         },
-        **error_responses(*SERVICE_ERRORS, *BODY_ERRORS, InvalidRequest),
+        **error_responses(*SERVICE_ERRORS, *BODY_ERRORS, InvalidRequest, IdempotencyKeyReused),
     },
 )
-def create_batch(body: Annotated[CreateBatchRequest, Body()]) -> Response[BatchAcceptedResponse]:
-    accepted = batch_service.create_batch(_deps(), _service(), body)
+def create_batch(
+    body: Annotated[CreateBatchRequest, Body()],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="idempotency-key",
+            min_length=1,
+            max_length=200,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Makes a retry safe: the same key and body answer the batch made the first "
+            "time (202, same batchId); the same key with another body: 409 IDEMPOTENCY_KEY_REUSED. "
+            "Unique per caller (the token's `sub`); printable ASCII, up to 200 characters",
+        ),
+    ] = None,
+) -> Response[BatchAcceptedResponse]:
+    accepted = batch_service.create_batch(_deps(), _service(), body, idempotency_key=idempotency_key)
     return Response(
         status_code=202,
         content_type="application/json",
@@ -591,8 +637,7 @@ def create_batch(body: Annotated[CreateBatchRequest, Body()]) -> Response[BatchA
     },
 )
 def get_batch(batch_id: BatchIdParam) -> BatchResponse:
-    _service()
-    return batch_service.get_batch(_deps(), _batch_id(batch_id))
+    return batch_service.get_batch(_deps(), _service(), _batch_id(batch_id))
 
 
 @app.post(
@@ -615,8 +660,7 @@ def get_batch(batch_id: BatchIdParam) -> BatchResponse:
     },
 )
 def cancel_batch(batch_id: BatchIdParam) -> Response[BatchCancelResponse]:
-    _service()
-    body = batch_service.cancel_batch(_deps(), _batch_id(batch_id))
+    body = batch_service.cancel_batch(_deps(), _service(), _batch_id(batch_id))
     return Response(status_code=202, content_type="application/json", body=body)
 
 

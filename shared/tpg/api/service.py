@@ -269,6 +269,7 @@ def _summary_fields(row: ProgramRow) -> dict[str, Any]:
         "progress": row.progress,
         "error": error,
         "cancel_requested": row.cancel_requested,
+        "batch_id": row.batch_id,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "completed_at": row.completed_at,
@@ -280,7 +281,12 @@ _CURSOR_ALPHABET = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 def encode_cursor(row: ProgramRow) -> str:
-    raw = f"{row.created_at.astimezone(UTC).isoformat()}|{row.id}".encode()
+    return encode_position(row.created_at, row.id)
+
+
+def encode_position(created_at: datetime, row_id: UUID) -> str:
+    """A cursor naming a row of a list ordered by (created_at, id), newest first (programs, batches)."""
+    raw = f"{created_at.astimezone(UTC).isoformat()}|{row_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -100,6 +100,11 @@ class BatchAlreadyFinal(AppError):
     message = "Every program of this batch is already finished; there is nothing to cancel."
 
 
+class IdempotencyKeyReused(AppError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    message = "This Idempotency-Key was used for a different request."
+
+
 class RealtimeUnavailable(AppError):
     """No live updates for this caller (none configured, or no profile): the client polls."""
 

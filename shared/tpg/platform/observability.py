@@ -99,6 +99,10 @@ class Metric(StrEnum):
     BATCH_REQUESTS_SUBMITTED = "BatchRequestsSubmitted"
     BATCH_RESULTS = "BatchResults"  # dimension: Result
     BATCH_MEMBERS_WAITING = "BatchMembersWaiting"
+    BATCH_OLDEST_WAIT = "BatchOldestWaitSeconds"  # the oldest member still batched (B1's bound)
+    # The part of LlmTokens / LlmCostMicroUsd that Message Batches answered (at the batch price)
+    BATCH_LLM_TOKENS = "BatchLlmTokens"  # dimension: Kind, as LlmTokens
+    BATCH_LLM_COST = "BatchLlmCostMicroUsd"
 
 
 def count(metric: Metric, value: float = 1, dimensions: dict[str, str] | None = None) -> None:

@@ -52,6 +52,9 @@ class Settings(BaseModel):
     secrets_max_age_seconds: int = env("POWERTOOLS_PARAMETERS_MAX_AGE", 300, ge=0)
     openapi_enabled: bool = env("OPENAPI_ENABLED", True)
     jwt_audience: str = env("JWT_AUDIENCE", "authenticated")
+    # The audience a service token (role service_role: the batch routes' callers) must carry: not
+    # the users' (JWT_AUDIENCE), so no user-facing token minting path can mint one by accident.
+    service_token_audience: str = env("SERVICE_TOKEN_AUDIENCE", "tpg-service", min_length=1, max_length=200)
     jwt_issuer: str | None = env("JWT_ISSUER")
     # Asymmetric tokens (ES256/RS256) are verified with the key of this JSON Web Key Set their `kid`
     # names (Supabase: https://<ref>.supabase.co/auth/v1/.well-known/jwks.json); unset: HS256 only.
@@ -159,7 +162,8 @@ class Settings(BaseModel):
     # takes 100,000 and 256 MB; one request is ~45 KB), the batch step's time per sweep (under the
     # sweeper's timeout), and how many batch members may be in the normal queue at once (a failed
     # answer's fallback is a full LLM call: this bounds the generate capacity a batch can take).
-    batch_chunk_size: int = env("BATCH_CHUNK_SIZE", 500, ge=1, le=100_000)
+    # At most 2,000 per Message Batch: ~90 MB a create, which one step sends within its lease.
+    batch_chunk_size: int = env("BATCH_CHUNK_SIZE", 500, ge=1, le=2_000)
     batch_step_seconds: float = env("BATCH_STEP_SECONDS", 40.0, gt=0, le=840)
     batch_queue_slots: int = env("BATCH_QUEUE_SLOTS", 10, ge=1, le=1000)
 
@@ -187,6 +191,12 @@ class Settings(BaseModel):
         if (parts.scheme == secure and parts.hostname) or (parts.scheme == plain and loopback):
             return value
         raise ValueError(f"must be a {secure} URL ({plain} only on loopback)")
+
+    @model_validator(mode="after")
+    def _service_audience_is_its_own(self) -> Settings:
+        if self.service_token_audience == self.jwt_audience:
+            raise ValueError("SERVICE_TOKEN_AUDIENCE must differ from JWT_AUDIENCE")
+        return self
 
     @model_validator(mode="after")
     def _tickets_need_pushes(self) -> Settings:

@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 
 from tpg.store.db import Database
 from tpg.store.repository import LlmRecord
-from tpg.store.rows import BATCHED, CANCELLED_MESSAGE, CANCELLING, JobRequest, JobState, ProfileRow
+from tpg.store.rows import BATCHED, CANCELLING, JobRequest, JobState, ProfileRow
 
 # What a state change returns (`JobState.from_row`), as tpg.store.repository's statements do.
 _STATE_COLUMNS = (
@@ -37,6 +37,8 @@ BATCH_PRIORITY = -10
 # A member in the normal queue waits this long at most before the sweeper fails it (QUEUE_TIMEOUT):
 # a batch is not urgent, and a thousand members may queue at once.
 BATCH_MAX_WAIT_SECONDS = 24 * 3600
+
+BATCH_CANCELLED_MESSAGE = "This program was cancelled before it was generated. You can ask for a new one."
 
 # Why a user id got no member program (the batch's answer reports each).
 REJECTIONS = {
@@ -64,8 +66,11 @@ _PROFILE_COLUMNS = """
 # A member does not count toward its user's daily quota: the caller asked, not the user.
 _CREATE = f"""
 WITH batch AS (
-    INSERT INTO generation_batches (name, weeks, requested_by)
-    VALUES (%(name)s, %(weeks)s, %(requested_by)s)
+    INSERT INTO generation_batches (name, weeks, requested_by, idempotency_key, request_digest)
+    VALUES (%(name)s, %(weeks)s, %(requested_by)s, %(key)s, %(digest)s)
+    -- a key this caller used already: nothing is written (`create_batch` answers that batch)
+    ON CONFLICT ((coalesce(requested_by, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
+    DO NOTHING
     RETURNING id
 ),
 asked AS (
@@ -90,7 +95,11 @@ checked AS (
                 SELECT 1 FROM training_programs t
                 WHERE t.user_id = a.user_id AND t.generation_status IN ('pending', '{BATCHED}', 'processing')
             ) THEN 'GENERATION_IN_FLIGHT'
-        END AS rejected
+        END AS rejected,
+        (
+            SELECT t.id FROM training_programs t
+            WHERE t.user_id = a.user_id AND t.generation_status IN ('pending', '{BATCHED}', 'processing')
+        ) AS in_flight_id
     FROM asked a
     LEFT JOIN profiles p ON p.id = a.user_id
     LEFT JOIN onboarding_responses o ON o.user_id = a.user_id
@@ -108,9 +117,13 @@ inserted AS (
     RETURNING id, user_id
 ),
 members AS (
-    INSERT INTO generation_batch_members (batch_id, position, user_id, program_id, rejected)
+    INSERT INTO generation_batch_members (
+        batch_id, position, user_id, program_id, rejected, in_flight_program_id
+    )
     SELECT batch.id, c.position, c.user_id, i.id,
-           CASE WHEN i.id IS NULL THEN coalesce(c.rejected, 'GENERATION_IN_FLIGHT') END
+           CASE WHEN i.id IS NULL THEN coalesce(c.rejected, 'GENERATION_IN_FLIGHT') END,
+           CASE WHEN i.id IS NULL AND coalesce(c.rejected, 'GENERATION_IN_FLIGHT') = 'GENERATION_IN_FLIGHT'
+                THEN c.in_flight_id END
     FROM checked c CROSS JOIN batch LEFT JOIN inserted i ON i.user_id = c.user_id
     RETURNING program_id
 )
@@ -126,6 +139,19 @@ class CreatedBatch:
     batch_id: UUID
     accepted: int
     rejected: int
+    # Idempotency-Key: `repeated` when the key named a batch already (nothing was written);
+    # `same_request` whether that batch was asked with the same request
+    repeated: bool = False
+    same_request: bool = True
+
+
+_BY_KEY = """
+SELECT b.id, b.request_digest,
+       count(m.program_id)::int AS accepted, (count(m.position) - count(m.program_id))::int AS rejected
+FROM generation_batches b LEFT JOIN generation_batch_members m ON m.batch_id = b.id
+WHERE coalesce(b.requested_by, '') = coalesce(%(requested_by)s, '') AND b.idempotency_key = %(key)s
+GROUP BY b.id
+"""
 
 
 def create_batch(
@@ -138,10 +164,15 @@ def create_batch(
     request: dict[str, Any],
     requested_by: str | None,
     max_attempts: int,
+    idempotency_key: str | None = None,
+    request_digest: str | None = None,
 ) -> CreatedBatch:
+    params = {"requested_by": requested_by, "key": idempotency_key}
     row = db.fetch_one(
         _CREATE,
         {
+            "key": idempotency_key,
+            "digest": request_digest if idempotency_key is not None else None,
             "user_ids": list(user_ids),
             "name": name,
             "program_name": program_name,
@@ -151,7 +182,16 @@ def create_batch(
             "max_attempts": max_attempts,
         },
     )
-    assert row is not None  # the batch CTE always yields one row
+    if row is None:  # the key was used already (only then does the batch CTE yield no row)
+        existing = db.fetch_one(_BY_KEY, params)
+        assert existing is not None  # keys are never deleted but with their batch
+        return CreatedBatch(
+            batch_id=existing["id"],
+            accepted=existing["accepted"],
+            rejected=existing["rejected"],
+            repeated=True,
+            same_request=existing["request_digest"] == request_digest,
+        )
     return CreatedBatch(batch_id=row["id"], accepted=row["accepted"], rejected=row["rejected"])
 
 
@@ -169,6 +209,8 @@ class MemberRow:
     input_tokens: int | None
     output_tokens: int | None
     cost_usd: float | None
+    in_flight_program_id: UUID | None = None  # GENERATION_IN_FLIGHT: the program in flight
+    in_flight_batch_id: UUID | None = None  # ...and its batch, when it is a batch member
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,23 +221,51 @@ class BatchRow:
     created_at: datetime
     cancel_requested: bool
     members: list[MemberRow] = field(default_factory=list)
+    unsaved: UnsavedUsage = field(default_factory=lambda: UnsavedUsage())
+
+
+@dataclass(frozen=True, slots=True)
+class UnsavedUsage:
+    """Answers the API billed that no member's program holds (a member cancelled or deleted before
+    its answer was saved): the batch pays them all the same."""
+
+    answers: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 # The batch and every member, in request order, in one round trip.
 _GET = """
 SELECT b.id, b.name, b.weeks, b.created_at, b.cancel_requested_at IS NOT NULL AS cancel_requested,
+       u.answers AS unsaved_answers, u.input_tokens AS unsaved_input_tokens,
+       u.output_tokens AS unsaved_output_tokens, u.cost_usd AS unsaved_cost_usd,
        m.user_id, m.program_id, m.rejected, tp.generation_status, tp.error_code, tp.generation_error,
-       tp.input_tokens, tp.output_tokens, tp.llm_cost_usd
+       tp.input_tokens, tp.output_tokens, tp.llm_cost_usd,
+       m.in_flight_program_id, f.batch_id AS in_flight_batch_id
 FROM generation_batches b
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(c.unsaved_answers), 0)::int AS answers,
+           coalesce(sum(c.unsaved_input_tokens), 0)::bigint AS input_tokens,
+           coalesce(sum(c.unsaved_output_tokens), 0)::bigint AS output_tokens,
+           coalesce(sum(c.unsaved_cost_usd), 0)::float8 AS cost_usd
+    FROM generation_batch_chunks c WHERE c.batch_id = b.id
+) u
 LEFT JOIN generation_batch_members m ON m.batch_id = b.id
 LEFT JOIN training_programs tp ON tp.id = m.program_id
+LEFT JOIN training_programs f ON f.id = m.in_flight_program_id
 WHERE b.id = %(id)s
+  AND (%(any_caller)s OR coalesce(b.requested_by, '') = coalesce(%(requested_by)s, ''))
 ORDER BY m.position
 """
 
 
-def get_batch(db: Database, batch_id: UUID) -> BatchRow | None:
-    rows = db.fetch_all(_GET, {"id": batch_id})
+def get_batch(
+    db: Database, batch_id: UUID, requested_by: str | None, *, any_caller: bool = False
+) -> BatchRow | None:
+    """The batch, if `requested_by` (the service token's `sub`) created it (`any_caller`: an
+    operator's tool, whoever did)."""
+    rows = db.fetch_all(_GET, {"id": batch_id, "requested_by": requested_by, "any_caller": any_caller})
     if not rows:
         return None
     first = rows[0]
@@ -205,6 +275,12 @@ def get_batch(db: Database, batch_id: UUID) -> BatchRow | None:
         weeks=first["weeks"],
         created_at=first["created_at"],
         cancel_requested=first["cancel_requested"],
+        unsaved=UnsavedUsage(
+            answers=int(first["unsaved_answers"]),
+            input_tokens=int(first["unsaved_input_tokens"]),
+            output_tokens=int(first["unsaved_output_tokens"]),
+            cost_usd=float(first["unsaved_cost_usd"]),
+        ),
     )
     for r in rows:
         if r["user_id"] is None:  # no member at all (never written by create_batch)
@@ -220,9 +296,65 @@ def get_batch(db: Database, batch_id: UUID) -> BatchRow | None:
                 input_tokens=r["input_tokens"],
                 output_tokens=r["output_tokens"],
                 cost_usd=None if r["llm_cost_usd"] is None else float(r["llm_cost_usd"]),
+                in_flight_program_id=r["in_flight_program_id"],
+                in_flight_batch_id=r["in_flight_batch_id"],
             )
         )
     return batch
+
+
+_LIST = f"""
+SELECT b.id, b.name, b.weeks, b.created_at, b.cancel_requested_at IS NOT NULL AS cancel_requested,
+       (SELECT count(*) FROM generation_batch_members m WHERE m.batch_id = b.id)::int AS members,
+       NOT EXISTS (
+           SELECT 1 FROM generation_batch_members m JOIN training_programs tp ON tp.id = m.program_id
+           WHERE m.batch_id = b.id
+             AND tp.generation_status IN ('pending', '{BATCHED}', 'processing', '{CANCELLING}')
+       ) AS ended
+FROM generation_batches b
+WHERE coalesce(b.requested_by, '') = coalesce(%(requested_by)s, '')
+  AND (%(before_at)s::timestamptz IS NULL OR (b.created_at, b.id) < (%(before_at)s, %(before_id)s::uuid))
+ORDER BY b.created_at DESC, b.id DESC
+LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchListRow:
+    batch_id: UUID
+    name: str
+    weeks: int
+    created_at: datetime
+    cancel_requested: bool
+    members: int
+    ended: bool
+
+
+def list_batches(
+    db: Database, requested_by: str | None, *, limit: int, before: tuple[datetime, UUID] | None
+) -> list[BatchListRow]:
+    """`requested_by`'s batches, newest first, after the position `before` (a page's last row)."""
+    rows = db.fetch_all(
+        _LIST,
+        {
+            "requested_by": requested_by,
+            "limit": limit,
+            "before_at": before[0] if before else None,
+            "before_id": before[1] if before else None,
+        },
+    )
+    return [
+        BatchListRow(
+            batch_id=r["id"],
+            name=r["name"],
+            weeks=r["weeks"],
+            created_at=r["created_at"],
+            cancel_requested=r["cancel_requested"],
+            members=r["members"],
+            ended=r["ended"],
+        )
+        for r in rows
+    ]
 
 
 # --- Cancelling a batch ------------------------------------------------------------------------------
@@ -233,7 +365,8 @@ def get_batch(db: Database, batch_id: UUID) -> BatchRow | None:
 # Message Batches still running to stop.
 _CANCEL = f"""
 WITH target AS (
-    SELECT id FROM generation_batches WHERE id = %(id)s
+    SELECT id FROM generation_batches
+    WHERE id = %(id)s AND (%(any_caller)s OR coalesce(requested_by, '') = coalesce(%(requested_by)s, ''))
 ),
 changed AS (
     UPDATE training_programs tp
@@ -241,7 +374,9 @@ changed AS (
                                  ELSE 'cancelled' END,
         stage = CASE WHEN tp.generation_status = 'processing' THEN tp.stage END,
         progress = CASE WHEN tp.generation_status = 'processing' THEN tp.progress ELSE 0 END,
-        error_code = CASE WHEN tp.generation_status = 'processing' THEN tp.error_code ELSE 'CANCELLED' END,
+        -- BATCH_CANCELLED: the batch's caller cancelled it, not the user (CANCELLED)
+        error_code = CASE WHEN tp.generation_status = 'processing' THEN tp.error_code
+                          ELSE 'BATCH_CANCELLED' END,
         generation_error = CASE WHEN tp.generation_status = 'processing' THEN tp.generation_error
                                 ELSE %(message)s END,
         lease_expires_at = CASE WHEN tp.generation_status = 'processing' THEN tp.lease_expires_at END,
@@ -279,8 +414,20 @@ class BatchCancelOutcome:
     stopping: bool = False
 
 
-def cancel_batch(db: Database, batch_id: UUID) -> BatchCancelOutcome:
-    rows = db.fetch_all(_CANCEL, {"id": batch_id, "message": CANCELLED_MESSAGE})
+def cancel_batch(
+    db: Database, batch_id: UUID, requested_by: str | None, *, any_caller: bool = False
+) -> BatchCancelOutcome:
+    """Cancel the batch, if `requested_by` (the service token's `sub`) created it (`any_caller`:
+    an operator's tool, whoever did)."""
+    rows = db.fetch_all(
+        _CANCEL,
+        {
+            "id": batch_id,
+            "message": BATCH_CANCELLED_MESSAGE,
+            "requested_by": requested_by,
+            "any_caller": any_caller,
+        },
+    )
     if not rows or not rows[0]["found"]:
         return BatchCancelOutcome(found=False)
     states = [JobState.from_row(r) for r in rows if r["id"] is not None]
@@ -483,6 +630,18 @@ def awaiting_results(db: Database, chunk_id: UUID) -> dict[UUID, MemberJob]:
     return {r["id"]: _member_job(r) for r in rows}
 
 
+def answers_held(db: Database, chunk_id: UUID) -> set[UUID]:
+    """The chunk's members whose answer a program holds or will hold: completed from it, or sent to
+    the queue (with it, when it was a succeeded one). The others' succeeded answers are unsaved."""
+    rows = db.fetch_all(
+        "SELECT m.program_id FROM generation_batch_members m"
+        " JOIN training_programs tp ON tp.id = m.program_id"
+        " WHERE m.chunk_id = %(id)s AND (m.fallback_at IS NOT NULL OR tp.generation_status <> 'cancelled')",
+        {"id": chunk_id},
+    )
+    return {r["program_id"] for r in rows}
+
+
 @dataclass(frozen=True, slots=True)
 class MemberResult:
     """A member's program from its batch answer, with what the pipeline records beside it."""
@@ -576,9 +735,16 @@ def send_to_queue(
     return [r["program_id"] for r in rows]
 
 
-def finish_collecting(db: Database, chunk_id: UUID) -> int:
+@dataclass(frozen=True, slots=True)
+class Collected:
+    missing: int  # members it had no result for (sent to the queue)
+    recorded: bool  # this call collected it (its unsaved usage was written now, once)
+
+
+def finish_collecting(db: Database, chunk_id: UUID, unsaved: UnsavedUsage | None = None) -> Collected:
     """Every result of the chunk was read: members it had no result for go to the queue too, and the
-    chunk is collected. Returns how many had no result."""
+    chunk is collected with its unsaved usage (written once: a chunk collected already keeps its)."""
+    unsaved = unsaved or UnsavedUsage()
     row = db.fetch_one(
         f"""
         WITH missing AS (
@@ -590,16 +756,24 @@ def finish_collecting(db: Database, chunk_id: UUID) -> int:
         ),
         chunk AS (
             UPDATE generation_batch_chunks
-            SET state = 'collected', collected_at = now(), lease_expires_at = NULL, updated_at = now()
-            WHERE id = %(id)s
+            SET state = 'collected', collected_at = now(), lease_expires_at = NULL, updated_at = now(),
+                unsaved_answers = %(answers)s, unsaved_input_tokens = %(input)s,
+                unsaved_output_tokens = %(output)s, unsaved_cost_usd = %(cost)s
+            WHERE id = %(id)s AND state <> 'collected'
             RETURNING id
         )
         SELECT (SELECT count(*) FROM missing)::int AS missing, (SELECT count(*) FROM chunk)::int AS chunks
         """,
-        {"id": chunk_id},
+        {
+            "id": chunk_id,
+            "answers": unsaved.answers,
+            "input": unsaved.input_tokens,
+            "output": unsaved.output_tokens,
+            "cost": round(unsaved.cost_usd, 6),
+        },
     )
     assert row is not None  # an aggregate always yields one row
-    return int(row["missing"])
+    return Collected(missing=int(row["missing"]), recorded=bool(row["chunks"]))
 
 
 # Members marked for the queue -> pending at the lowest priority, oldest first: at most `slots` batch
@@ -644,6 +818,29 @@ def queue_every_waiting_member(db: Database) -> int:
         WHERE tp.id = m.program_id AND tp.generation_status = '{BATCHED}' AND m.fallback_at IS NULL
         RETURNING m.program_id
         """
+    )
+    return len(rows)
+
+
+def queue_overdue_members(db: Database, *, chunk_seconds: int, member_seconds: int) -> int:
+    """Members still waiting on a Message Batch submitted over `chunk_seconds` ago, or batched over
+    `member_seconds` ago: marked for the queue (its lowest priority, the normal tiers). A late answer
+    for them changes nothing (only members with no queue mark are judged)."""
+    rows = db.fetch_all(
+        f"""
+        UPDATE generation_batch_members m SET fallback_at = now()
+        FROM training_programs tp
+        WHERE tp.id = m.program_id AND tp.generation_status = '{BATCHED}' AND m.fallback_at IS NULL
+          AND (
+            tp.created_at < now() - make_interval(secs => %(member)s)
+            OR EXISTS (
+                SELECT 1 FROM generation_batch_chunks c
+                WHERE c.id = m.chunk_id AND c.submitted_at < now() - make_interval(secs => %(chunk)s)
+            )
+          )
+        RETURNING m.program_id
+        """,
+        {"chunk": chunk_seconds, "member": member_seconds},
     )
     return len(rows)
 

@@ -37,7 +37,7 @@ from tpg.store.rows import (
 
 _PROGRAM_COLUMNS = """
     id, user_id, name, generation_status, stage, progress, error_code, generation_error,
-    created_at, updated_at, completed_at
+    created_at, updated_at, completed_at, batch_id
 """
 # What a state change returns (`JobState.from_row`).
 _STATE_COLUMNS = "id, user_id, generation_status, stage, progress, error_code, generation_error, updated_at"
@@ -84,7 +84,7 @@ caller AS (
         ) AS onboarded,
         EXISTS (
             SELECT 1 FROM training_programs
-            WHERE user_id = %(user_id)s AND generation_status IN ('pending', 'processing')
+            WHERE user_id = %(user_id)s AND generation_status IN ('pending', '{BATCHED}', 'processing')
         ) AS in_flight,
         quota.under_quota,
         quota.resets_in AS quota_resets_in
@@ -231,7 +231,11 @@ updated AS (
         error_code = NULL, generation_error = NULL, completed_at = NULL, started_at = NULL,
         cancel_requested_at = NULL, dispatched_at = now(), dispatch_count = 1,
         priority = tier.priority, max_wait_seconds = tier.max_wait_seconds,
-        queued_at = now(), ranked_at = {_RANK_NOW}, updated_at = {_TP_TOUCHED}
+        queued_at = now(), ranked_at = {_RANK_NOW}, updated_at = {_TP_TOUCHED},
+        -- a batch member's retry is the user's own request: out of the batch (a batch cancel
+        -- leaves it alone), at the user's tier; the batch's kept answer is only read for rows
+        -- with a batch id (tpg.worker.generation), so it is not used again
+        batch_id = NULL
     FROM target, quota, tier
     WHERE tp.id = target.id AND tp.generation_status IN ('failed', 'cancelled')
       AND quota.subscribed AND quota.under_quota

@@ -89,6 +89,7 @@ class ProgramRow(BaseModel):
     updated_at: datetime
     completed_at: datetime | None
     cancel_requested: bool = False
+    batch_id: UUID | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from tpg.generation.offline import OfflineProvider
 from tpg.generation.pipeline import PipelineResult, catalog_lifts_only, run_program_generation_pipeline
-from tpg.generation.ports import GenerationError, GenerationRequest, ProgramProvider
+from tpg.generation.ports import GenerationError, GenerationRequest, LlmUsage, ProgramProvider
 from tpg.platform.observability import Metric, count, describe_unexpected, logger
 from tpg.platform.settings import Settings
 from tpg.realtime.push import ProgramUpdates
@@ -59,6 +59,10 @@ if TYPE_CHECKING:  # the SDK is imported only where Message Batches are used
 # after this).
 SUBMIT_LEASE_SECONDS = 900
 COLLECT_LEASE_SECONDS = 300
+# Anthropic ends a Message Batch within 24 h: a chunk submitted 25 h ago, or a member batched 26 h
+# ago (never submitted, or its chunk never collected), goes through the normal queue instead.
+OVERDUE_CHUNK_SECONDS = 25 * 3600
+OVERDUE_MEMBER_SECONDS = 26 * 3600
 # The Message Batches API's limit on one batch's body; requests past it go in the next chunk.
 MAX_BATCH_BYTES = 200 * 1024 * 1024  # 256 MB, less a margin for the JSON around each request
 # Members marked for the queue are written this many at a time while results are read.
@@ -132,6 +136,14 @@ def run_batches(
         store.abandon_stale_submissions(db)
         _poll_and_collect(step)
         _submit(step)
+        # B1's bound: whatever the API does, no member waits on a Message Batch past a day or so
+        overdue = store.queue_overdue_members(
+            db, chunk_seconds=OVERDUE_CHUNK_SECONDS, member_seconds=OVERDUE_MEMBER_SECONDS
+        )
+        if overdue:
+            logger.error("batch members overdue; they go through the queue", extra={"members": overdue})
+            report.to_queue += overdue
+            report.result("overdue", overdue)
     else:
         report.to_queue += store.queue_every_waiting_member(db)
         slots = None
@@ -168,6 +180,7 @@ def _default_client(settings: Settings) -> ClientFactory:
 
 def _emit(report: BatchReport) -> None:
     count(Metric.BATCH_MEMBERS_WAITING, report.waiting)
+    count(Metric.BATCH_OLDEST_WAIT, round(report.oldest_wait_seconds))
     for kind, n in report.results.items():
         count(Metric.BATCH_RESULTS, n, dimensions={"Result": kind})
     if report.submitted_members or report.completed or report.to_queue or report.queued:
@@ -196,7 +209,7 @@ def _poll_and_collect(step: _Step) -> None:
             # members go through the queue.
             logger.error("a Message Batch is unknown to the API", extra={"chunk_id": str(chunk.chunk_id)})
             store.record_ended(step.db, chunk.chunk_id, {})
-            step.report.to_queue += store.finish_collecting(step.db, chunk.chunk_id)
+            step.report.to_queue += store.finish_collecting(step.db, chunk.chunk_id).missing
         except (anthropic.APIError, httpx2.HTTPError, OSError) as exc:  # the next step tries again
             logger.warning(
                 "could not poll a Message Batch",
@@ -205,13 +218,28 @@ def _poll_and_collect(step: _Step) -> None:
 
 
 def _ended(step: _Step, chunk: store.OpenChunk) -> bool:
-    """Whether a running chunk's Message Batch has ended (asking it to stop first, once, when its
-    batch was cancelled); an ended one is recorded so."""
+    """Whether a running chunk's Message Batch has ended (asking it to stop, once, when its batch
+    was cancelled and it still runs); an ended one is recorded so."""
+    import anthropic
+    import httpx2
+
     batches = step.client().messages.batches
-    if chunk.cancel_requested and not chunk.cancel_sent:
-        batches.cancel(chunk.message_batch_id)
-        store.record_cancel_sent(step.db, chunk.chunk_id)
     message_batch = batches.retrieve(chunk.message_batch_id)
+    if chunk.cancel_requested and not chunk.cancel_sent:
+        if message_batch.processing_status == "in_progress":
+            try:
+                batches.cancel(chunk.message_batch_id)
+            except (anthropic.APIError, httpx2.HTTPError, OSError) as exc:
+                # It may have ended meanwhile (the API refuses to cancel an ended batch): the
+                # results are read as they are; an error that is not that, the next step asks again.
+                logger.warning(
+                    "could not cancel a Message Batch",
+                    extra={"chunk_id": str(chunk.chunk_id), "error_type": type(exc).__name__},
+                )
+            else:
+                store.record_cancel_sent(step.db, chunk.chunk_id)
+        else:  # ended or ending already: nothing to stop
+            store.record_cancel_sent(step.db, chunk.chunk_id)
     if message_batch.processing_status != "ended":
         return False
     store.record_ended(step.db, chunk.chunk_id, message_batch.request_counts.model_dump())
@@ -221,24 +249,27 @@ def _ended(step: _Step, chunk: store.OpenChunk) -> bool:
 
 def _collect(step: _Step, chunk: store.OpenChunk) -> None:
     """Judge each waiting member's result; the chunk is collected once every result was read."""
-    from tpg.generation.claude.batch import BatchAsk
+    from tpg.generation.claude.batch import BatchAsk, count_usage
 
     db = step.db
     if not store.take_for_collecting(db, chunk.chunk_id, lease_seconds=COLLECT_LEASE_SECONDS):
         return  # another step is collecting it
     waiting = store.awaiting_results(db, chunk.chunk_id)
+    held = store.answers_held(db, chunk.chunk_id)
     asked = BatchAsk(model=chunk.model, ask="full" if chunk.ask == "full" else "compact")
-    collector = _Collector(step, chunk.chunk_id, chunk.message_batch_id, asked)
+    collector = _Collector(step, chunk.chunk_id, chunk.message_batch_id, asked, held)
     finished = False
     try:
-        finished = collector.read(waiting) if waiting else True
+        finished = collector.read(waiting)
     finally:
         collector.flush()
         if finished:
-            missing = store.finish_collecting(db, chunk.chunk_id)
-            step.report.to_queue += missing
-            if missing:
-                step.report.result("missing", missing)
+            collected = store.finish_collecting(db, chunk.chunk_id, collector.unsaved_usage())
+            if collected.recorded and collector.unsaved is not None:
+                count_usage(collector.unsaved)  # once: the chunk's unsaved usage is written once
+            step.report.to_queue += collected.missing
+            if collected.missing:
+                step.report.result("missing", collected.missing)
             step.report.collected_chunks += 1
         else:
             store.release_chunk(db, chunk.chunk_id)
@@ -246,14 +277,24 @@ def _collect(step: _Step, chunk: store.OpenChunk) -> None:
 
 @dataclass(slots=True)
 class _Collector:
+    """Reads every line of a chunk's results once: judges the waiting members' answers, and adds up
+    the succeeded answers no program holds (billed all the same), kept only when the read finishes
+    (a read cut short starts over, so nothing is counted twice)."""
+
     step: _Step
     chunk_id: UUID
     message_batch_id: str
     asked: BatchAsk
+    held: set[UUID]
     to_queue: list[tuple[UUID, dict[str, Any] | None]] = field(default_factory=list)
+    queued_usage: dict[UUID, LlmUsage] = field(default_factory=dict)
+    unsaved: LlmUsage | None = None
+    unsaved_answers: int = 0
 
     def read(self, waiting: dict[UUID, store.MemberJob]) -> bool:
         """Read the results; False when the step's time ran out first."""
+        from tpg.generation.claude.batch import billed_usage
+
         step = self.step
         results = step.client().messages.batches.results(self.message_batch_id)
         try:
@@ -262,15 +303,28 @@ class _Collector:
                 member = waiting.pop(program_id, None) if program_id is not None else None
                 if member is not None:
                     self._judge(member, line.result)
+                elif line.result.type == "succeeded" and program_id not in self.held:
+                    self._unsaved(billed_usage(line.result.message, step.settings, self.asked))
                 if len(self.to_queue) >= _FLUSH_EVERY:
                     self.flush()
-                if not waiting:
-                    return True
                 if not step.time_left():
                     return False
         finally:
             results.close()
         return True
+
+    def _unsaved(self, usage: LlmUsage) -> None:
+        self.unsaved = usage if self.unsaved is None else self.unsaved + usage
+        self.unsaved_answers += 1
+
+    def unsaved_usage(self) -> store.UnsavedUsage:
+        usage = self.unsaved or LlmUsage()
+        return store.UnsavedUsage(
+            answers=self.unsaved_answers,
+            input_tokens=usage.input_tokens or 0,
+            output_tokens=usage.output_tokens or 0,
+            cost_usd=usage.cost_usd or 0.0,
+        )
 
     def _judge(self, member: store.MemberJob, result: Any) -> None:
         from tpg.generation.claude.batch import BatchAnswer
@@ -285,10 +339,13 @@ class _Collector:
         report.result("valid" if judged is not None else "invalid")
         if judged is None:
             self.to_queue.append((member.program_id, answer.to_json()))
+            self.queued_usage[member.program_id] = answer.usage
             return
         state = store.complete_member(self.step.db, self.chunk_id, member.program_id, judged)
         if state is not None:
             self._completed(state)
+        else:  # cancelled while it was judged: billed, held by no program
+            self._unsaved(answer.usage)
 
     def _completed(self, state: JobState) -> None:
         step = self.step
@@ -299,8 +356,12 @@ class _Collector:
 
     def flush(self) -> None:
         if self.to_queue:
-            marked = store.send_to_queue(self.step.db, self.to_queue, chunk_id=self.chunk_id)
+            marked = set(store.send_to_queue(self.step.db, self.to_queue, chunk_id=self.chunk_id))
             self.step.report.to_queue += len(marked)
+            for program_id, _ in self.to_queue:
+                usage = self.queued_usage.pop(program_id, None)
+                if usage is not None and program_id not in marked:  # cancelled meanwhile
+                    self._unsaved(usage)
             self.to_queue = []
 
 
@@ -379,6 +440,11 @@ def _submit(step: _Step) -> None:
         if not requests:
             store.abandon_chunk(step.db, work.chunk_id)
             continue
+        if not step.time_left():
+            # Building the chunk took the step's time: a create now could outlive the step's lease
+            # on it (and be submitted twice); the next step submits these members.
+            store.abandon_chunk(step.db, work.chunk_id)
+            return
         try:
             created = step.client().messages.batches.create(requests=requests)  # type: ignore[arg-type]
         except anthropic.APIStatusError as exc:

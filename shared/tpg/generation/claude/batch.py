@@ -81,6 +81,27 @@ def member_request(
     return {"custom_id": custom_id, "params": params}
 
 
+def billed_usage(message: Any, settings: Settings, asked: BatchAsk) -> LlmUsage:
+    """What one succeeded answer of a Message Batch cost (at the batch price)."""
+    return replace(usage_of(message, settings, asked.model, batch=True), requests=1)
+
+
+def count_usage(usage: LlmUsage) -> None:
+    """The LLM token and cost metrics for answers of Message Batches: in the totals, and apart."""
+    for kind, tokens in (
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cache_read", usage.cache_read_input_tokens),
+        ("cache_write", usage.cache_creation_input_tokens),
+        ("thinking", usage.thinking_tokens),
+    ):
+        count(Metric.LLM_TOKENS, tokens or 0, dimensions={"Kind": kind})
+        count(Metric.BATCH_LLM_TOKENS, tokens or 0, dimensions={"Kind": kind})
+    if usage.cost_usd is not None:
+        count(Metric.LLM_COST, round(usage.cost_usd * 1_000_000))
+        count(Metric.BATCH_LLM_COST, round(usage.cost_usd * 1_000_000))
+
+
 @dataclass(frozen=True, slots=True)
 class BatchAnswer:
     """A member's answer as the Message Batch returned it, with what it cost (at the batch price)."""
@@ -93,17 +114,8 @@ class BatchAnswer:
 
     @classmethod
     def from_message(cls, message: Any, settings: Settings, asked: BatchAsk) -> BatchAnswer:
-        usage = replace(usage_of(message, settings, asked.model, batch=True), requests=1)
-        for kind, tokens in (
-            ("input", usage.input_tokens),
-            ("output", usage.output_tokens),
-            ("cache_read", usage.cache_read_input_tokens),
-            ("cache_write", usage.cache_creation_input_tokens),
-            ("thinking", usage.thinking_tokens),
-        ):
-            count(Metric.LLM_TOKENS, tokens or 0, dimensions={"Kind": kind})
-        if usage.cost_usd is not None:
-            count(Metric.LLM_COST, round(usage.cost_usd * 1_000_000))
+        usage = billed_usage(message, settings, asked)
+        count_usage(usage)
         return cls(
             text=answer_text(message),
             stop_reason=message.stop_reason,
