@@ -5,6 +5,7 @@ Management API for the pushers)."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import settings_for_tests
 from tests.support import http_event, invoke_trigger, new_user
+from tpg.platform.observability import logger
 from tpg_local.client import call
 from tpg_local.realtime import LocalWebSocketApi
 from tpg_local.server import LocalStack
@@ -211,7 +213,20 @@ def test_a_connect_the_function_fails_is_a_500_internal_server_error(handlers, d
         api.close()
 
 
-def test_the_ticket_is_in_no_log_line_even_at_debug(stack, sql, capfd, caplog) -> None:
+@pytest.fixture
+def service_logs() -> Iterator[io.StringIO]:
+    """The service's own log lines at DEBUG, into a buffer (its handler keeps whatever stream it
+    was created with, which an earlier test's capture may have replaced)."""
+    previous = logger.log_level
+    logger.setLevel("DEBUG")
+    buffer = io.StringIO()
+    stream = logger.registered_handler.setStream(buffer)
+    yield buffer
+    logger.registered_handler.setStream(stream)
+    logger.setLevel(previous)
+
+
+def test_the_ticket_is_in_no_log_line_even_at_debug(stack, sql, capfd, caplog, service_logs) -> None:
     import logging
     import socket as sockets
     from urllib.parse import urlsplit
@@ -233,6 +248,7 @@ def test_the_ticket_is_in_no_log_line_even_at_debug(stack, sql, capfd, caplog) -
     out, err = capfd.readouterr()
     # every log line of the process but the test's own client (which logs what it sends)
     served = [r.getMessage() for r in caplog.records if not r.name.startswith("websockets.client")]
-    assert any("realtime connection opened" in line for line in served)  # the logs were captured
+    service = service_logs.getvalue()
+    assert "realtime connection opened" in service  # the service's logs were captured
     assert any(r.name == "tpg_local.realtime.websockets" for r in caplog.records)
-    assert ticket["ticket"] not in out + err + "\n".join(served)
+    assert ticket["ticket"] not in out + err + service + "\n".join(served)

@@ -88,6 +88,12 @@ def test_scheduled_ticks_sweep(handlers) -> None:
         "redispatched",
         "cancelled",
         "dispatchFailures",
+        # the batch step's, run by the same tick
+        "batchSubmitted",
+        "batchCompleted",
+        "batchToQueue",
+        "batchQueued",
+        "batchWaiting",
     }
 
 
