@@ -43,6 +43,17 @@ ALTER TABLE training_programs
     ADD COLUMN claimed_at timestamptz,
     ADD COLUMN cancel_requested_at timestamptz;
 
+-- Rows already waiting keep their age: ranked and queued from when they were accepted (not from
+-- this migration), with their owner's tier as an accept now stores it (the aging step at its
+-- default, 60 s a point). A row that has waited past its bound is then failed by the next sweep.
+UPDATE training_programs tp
+SET (priority, max_wait_seconds, queued_at, ranked_at) = (
+    SELECT t.priority, t.max_wait_seconds, tp.created_at,
+           tp.created_at - make_interval(secs => t.priority * 60)
+    FROM generation_tier(tp.user_id, 7200) t
+)
+WHERE tp.generation_status = 'pending';
+
 -- generate takes the pending row ranked first (FOR UPDATE SKIP LOCKED walks this index)
 CREATE INDEX training_programs_claim_order_idx ON training_programs (ranked_at)
     WHERE generation_status = 'pending';

@@ -21,7 +21,8 @@ dependencies = Lazy(compose)  # built on the first invocation (never at import)
 @trace_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    annotate("program_id", str(event.get("programId")))  # X-Ray search: annotation.program_id = "..."
+    # the event's row; the worker annotates `program_id` with the row it claims (maybe another)
+    annotate("event_program_id", str(event.get("programId")))
     # Handled outcomes return normally: a raised error would make Lambda redeliver the event,
     # and attempts are already counted and retried through the database.
     outcome = process_generation_event(event, dependencies(), request_id=context.aws_request_id)

@@ -243,6 +243,45 @@ def test_a_cancelled_program_can_be_retried_and_the_retry_counts(sql, handlers) 
     assert [(k["kind"], k["refunded"]) for k in kinds] == [("new", True), ("retry", False)]
 
 
+def test_a_retry_cancelled_before_it_starts_refunds_the_retrys_request_only(sql, events) -> None:
+    """The first request ran (started) and failed: it counts. Its retry, cancelled while still
+    pending, never started (the retry cleared `started_at`): that latest request goes back."""
+    _, token = new_user(sql)
+    program_id = _accept(token)
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'failed', attempts = 1, started_at = now(),"
+        " error_code = 'X', generation_error = 'x', completed_at = now() WHERE id = %s",
+        (program_id,),
+    )
+    status, _, body = invoke_trigger(
+        http_event("POST", f"/programs/{program_id}/retry", token=token), RecordingDispatcher()
+    )
+    assert status == 202, body
+    assert _row(sql, program_id)["started_at"] is None
+    assert _cancel(program_id, token)[1]["status"] == "cancelled"
+    kinds = sql.execute(
+        "SELECT kind, refunded FROM generation_requests WHERE program_id = %s ORDER BY requested_at",
+        (program_id,),
+    ).fetchall()
+    assert [(k["kind"], k["refunded"]) for k in kinds] == [("new", False), ("retry", True)]
+
+
+def test_only_the_attempt_that_was_cancelled_records_the_cancel(sql, handlers) -> None:
+    """A stale worker (attempt 1) finishing a cancel of a row now at attempt 2 changes nothing."""
+    _, token = new_user(sql)
+    program_id = _accept(token)
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'cancelling', attempts = 2, started_at = now(),"
+        " lease_expires_at = now() + interval '10 minutes', cancel_requested_at = now() WHERE id = %s",
+        (program_id,),
+    )
+    db = handlers.generate.db
+    assert repository.finish_cancelled(db, program_id, 1) is None
+    assert _row(sql, program_id)["generation_status"] == "cancelling"
+    finished = repository.finish_cancelled(db, program_id, 2)
+    assert finished is not None and finished[0].status.value == "cancelled"
+
+
 # --- Races -------------------------------------------------------------------------------------
 
 
@@ -398,16 +437,19 @@ def test_twenty_concurrent_cancels_cancel_once(sql, events, running) -> None:
 
         def cancel():
             start.wait()
-            return _cancel(program_id, token)
+            status, body = _cancel(program_id, token)
+            # read after the answer: a 409 may only come once the worker has written `cancelled`
+            return status, body, _get(program_id, token)["status"]
 
         answers = list(pool.map(lambda _: cancel(), range(20)))
         if worker is not None:
             assert worker.result(timeout=10) == "cancelled"
-    statuses = [(status, body.get("status") or body["error"]["code"]) for status, body in answers]
+    statuses = [(status, body.get("status") or body["error"]["code"]) for status, body, _ in answers]
     if running:
         # each asks the worker to stop (the same answer again), until it has stopped (then final)
         assert set(statuses) <= {(202, "processing"), (409, "PROGRAM_ALREADY_FINAL")}
         assert (202, "processing") in statuses
+        assert all(after == "cancelled" for status, _, after in answers if status == 409)
     else:
         assert sorted(statuses) == [(202, "cancelled")] + [(409, "PROGRAM_ALREADY_FINAL")] * 19
     assert _row(sql, program_id)["generation_status"] == "cancelled"
@@ -419,10 +461,73 @@ def test_twenty_concurrent_cancels_cancel_once(sql, events, running) -> None:
     assert refunds == (0 if running else 1)
 
 
+def test_a_cancel_queued_behind_another_cancel_answers_202_while_the_program_stops(sql, database_url) -> None:
+    """The second cancel waits on the first one's row lock; it must judge the row it then sees
+    (`cancelling`: still stopping), not the `processing` it read before waiting."""
+    _, token = new_user(sql)
+    program_id = _accept(token)
+    sql.execute(
+        "UPDATE training_programs SET generation_status = 'processing', attempts = 1,"
+        " lease_expires_at = now() + interval '10 minutes', started_at = now() WHERE id = %s",
+        (program_id,),
+    )
+    first = _hold_row(
+        database_url,
+        "UPDATE training_programs SET generation_status = 'cancelling', cancel_requested_at = now()"
+        " WHERE id = %s",
+        program_id,
+    )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        second = pool.submit(_cancel, program_id, token)
+        assert _blocked(second)
+        first.commit()
+        first.close()
+        status, body = second.result(timeout=5)
+    assert _row(sql, program_id)["generation_status"] == "cancelling"
+    assert (status, body) == (
+        202,
+        {"programId": str(program_id), "status": "processing", "cancelRequested": True},
+    )
+
+
+def test_a_cancel_is_honoured_after_the_answer_passes_its_expected_length(sql, handlers, monkeypatch) -> None:
+    """Past its estimate the percentage stays at 99; the stream still reaches the checkpoint (at
+    least every half second), so the worker stops long before the answer's end."""
+    from tpg.generation.claude import client as claude_client
+
+    real = claude_client.expected_answer_tokens
+    monkeypatch.setattr(claude_client, "expected_answer_tokens", lambda *a, **k: max(1, real(*a, **k) // 10))
+    with FakeAnthropic() as fake:
+        fake.default = Trickle(chunk_delay=0.5)  # 12 deltas over 6 s
+        _claude(handlers, fake)
+        _, token = new_user(sql)
+        program_id = _accept(token)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            worker = pool.submit(invoke_generate, program_id)
+            _wait_until(
+                lambda: (
+                    bool(fake.requests)
+                    and fake.requests[0].streamed_tokens > 0.3 * fake.requests[0].output_tokens
+                )
+            )
+            asked = time.monotonic()
+            assert _cancel(program_id, token)[0] == 202
+            assert worker.result(timeout=20) == "cancelled"
+            took = time.monotonic() - asked
+        (request,) = fake.requests
+    assert request.streamed_tokens < 0.8 * request.output_tokens  # not the whole answer paid for
+    assert took < 2.5  # a checkpoint read (once a second) and a delta (every 0.5 s), with slack
+
+
 # --- The sweeper -------------------------------------------------------------------------------
 
 
-def test_the_sweeper_records_a_cancel_its_worker_never_honoured(sql, events, handlers) -> None:
+def test_the_sweeper_records_a_cancel_its_worker_never_honoured(sql, events, handlers, monkeypatch) -> None:
+    latencies: list[tuple[str, float]] = []
+    monkeypatch.setattr(
+        "tpg.worker.sweeper.milliseconds",
+        lambda metric, value, dimensions=None: latencies.append((metric, value)),
+    )
     handlers.update(settings=handlers.settings.model_copy(update={"cancel_grace_seconds": 30}))
     _, token = new_user(sql)
     dead, alive = _accept(token), None
@@ -452,6 +557,9 @@ def test_the_sweeper_records_a_cancel_its_worker_never_honoured(sql, events, han
     assert sorted(report.cancelled) == sorted([dead, alive]) and report.reclaimed == report.failed == []
     assert {_row(sql, p)["generation_status"] for p in (dead, alive)} == {"cancelled"}
     assert sorted(events.cancelled()) == sorted([str(dead), str(alive)])
+    # CancellationLatency counts these too: the one asked 40 s ago among them
+    assert [m for m, _ in latencies] == ["CancellationLatency"] * 2
+    assert max(v for _, v in latencies) >= 40_000
     # the slow worker wakes up: its checkpoint finds the row no longer its own
     assert repository.record_progress(handlers.generate.db, alive, 1, stage="generating", progress=50) is None
 
@@ -508,9 +616,9 @@ def test_a_cancel_closes_the_running_llm_stream_so_no_more_tokens_are_generated(
     assert _row(sql, program_id)["generation_status"] == "cancelled"
 
 
-def test_a_cancel_during_a_retrying_llm_call_stops_at_the_retried_streams_first_checkpoint(
-    sql, handlers
-) -> None:
+def test_a_cancel_during_a_retrying_llm_calls_back_off_sends_no_further_request(sql, handlers) -> None:
+    """The back-off is a checkpoint: the cancel is seen while waiting (before the 1.5 s the API
+    asked for), and the retry is never sent; nor is the cancel turned into a tier failure."""
     with FakeAnthropic() as fake:
         overloaded = Status(529, "overloaded_error", {"retry-after": "1.5"})
         fake.script(overloaded, overloaded)
@@ -523,9 +631,7 @@ def test_a_cancel_during_a_retrying_llm_call_stops_at_the_retried_streams_first_
             _wait_until(lambda: len(fake.requests) == 1)  # the first answer was a 529: waiting to retry
             assert _cancel(program_id, token)[1]["status"] == "processing"
             assert worker.result(timeout=15) == "cancelled"
-        assert len(fake.requests) == 3  # the retries were not turned into a tier failure or a fallback
-        assert not fake.requests[-1].finished
-        assert fake.requests[-1].streamed_tokens < 0.5 * fake.requests[-1].output_tokens
+        assert len(fake.requests) == 1
     row = _row(sql, program_id)
     assert (row["generation_status"], row["provider"]) == ("cancelled", None)
 

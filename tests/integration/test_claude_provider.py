@@ -210,6 +210,23 @@ def test_a_cancellation_from_the_progress_callback_closes_the_stream_and_propaga
     assert usage.output_tokens == usage.estimated_output_tokens > 0
 
 
+def test_a_cancellation_during_a_retrys_back_off_sends_no_further_request(fake) -> None:
+    """The back-off is a checkpoint too: the cancel seen there raises before the retry is sent."""
+    fake.script(rate_limited("1"))
+    checks: list[int] = []
+
+    def cancel(pct: int) -> None:
+        checks.append(pct)
+        raise GenerationCancelled
+
+    started = time.monotonic()
+    with pytest.raises(GenerationCancelled) as caught:
+        _generate(_provider(fake), progress=cancel)
+    assert len(fake.requests) == 1 and checks  # the 429 only: the retry was never sent
+    assert time.monotonic() - started < 0.9  # seen at the start of the wait, not after it
+    assert caught.value.usage.requests == 1
+
+
 def test_the_sdk_does_not_retry_on_its_own(fake) -> None:
     assert get_client(settings_for(fake)).max_retries == 0
 

@@ -106,3 +106,28 @@ def test_rows_from_before_the_coherence_checks_are_made_coherent(scratch_databas
         "silent": ("failed", "INTERNAL_ERROR", False),
         "held": ("processing", None, True),
     }
+
+
+def test_rows_waiting_at_the_job_control_migration_keep_their_age_and_get_their_tiers_rank(
+    scratch_database: str,
+) -> None:
+    migrate(scratch_database, target="20261202120000")  # everything before job control
+    standard, premium = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(scratch_database, autocommit=True) as conn:
+        for user_id, tier in ((standard, "standard"), (premium, "premium")):
+            conn.execute("INSERT INTO profiles (id) VALUES (%s)", (user_id,))
+            conn.execute(
+                "INSERT INTO subscriptions (user_id, status, tier) VALUES (%s, 'active', %s)", (user_id, tier)
+            )
+            conn.execute(
+                "INSERT INTO training_programs (user_id, name, created_at)"
+                " VALUES (%s, %s, now() - interval '1 hour')",
+                (user_id, tier),
+            )
+    migrate(scratch_database)
+    with psycopg.connect(scratch_database, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT name, priority, extract(epoch FROM created_at - ranked_at)::int,"
+            " queued_at = created_at FROM training_programs"
+        ).fetchall()
+    assert {name: rest for name, *rest in found} == {"standard": [0, 0, True], "premium": [10, 600, True]}

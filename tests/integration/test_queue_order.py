@@ -220,17 +220,110 @@ def test_a_backlog_of_ten_times_the_generate_concurrency_waits_and_nothing_fails
     assert stats.oldest_wait is None  # nothing waits any more
 
 
-@pytest.mark.parametrize("tier", ["standard", "premium"])
-def test_the_claim_uses_its_index_and_skips_locked_rows(sql, handlers, tier) -> None:
-    """The claim walks the pending rows in rank order (the partial index), locking the first free one."""
-    _, token = new_user(sql, tier=tier)
-    _accept(token)
-    sql.execute("SET enable_seqscan = off")
-    try:
-        plan = sql.execute(
-            "EXPLAIN SELECT id FROM training_programs WHERE generation_status = 'pending'"
-            " AND attempts < max_attempts ORDER BY ranked_at LIMIT 1 FOR UPDATE SKIP LOCKED"
-        ).fetchall()
-    finally:
-        sql.execute("RESET enable_seqscan")
-    assert any("training_programs_claim_order_idx" in line["QUERY PLAN"] for line in plan)
+def _plan_nodes(node: dict) -> list[dict]:
+    return [node] + [n for child in node.get("Plans", []) for n in _plan_nodes(child)]
+
+
+def test_the_claim_walks_its_index_in_rank_order_on_a_large_table(sql, handlers) -> None:
+    """repository._CLAIM itself, planned on 20,000 rows of which 1,000 pending (statistics
+    gathered): the pending row ranked first comes from the partial index in order, never from
+    sorting the pending rows."""
+    sql.execute(
+        "INSERT INTO profiles (id, sex, birth_year, height_cm, weight_kg)"
+        " SELECT gen_random_uuid(), 'male', 1990, 180, 80 FROM generate_series(1, 20000)"
+    )
+    sql.execute(
+        """
+        WITH u AS (SELECT id, row_number() OVER () AS n FROM profiles)
+        INSERT INTO training_programs (user_id, name, generation_status, program, completed_at,
+                                       created_at, ranked_at, queued_at, priority, attempts)
+        SELECT id, 'p', CASE WHEN n <= 1000 THEN 'pending' ELSE 'completed' END,
+               CASE WHEN n > 1000 THEN '{}'::jsonb END, CASE WHEN n > 1000 THEN now() END,
+               now() - make_interval(secs => n), now() - make_interval(secs => n + (n % 2) * 600),
+               now() - make_interval(secs => n), (n % 2) * 10, CASE WHEN n <= 1000 THEN 0 ELSE 1 END
+        FROM u
+        """
+    )
+    sql.execute("ANALYZE training_programs")
+    params = {"id": uuid.uuid4(), "lease_seconds": 60, "worker": "explain"}
+    with sql.transaction(force_rollback=True):  # EXPLAIN ANALYZE runs the UPDATE: undone
+        (row,) = sql.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + repository._CLAIM, params).fetchall()
+    plan = row["QUERY PLAN"][0]["Plan"]
+    (first_pending,) = [n for n in _plan_nodes(plan) if n.get("Subplan Name") == "CTE first_pending"]
+    nodes = _plan_nodes(first_pending)
+    assert any(
+        n["Node Type"] == "Index Scan" and n.get("Index Name") == "training_programs_claim_order_idx"
+        for n in nodes
+    ), nodes
+    assert not [n for n in nodes if n["Node Type"] in ("Sort", "Incremental Sort", "Seq Scan")], nodes
+    # it read the first row of the index, not the thousand pending ones
+    (scan,) = [n for n in nodes if n["Node Type"] == "Index Scan"]
+    assert scan["Actual Rows"] == 1
+
+
+def test_concurrent_claims_take_each_row_exactly_once(sql, handlers) -> None:
+    """8 workers claiming until nothing is left, on 40 pending rows: every row claimed once, by
+    one worker, at attempt 1."""
+    programs = set()
+    for n in range(40):
+        _, token = new_user(sql, tier="premium" if n % 3 == 0 else "standard")
+        programs.add(_accept(token))
+    db = handlers.generate.db
+    claims: list[tuple[uuid.UUID, int, str]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        start.wait()
+        while (
+            job := repository.claim_generation(db, uuid.uuid4(), lease_seconds=60, worker=f"w{n}")
+        ) is not None:
+            with lock:
+                claims.append((job.program_id, job.attempt, f"w{n}"))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    claimed = [c[0] for c in claims]
+    assert sorted(claimed) == sorted(programs) and len(set(claimed)) == 40
+    assert {c[1] for c in claims} == {1}
+    rows = sql.execute(
+        "SELECT id, attempts, claimed_by FROM training_programs WHERE id = ANY(%s)", (list(programs),)
+    ).fetchall()
+    by_worker = {c[0]: c[2] for c in claims}
+    assert all(r["attempts"] == 1 and r["claimed_by"] == by_worker[r["id"]] for r in rows)
+
+
+def test_a_failed_invocation_is_logged_with_the_row_it_claimed_not_its_events(sql, handlers, caplog) -> None:
+    """The claim ran the premium row for the standard row's event; the invocation then died: the
+    on-failure record names the event's row, the log names the row whose lease it ended."""
+    import json
+    import logging
+
+    from tpg.worker.sweeper import consume_failed_invocations
+
+    _, standard = new_user(sql)
+    _, premium = new_user(sql, tier="premium")
+    event_row, urgent = _accept(standard), _accept(premium)
+    job = repository.claim_generation(handlers.generate.db, event_row, lease_seconds=600, worker="req-9")
+    assert job is not None and job.program_id == urgent
+    record = {
+        "messageId": "m-1",
+        "body": json.dumps(
+            {
+                "requestContext": {"requestId": "req-9", "condition": "RetriesExhausted"},
+                "requestPayload": {"programId": str(event_row)},
+            }
+        ),
+    }
+    caplog.set_level(logging.INFO)
+    assert consume_failed_invocations(handlers.generate.db, [record]) == []
+    (logged,) = [r for r in caplog.records if r.getMessage() == "generate invocation failed"]
+    assert (logged.program_id, logged.event_program_id, logged.lease_ended) == (
+        str(urgent),
+        str(event_row),
+        True,
+    )
+    assert _row(sql, urgent)["lease_expires_at"] <= _row(sql, urgent)["updated_at"]

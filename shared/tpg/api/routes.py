@@ -473,10 +473,13 @@ def retry_program(program_id: ProgramIdParam) -> Response[AcceptedResponse]:
     summary="Cancel a generation",
     description=(
         "No body (or `{}`). A pending program is cancelled at once (`status: cancelled`; its request "
-        "does not count toward the daily quota). A processing one stops at its worker's next "
-        "checkpoint, within seconds (`status: processing`, `cancelRequested: true`; follow it until "
-        "`cancelled`). Either way a new program can be requested at once. A completed, failed or "
-        "cancelled program answers 409. A cancelled program can be retried."
+        "goes back to the daily quota unless its generation had already started once). A processing "
+        "one stops at its worker's next checkpoint, usually about a second later; when its worker "
+        "reaches none (waiting for the model's first output, or gone) the sweeper records the cancel "
+        "after `GENERATION_CANCEL_GRACE_SECONDS` (60 s) plus up to a minute (`status: processing`, "
+        "`cancelRequested: true`; follow it until `cancelled`). Either way a new program can be "
+        "requested at once. A completed, failed or cancelled program answers 409. A cancelled "
+        "program can be retried."
     ),
     operation_id="cancelProgram",
     tags=["programs"],

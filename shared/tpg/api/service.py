@@ -150,10 +150,11 @@ def retry_generation(deps: ApiDependencies, user_id: UUID, program_id: UUID) -> 
 
 
 def cancel_generation(deps: ApiDependencies, user_id: UUID, program_id: UUID) -> CancelResponse:
-    """pending -> cancelled at once (its request goes back to the daily quota: nothing was spent);
-    processing -> its worker stops at its next checkpoint and records `cancelled`. Either way the
-    one-in-flight slot is free at once. A repeated cancel of a program still stopping answers the
-    same; a final program (completed, failed, cancelled) cannot be cancelled."""
+    """pending -> cancelled at once (its request goes back to the daily quota only if its generation
+    never started: a row queued again after a started attempt keeps counting); processing -> its
+    worker stops at its next checkpoint and records `cancelled`. Either way the one-in-flight slot
+    is free at once. A repeated cancel of a program still stopping answers the same; a final
+    program (completed, failed, cancelled) cannot be cancelled."""
     outcome = repository.cancel_program(deps.db, program_id, user_id)
     if not outcome.found:
         raise ProgramNotFound()

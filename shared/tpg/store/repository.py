@@ -305,12 +305,15 @@ def retry_program(
 # pending (or batched: a batch member waiting) -> cancelled at once; processing -> cancelling (its
 # worker stops at its next checkpoint).
 # One statement, so a cancel racing the claim is decided by the row lock: whichever commits second
-# sees the other's row (EvalPlanQual re-reads it), and the CASEs apply to what it sees. A cancel
-# before the generation ever started gives its request back to the quota.
+# sees the other's row (EvalPlanQual re-reads it), and the CASEs apply to what it sees. `target`
+# takes the lock itself (FOR UPDATE), so the status it reports is the one read after the wait: a
+# second cancel queued behind the first sees `cancelling` (202 again), not its pre-lock snapshot.
+# A cancel before the generation ever started gives its request back to the quota.
 _CANCEL = f"""
 WITH target AS (
     SELECT id, generation_status FROM training_programs
     WHERE id = %(id)s AND user_id = %(user_id)s
+    FOR UPDATE
 ),
 changed AS (
     UPDATE training_programs tp
@@ -418,7 +421,11 @@ claimed AS (
         stage = 'analyzing', progress = 5, dispatch_count = 0, claimed_by = %(worker)s,
         updated_at = {_TP_TOUCHED}
     FROM candidate
-    WHERE tp.id = candidate.id
+    -- the claimability again, not only the id: what the UPDATE re-reads after a lock wait must
+    -- still be claimable (never a second claim of a row another statement just took)
+    WHERE tp.id = candidate.id AND tp.attempts < tp.max_attempts
+      AND (tp.generation_status = 'pending'
+           OR (tp.generation_status = 'processing' AND tp.lease_expires_at < now()))
     RETURNING {_TP_STATE_COLUMNS}, tp.name, tp.request, tp.attempts, tp.max_attempts, tp.created_at,
               tp.priority, extract(epoch FROM now() - tp.queued_at)::float AS waited_seconds, tp.batch_id
 )
@@ -457,18 +464,18 @@ def claim_generation(
     )
 
 
-def expire_lease_of(db: Database, worker: str) -> bool:
+def expire_lease_of(db: Database, worker: str) -> UUID | None:
     """The invocation `worker` died (on-failure record): end its lease now, so the sweeper
     reclaims its row (attempts left), fails it (none left) or, when a cancel was asked, records
     it cancelled, without waiting for the lease. The row is found by the invocation that claimed
-    it, whichever row its event named."""
+    it, whichever row its event named. Returns that row's id (None: nothing in flight)."""
     row = db.fetch_one(
         f"UPDATE training_programs SET lease_expires_at = now(), updated_at = {_TOUCHED}"
         f" WHERE claimed_by = %(worker)s AND generation_status IN ('processing', '{CANCELLING}')"
         " RETURNING id",
         {"worker": worker},
     )
-    return row is not None
+    return row["id"] if row else None
 
 
 def release_claim(db: Database, worker: str) -> JobState | None:
@@ -737,7 +744,7 @@ SET generation_status = 'cancelled', stage = NULL, progress = 0, lease_expires_a
     error_code = 'CANCELLED', generation_error = %(message)s, updated_at = {_TOUCHED}
 WHERE generation_status = '{CANCELLING}'
   AND (lease_expires_at < now() OR cancel_requested_at < now() - make_interval(secs => %(grace)s))
-RETURNING {_STATE_COLUMNS}
+RETURNING {_STATE_COLUMNS}, extract(epoch FROM now() - cancel_requested_at)::float AS cancel_seconds
 """
 
 # I5: pending rows whose event was lost (never dispatched, dispatch failed, or event dropped), most
@@ -769,9 +776,10 @@ def reclaim_expired_leases(db: Database) -> list[JobState]:
     return [JobState.from_row(r) for r in db.fetch_all(_RECLAIM_EXPIRED)]
 
 
-def finish_abandoned_cancels(db: Database, *, grace_seconds: int) -> list[JobState]:
+def finish_abandoned_cancels(db: Database, *, grace_seconds: int) -> list[tuple[JobState, float]]:
+    """Each cancel recorded, with the seconds since it was asked (`CancellationLatency`)."""
     rows = db.fetch_all(_FINISH_ABANDONED_CANCELS, {"message": CANCELLED_MESSAGE, "grace": grace_seconds})
-    return [JobState.from_row(r) for r in rows]
+    return [(JobState.from_row(r), max(0.0, r["cancel_seconds"] or 0.0)) for r in rows]
 
 
 def mark_for_redispatch(

@@ -35,6 +35,7 @@ from tpg.generation.ports import (
 from tpg.platform.clock import Clock, SystemClock
 from tpg.platform.observability import (
     Metric,
+    annotate,
     count,
     describe_unexpected,
     logger,
@@ -254,6 +255,7 @@ def process_generation_event(
         logger.info("nothing to claim: already taken, finished or out of attempts")
         return Outcome.NOT_CLAIMED
     program_id, attempt = job.program_id, job.attempt
+    annotate("program_id", str(program_id))  # X-Ray search: the row this invocation ran
     if program_id != named:  # what follows is about the claimed program
         set_correlation_id(str(program_id))
         logger.info("claimed a more urgent program than the event's", extra={"event_program_id": str(named)})

@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from tpg.platform.errors import DispatchError
-from tpg.platform.observability import Metric, count, describe_unexpected, logger
+from tpg.platform.observability import Metric, count, describe_unexpected, logger, milliseconds
 from tpg.platform.settings import Settings
 from tpg.realtime.connections import expire_connections
 from tpg.realtime.push import ProgramUpdates
@@ -84,7 +84,8 @@ def sweep(deps: SweeperDependencies) -> SweepReport:
     # so a row is never re-dispatched just to be refused by the claim.
     failed = repository.fail_exhausted(db)
     report.failed = [state.program_id for state in failed]
-    cancelled = repository.finish_abandoned_cancels(db, grace_seconds=settings.cancel_grace_seconds)
+    finished_cancels = repository.finish_abandoned_cancels(db, grace_seconds=settings.cancel_grace_seconds)
+    cancelled = [state for state, _ in finished_cancels]
     report.cancelled = [state.program_id for state in cancelled]
     reclaimed = repository.reclaim_expired_leases(db)
     report.reclaimed = [state.program_id for state in reclaimed]
@@ -124,6 +125,8 @@ def sweep(deps: SweeperDependencies) -> SweepReport:
     count(Metric.SWEEPER_REDISPATCHED, len(report.redispatched))
     if report.cancelled:
         count(Metric.GENERATIONS_CANCELLED, len(report.cancelled), dimensions={"When": "abandoned"})
+    for _, asked_seconds_ago in finished_cancels:  # the slow tail belongs in the latency too
+        milliseconds(Metric.CANCELLATION_LATENCY, asked_seconds_ago * 1000)
     if report.dispatch_failures:
         count(Metric.DISPATCH_FAILURES, report.dispatch_failures)
     logger.info(
@@ -176,7 +179,7 @@ def consume_failed_invocations(db: Database, records: list[dict[str, Any]]) -> l
             )
             continue
         try:
-            expired = repository.expire_lease_of(db, worker)
+            claimed = repository.expire_lease_of(db, worker)
         except Exception as exc:  # the database is unreachable: let SQS redeliver this record
             logger.error("could not handle an on-failure record", extra={"error_type": type(exc).__name__})
             retry.append(record["messageId"])
@@ -184,6 +187,12 @@ def consume_failed_invocations(db: Database, records: list[dict[str, Any]]) -> l
         count(Metric.FAILED_INVOCATIONS)
         logger.warning(
             "generate invocation failed",
-            extra={"program_id": str(program_id), "condition": condition, "lease_ended": expired},
+            # the row its invocation claimed (None: it held none), which may not be its event's
+            extra={
+                "program_id": str(claimed) if claimed else None,
+                "event_program_id": str(program_id),
+                "condition": condition,
+                "lease_ended": claimed is not None,
+            },
         )
     return retry

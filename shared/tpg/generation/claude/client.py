@@ -74,6 +74,9 @@ from tpg.training.validation import ProgramSchemaError, Severity, ValidationRepo
 
 # Below this many seconds of budget a new request is not worth starting.
 MIN_REQUEST_SECONDS = 1.0
+# The progress callback is also the worker's cancel checkpoint: it is called at least this often
+# while events stream or a retry waits, whether or not the percentage rose (it paces its own reads).
+CHECKPOINT_SECONDS = 0.5
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 # error.type values of an SSE `error` event that are worth another attempt.
@@ -605,7 +608,7 @@ class ClaudeProvider:
             retry=retry_if_exception(is_transient),
             stop=self._stop,
             wait=self._wait,
-            sleep=self._sleep,
+            sleep=lambda seconds: self._wait_checking(call, seconds),
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -671,6 +674,7 @@ class ClaudeProvider:
             self.settings, model=self.model, ask=self.ask, messages=call.messages, max_tokens=call.max_tokens
         )
         shown, thought, written = -1, 0, 0
+        reported = time.monotonic()
         start_usage: Any = None  # message_start's usage: input and cache counts, billed from then on
         try:
             with client.messages.stream(**params, timeout=timeout) as stream:
@@ -687,9 +691,12 @@ class ClaudeProvider:
                     else:
                         continue
                     pct = min(99, (thought + written) * 100 // max(1, int(call.expected_chars)))
-                    if pct > shown:
-                        shown = pct
-                        call.on_progress(pct)  # may raise GenerationCancelled: the stream closes
+                    now = time.monotonic()
+                    # also when capped at 99 (a longer answer than expected): still a checkpoint
+                    if pct > shown or now - reported >= CHECKPOINT_SECONDS:
+                        shown, reported = max(pct, shown), now
+                        call.shown[0] = max(call.shown[0], shown)
+                        call.on_progress(shown)  # may raise GenerationCancelled: the stream closes
                 message = stream.get_final_message()
         except BaseException:
             if start_usage is not None:  # the stream was cut after it started: billed all the same
@@ -727,6 +734,18 @@ class ClaudeProvider:
         if pause > self.settings.llm_max_retry_after_seconds:
             return True
         return pause + MIN_REQUEST_SECONDS > self.budget.remaining_seconds()
+
+    def _wait_checking(self, call: _Call, seconds: float) -> None:
+        """A retry's back-off in short slices, the progress callback (the cancel checkpoint) after
+        each, the last right before the next request: a cancel it sees raises and sends nothing."""
+        left = seconds
+        while True:
+            call.on_progress(call.shown[0])
+            if left <= 0:
+                return
+            pause = min(CHECKPOINT_SECONDS, left)
+            self._sleep(pause)
+            left -= pause
 
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -767,6 +786,8 @@ class _Call:
     on_progress: Callable[[int], None]
     # What each stream of this call that was cut before its end was billed (`aborted_usage`).
     aborted: list[LlmUsage] = field(default_factory=list)
+    # The highest percentage reported (one cell: the call is frozen), repeated by the back-off's checks.
+    shown: list[int] = field(default_factory=lambda: [0])
 
 
 # Each tier: the ask, and whether it runs on the main model (ANTHROPIC_MODEL) or the small one.
