@@ -296,12 +296,14 @@ def test_concurrent_claims_take_each_row_exactly_once(sql, handlers) -> None:
     assert all(r["attempts"] == 1 and r["claimed_by"] == by_worker[r["id"]] for r in rows)
 
 
-def test_a_failed_invocation_is_logged_with_the_row_it_claimed_not_its_events(sql, handlers, caplog) -> None:
+def test_a_failed_invocation_is_logged_with_the_row_it_claimed_not_its_events(sql, handlers) -> None:
     """The claim ran the premium row for the standard row's event; the invocation then died: the
     on-failure record names the event's row, the log names the row whose lease it ended."""
+    import io
     import json
     import logging
 
+    from tpg.platform.observability import logger
     from tpg.worker.sweeper import consume_failed_invocations
 
     _, standard = new_user(sql)
@@ -318,10 +320,19 @@ def test_a_failed_invocation_is_logged_with_the_row_it_claimed_not_its_events(sq
             }
         ),
     }
-    caplog.set_level(logging.INFO)
-    assert consume_failed_invocations(handlers.generate.db, [record]) == []
-    (logged,) = [r for r in caplog.records if r.getMessage() == "generate invocation failed"]
-    assert (logged.program_id, logged.event_program_id, logged.lease_ended) == (
+    # the service's logger writes JSON lines to its own handler: read them from a buffer
+    previous = logger.log_level
+    logger.setLevel(logging.INFO)
+    buffer = io.StringIO()
+    stream = logger.registered_handler.setStream(buffer)
+    try:
+        assert consume_failed_invocations(handlers.generate.db, [record]) == []
+    finally:
+        logger.registered_handler.setStream(stream)
+        logger.setLevel(previous)
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+    (logged,) = [line for line in lines if line.get("message") == "generate invocation failed"]
+    assert (logged["program_id"], logged["event_program_id"], logged["lease_ended"]) == (
         str(urgent),
         str(event_row),
         True,
