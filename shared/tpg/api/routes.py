@@ -413,6 +413,20 @@ def _decimal_digits(value: Any) -> Any:
     return value
 
 
+# The page parameters every list route shares.
+PageSize = Annotated[
+    int, BeforeValidator(_decimal_digits), Query(ge=1, le=50, description="Page size (1-50)")
+]
+PageCursor = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        pattern=CURSOR_PATTERN,
+        description="`nextCursor` of the previous page (opaque; one this API did not issue is a 422)",
+    ),
+]
+
+
 @app.get(
     "/programs",
     summary="The caller's programs, newest first",
@@ -425,17 +439,8 @@ def _decimal_digits(value: Any) -> Any:
     },
 )
 def list_programs(
-    limit: Annotated[
-        int, BeforeValidator(_decimal_digits), Query(ge=1, le=50, description="Page size (1-50)")
-    ] = 20,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=200,
-            pattern=CURSOR_PATTERN,
-            description="`nextCursor` of the previous page (opaque; one this API did not issue is a 422)",
-        ),
-    ] = None,
+    limit: PageSize = 20,
+    cursor: PageCursor = None,
 ) -> ProgramList:
     return service.list_programs(_deps(), _user().user_id, limit=limit, cursor=cursor)
 
@@ -550,17 +555,8 @@ IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces
     },
 )
 def list_batches(
-    limit: Annotated[
-        int, BeforeValidator(_decimal_digits), Query(ge=1, le=50, description="Page size (1-50)")
-    ] = 20,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=200,
-            pattern=CURSOR_PATTERN,
-            description="`nextCursor` of the previous page (opaque; one this API did not issue is a 422)",
-        ),
-    ] = None,
+    limit: PageSize = 20,
+    cursor: PageCursor = None,
 ) -> BatchList:
     return batch_service.list_batches(_deps(), _service(), limit=limit, cursor=cursor)
 

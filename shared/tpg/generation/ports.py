@@ -138,6 +138,16 @@ class LlmUsage:
     tiers: tuple[TierAttempt, ...] | None = None
     result_cache_source: UUID | None = None  # the program reused from the result cache
 
+    def token_counts(self) -> tuple[tuple[str, int], ...]:
+        """The token counters by the `Kind` the LLM token metrics use (unreported counters as 0)."""
+        return (
+            ("input", self.input_tokens or 0),
+            ("output", self.output_tokens or 0),
+            ("cache_read", self.cache_read_input_tokens or 0),
+            ("cache_write", self.cache_creation_input_tokens or 0),
+            ("thinking", self.thinking_tokens or 0),
+        )
+
     def __add__(self, other: LlmUsage) -> LlmUsage:
         tiers = (
             None

@@ -401,17 +401,25 @@ def member_result(result: PipelineResult) -> store.MemberResult:
         fallback_tier=result.fallback_tier,
         validation_report=result.report.model_dump(mode="json"),
         usage=usage.to_json(),
-        llm=LlmRecord(
-            request_fingerprint=result.fingerprint,
-            prompt_version=result.prompt_version,
-            llm_requests=usage.requests,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_input_tokens,
-            cache_write_tokens=usage.cache_creation_input_tokens,
-            thinking_tokens=usage.thinking_tokens,
-            llm_cost_usd=None if usage.cost_usd is None else round(usage.cost_usd, 6),
-        ),
+        llm=llm_record(result),
+    )
+
+
+def llm_record(result: PipelineResult) -> LlmRecord:
+    """The LLM columns stored with a program (cache key, prompt version, tokens, cost): the same
+    for a program the worker wrote and for a batch member's."""
+    usage = result.usage
+    return LlmRecord(
+        request_fingerprint=result.fingerprint,
+        prompt_version=result.prompt_version,
+        llm_requests=usage.requests,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_input_tokens,
+        cache_write_tokens=usage.cache_creation_input_tokens,
+        llm_latency_ms=usage.latency_ms,
+        thinking_tokens=usage.thinking_tokens,
+        llm_cost_usd=None if usage.cost_usd is None else round(usage.cost_usd, 6),
     )
 
 

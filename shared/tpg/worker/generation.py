@@ -23,7 +23,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from tpg.generation.offline import OfflineProvider
-from tpg.generation.pipeline import PipelineResult, run_program_generation_pipeline
+from tpg.generation.pipeline import run_program_generation_pipeline
 from tpg.generation.ports import (
     CachedProgram,
     GenerationCancelled,
@@ -48,7 +48,7 @@ from tpg.store import repository
 from tpg.store.db import Database
 from tpg.store.rows import ClaimedJob, GenerationStatus, JobState, Stage, user_data_from_row
 from tpg.training.user_data import UserData
-from tpg.worker.batches import member_providers
+from tpg.worker.batches import llm_record, member_providers
 from tpg.worker.dispatch import GenerationEvent
 from tpg.worker.events import EventPublisher
 
@@ -143,22 +143,6 @@ class GenerateDependencies:
         if self.cache is not None:
             return self.cache(program_id)
         return default_cache(self.settings, self.db, program_id)
-
-
-def _llm_record(result: PipelineResult) -> repository.LlmRecord:
-    usage = result.usage
-    return repository.LlmRecord(
-        request_fingerprint=result.fingerprint,
-        prompt_version=result.prompt_version,
-        llm_requests=usage.requests,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_input_tokens,
-        cache_write_tokens=usage.cache_creation_input_tokens,
-        llm_latency_ms=usage.latency_ms,
-        thinking_tokens=usage.thinking_tokens,
-        llm_cost_usd=None if usage.cost_usd is None else round(usage.cost_usd, 6),
-    )
 
 
 def _providers_for(deps: GenerateDependencies, job: ClaimedJob) -> Providers:
@@ -306,7 +290,7 @@ def process_generation_event(
             fallback_tier=result.fallback_tier,
             validation_report=result.report.model_dump(mode="json"),
             usage=result.usage.to_json(),
-            llm=_llm_record(result),
+            llm=llm_record(result),
         )
     if stored is None:  # a cancel was asked after the last checkpoint, or the lease was lost
         return _record_cancelled(deps, job)

@@ -29,6 +29,9 @@ from tpg.generation.claude.client import (
     tier_names,
     usage_of,
 )
+from tpg.generation.claude.client import (
+    count_usage as count_llm_usage,
+)
 from tpg.generation.claude.prompt import Ask, user_message
 from tpg.generation.ports import GenerationRequest, LlmUsage, ProviderResult, TierError
 from tpg.platform.observability import Metric, count
@@ -88,17 +91,10 @@ def billed_usage(message: Any, settings: Settings, asked: BatchAsk) -> LlmUsage:
 
 def count_usage(usage: LlmUsage) -> None:
     """The LLM token and cost metrics for answers of Message Batches: in the totals, and apart."""
-    for kind, tokens in (
-        ("input", usage.input_tokens),
-        ("output", usage.output_tokens),
-        ("cache_read", usage.cache_read_input_tokens),
-        ("cache_write", usage.cache_creation_input_tokens),
-        ("thinking", usage.thinking_tokens),
-    ):
-        count(Metric.LLM_TOKENS, tokens or 0, dimensions={"Kind": kind})
-        count(Metric.BATCH_LLM_TOKENS, tokens or 0, dimensions={"Kind": kind})
+    count_llm_usage(usage)
+    for kind, tokens in usage.token_counts():
+        count(Metric.BATCH_LLM_TOKENS, tokens, dimensions={"Kind": kind})
     if usage.cost_usd is not None:
-        count(Metric.LLM_COST, round(usage.cost_usd * 1_000_000))
         count(Metric.BATCH_LLM_COST, round(usage.cost_usd * 1_000_000))
 
 

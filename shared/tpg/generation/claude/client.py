@@ -708,13 +708,13 @@ class ClaudeProvider:
                     answer_chars=written,
                     turn_tokens=marked_turn_tokens(call.messages),
                 )
-                _count_usage(cut)
+                count_usage(cut)
                 call.aborted.append(cut)
             raise
         latency_ms = round((time.monotonic() - started) * 1000)
         priced = usage_of(message, self.settings, self.model, turn_tokens=marked_turn_tokens(call.messages))
         usage = replace(priced, requests=1, latency_ms=latency_ms)
-        _count_usage(usage)
+        count_usage(usage)
         milliseconds(Metric.LLM_LATENCY, latency_ms)
         return _Answer(text=answer_text(message), stop_reason=message.stop_reason, usage=usage)
 
@@ -762,15 +762,10 @@ class ClaudeProvider:
         )
 
 
-def _count_usage(usage: LlmUsage) -> None:
-    for kind, tokens in (
-        ("input", usage.input_tokens),
-        ("output", usage.output_tokens),
-        ("cache_read", usage.cache_read_input_tokens),
-        ("cache_write", usage.cache_creation_input_tokens),
-        ("thinking", usage.thinking_tokens),
-    ):
-        count(Metric.LLM_TOKENS, tokens or 0, dimensions={"Kind": kind})
+def count_usage(usage: LlmUsage) -> None:
+    """The LLM token and cost metrics for what one request cost."""
+    for kind, tokens in usage.token_counts():
+        count(Metric.LLM_TOKENS, tokens, dimensions={"Kind": kind})
     if usage.cost_usd is not None:
         count(Metric.LLM_COST, round(usage.cost_usd * 1_000_000))
 
